@@ -1,0 +1,105 @@
+#include "kvm/guest_memory.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "base/errno_status.h"
+
+namespace vmmd {
+namespace {
+
+constexpr uint64_t kPageSize = 4096;
+
+}  // namespace
+
+absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t size) {
+  if (size == 0 || size % kPageSize != 0 || size > kMaxSize) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "guest memory size %#x must be a positive multiple of 4 KiB and at most %#x", size,
+        kMaxSize));
+  }
+  // Layout: [0, min(size, 3 GiB)) then the rest from 4 GiB.
+  std::vector<std::pair<uint64_t, uint64_t>> layout;
+  layout.emplace_back(0, std::min(size, kMmioGapStart));
+  if (size > kMmioGapStart) layout.emplace_back(kMmioGapEnd, size - kMmioGapStart);
+
+  GuestMemory memory(size, {});
+  for (const auto& [start, length] : layout) {
+    // MAP_NORESERVE: untouched guest RAM costs the host nothing.
+    void* host = ::mmap(nullptr, length, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (host == MAP_FAILED) {
+      return ::vmmd::ErrnoToStatus(errno, absl::StrFormat("mmap(guest RAM, %#x bytes)", length));
+    }
+    memory.regions_.push_back({GuestAddress(start), length, static_cast<uint8_t*>(host)});
+  }
+  return memory;
+}
+
+GuestMemory::GuestMemory(GuestMemory&& other) noexcept
+    : size_(std::exchange(other.size_, 0)), regions_(std::move(other.regions_)) {
+  other.regions_.clear();
+}
+
+GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
+  if (this != &other) {
+    Unmap();
+    size_ = std::exchange(other.size_, 0);
+    regions_ = std::move(other.regions_);
+    other.regions_.clear();
+  }
+  return *this;
+}
+
+GuestMemory::~GuestMemory() { Unmap(); }
+
+void GuestMemory::Unmap() {
+  for (const GuestMemoryRegion& region : regions_) ::munmap(region.host, region.size);
+  regions_.clear();
+}
+
+absl::StatusOr<uint8_t*> GuestMemory::HostRange(GuestAddress address, uint64_t length) const {
+  std::optional<GuestAddress> end = address.CheckedAdd(length);
+  if (!end) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "guest range %#x + %#x wraps around the address space", address.value(), length));
+  }
+  for (const GuestMemoryRegion& region : regions_) {
+    if (region.start <= address && *end <= region.end()) {
+      return region.host + (address.value() - region.start.value());
+    }
+  }
+  return absl::OutOfRangeError(absl::StrFormat(
+      "guest range [%#x, %#x) is not inside guest RAM (%#x bytes)", address.value(),
+      end->value(), size_));
+}
+
+bool GuestMemory::Contains(GuestAddress address, uint64_t length) const {
+  return HostRange(address, length).ok();
+}
+
+absl::Status GuestMemory::WriteBytes(GuestAddress address, absl::Span<const uint8_t> bytes) {
+  absl::StatusOr<uint8_t*> host = HostRange(address, bytes.size());
+  if (!host.ok()) return host.status();
+  if (!bytes.empty()) std::memcpy(*host, bytes.data(), bytes.size());
+  return absl::OkStatus();
+}
+
+absl::Status GuestMemory::ReadBytes(GuestAddress address, absl::Span<uint8_t> bytes) const {
+  absl::StatusOr<uint8_t*> host = HostRange(address, bytes.size());
+  if (!host.ok()) return host.status();
+  if (!bytes.empty()) std::memcpy(bytes.data(), *host, bytes.size());
+  return absl::OkStatus();
+}
+
+absl::Status GuestMemory::Fill(GuestAddress address, uint8_t value, uint64_t length) {
+  absl::StatusOr<uint8_t*> host = HostRange(address, length);
+  if (!host.ok()) return host.status();
+  std::memset(*host, value, length);
+  return absl::OkStatus();
+}
+
+}  // namespace vmmd

@@ -1,0 +1,96 @@
+// GuestMemory: the guest's RAM as anonymous host mappings, with checked typed access.
+//
+// RAM is laid out around the 32-bit MMIO gap [3 GiB, 4 GiB): the first 3 GiB sit at guest
+// address 0 and anything beyond continues at 4 GiB. Every access is bounds- and
+// overflow-checked and must lie inside one region; errors are Status, never a crash.
+// Usable without /dev/kvm (boot/ tests run against it directly).
+#ifndef VMMD_KVM_GUEST_MEMORY_H_
+#define VMMD_KVM_GUEST_MEMORY_H_
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "kvm/guest_address.h"
+
+namespace vmmd {
+
+// Where guest RAM may not go: [kMmioGapStart, kMmioGapEnd) is left for the LAPIC, IOAPIC,
+// KVM's TSS and future MMIO devices, as on PC hardware.
+inline constexpr uint64_t kMmioGapStart = 0xC000'0000;  // 3 GiB
+inline constexpr uint64_t kMmioGapEnd = 0x1'0000'0000;  // 4 GiB
+
+struct GuestMemoryRegion {
+  GuestAddress start;
+  uint64_t size = 0;
+  uint8_t* host = nullptr;  // owned by GuestMemory; used by kvm/ to register the slot
+
+  GuestAddress end() const { return start.UncheckedAdd(size); }
+};
+
+class GuestMemory {
+ public:
+  // The largest RAM we agree to map: 1 TiB, far above any microVM and far below the
+  // 47-bit host address space.
+  static constexpr uint64_t kMaxSize = uint64_t{1} << 40;
+
+  // Maps `size` bytes (a positive multiple of 4 KiB, at most kMaxSize) of zeroed RAM.
+  // INVALID_ARGUMENT for a bad size, RESOURCE_EXHAUSTED when mmap fails.
+  static absl::StatusOr<GuestMemory> Create(uint64_t size);
+
+  GuestMemory(GuestMemory&& other) noexcept;
+  GuestMemory& operator=(GuestMemory&& other) noexcept;
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+  ~GuestMemory();
+
+  uint64_t size() const { return size_; }
+  absl::Span<const GuestMemoryRegion> regions() const { return regions_; }
+
+  // The region at guest address 0 (RAM below the MMIO gap).
+  const GuestMemoryRegion& low_region() const { return regions_.front(); }
+
+  // True when [address, address + length) lies inside one region.
+  bool Contains(GuestAddress address, uint64_t length) const;
+
+  // OUT_OF_RANGE if the range wraps or is not wholly inside one region.
+  absl::Status WriteBytes(GuestAddress address, absl::Span<const uint8_t> bytes);
+  absl::Status ReadBytes(GuestAddress address, absl::Span<uint8_t> bytes) const;
+  absl::Status Fill(GuestAddress address, uint8_t value, uint64_t length);
+
+  template <typename T>
+  absl::Status Write(GuestAddress address, const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>, "guest memory holds plain bytes");
+    return WriteBytes(address,
+                      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&value), sizeof(T)));
+  }
+
+  template <typename T>
+  absl::StatusOr<T> Read(GuestAddress address) const {
+    static_assert(std::is_trivially_copyable_v<T>, "guest memory holds plain bytes");
+    T value;
+    absl::Status status =
+        ReadBytes(address, absl::MakeSpan(reinterpret_cast<uint8_t*>(&value), sizeof(T)));
+    if (!status.ok()) return status;
+    return value;
+  }
+
+ private:
+  GuestMemory(uint64_t size, std::vector<GuestMemoryRegion> regions)
+      : size_(size), regions_(std::move(regions)) {}
+
+  // The host pointer for [address, address + length), or an OUT_OF_RANGE status.
+  absl::StatusOr<uint8_t*> HostRange(GuestAddress address, uint64_t length) const;
+  void Unmap();
+
+  uint64_t size_ = 0;
+  std::vector<GuestMemoryRegion> regions_;
+};
+
+}  // namespace vmmd
+
+#endif  // VMMD_KVM_GUEST_MEMORY_H_

@@ -1,0 +1,107 @@
+#include "kvm/guest_memory.h"
+
+#include <array>
+#include <cstdint>
+
+#include "base/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace vmmd {
+namespace {
+
+using ::testing::HasSubstr;
+using ::vmmd::testing::IsOk;
+using ::vmmd::testing::StatusIs;
+
+constexpr uint64_t kMiB = 1 << 20;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+TEST(GuestMemoryTest, RejectsBadSizes) {
+  EXPECT_THAT(GuestMemory::Create(0), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("4 KiB")));
+  EXPECT_THAT(GuestMemory::Create(4095), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EXPECT_THAT(GuestMemory::Create(GuestMemory::kMaxSize + 4096),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at most")));
+}
+
+TEST(GuestMemoryTest, SmallMemoryIsOneRegionAtZero) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(128 * kMiB));
+  ASSERT_EQ(memory.regions().size(), 1u);
+  EXPECT_EQ(memory.regions()[0].start, GuestAddress(0));
+  EXPECT_EQ(memory.regions()[0].size, 128 * kMiB);
+}
+
+TEST(GuestMemoryTest, ExactlyThreeGiBStaysBelowTheGap) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(3 * kGiB));
+  ASSERT_EQ(memory.regions().size(), 1u);
+  EXPECT_EQ(memory.regions()[0].end(), GuestAddress(kMmioGapStart));
+}
+
+TEST(GuestMemoryTest, RamAboveThreeGiBContinuesAtFourGiB) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(3 * kGiB + 4096));
+  ASSERT_EQ(memory.regions().size(), 2u);
+  EXPECT_EQ(memory.regions()[0].size, 3 * kGiB);
+  EXPECT_EQ(memory.regions()[1].start, GuestAddress(4 * kGiB));
+  EXPECT_EQ(memory.regions()[1].size, 4096u);
+  // The gap itself is not RAM.
+  EXPECT_FALSE(memory.Contains(GuestAddress(kMmioGapStart), 1));
+  EXPECT_FALSE(memory.Contains(GuestAddress(kMmioGapEnd - 1), 1));
+  EXPECT_TRUE(memory.Contains(GuestAddress(4 * kGiB), 4096));
+  EXPECT_FALSE(memory.Contains(GuestAddress(4 * kGiB), 4097));
+}
+
+TEST(GuestMemoryTest, WriteThenReadRoundTrips) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(64 * 1024));
+  ASSERT_OK(memory.Write<uint64_t>(GuestAddress(0x1000), 0x1122334455667788));
+  ASSERT_OK_AND_ASSIGN(uint64_t value, memory.Read<uint64_t>(GuestAddress(0x1000)));
+  EXPECT_EQ(value, 0x1122334455667788u);
+  ASSERT_OK_AND_ASSIGN(uint8_t low_byte, memory.Read<uint8_t>(GuestAddress(0x1000)));
+  EXPECT_EQ(low_byte, 0x88);  // little-endian, as the guest sees it
+}
+
+TEST(GuestMemoryTest, ExactFitAtTheEndSucceeds) {
+  constexpr uint64_t kSize = 64 * 1024;
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(kSize));
+  EXPECT_OK(memory.Write<uint64_t>(GuestAddress(kSize - 8), 1));
+  std::array<uint8_t, 16> bytes{};
+  EXPECT_OK(memory.WriteBytes(GuestAddress(kSize - bytes.size()), bytes));
+  EXPECT_OK(memory.WriteBytes(GuestAddress(kSize), {}));  // empty range at the very end
+}
+
+TEST(GuestMemoryTest, OneByteShortIsOutOfRange) {
+  constexpr uint64_t kSize = 64 * 1024;
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(kSize));
+  EXPECT_THAT(memory.Write<uint64_t>(GuestAddress(kSize - 7), 1),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("not inside guest RAM")));
+  EXPECT_THAT(memory.Read<uint32_t>(GuestAddress(kSize - 3)),
+              StatusIs(absl::StatusCode::kOutOfRange, ::testing::_));
+}
+
+TEST(GuestMemoryTest, WrapAroundIsOutOfRange) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(64 * 1024));
+  EXPECT_THAT(memory.Write<uint64_t>(GuestAddress(UINT64_MAX - 3), 1),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("wraps")));
+  EXPECT_THAT(memory.Fill(GuestAddress(16), 0, UINT64_MAX),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("wraps")));
+  EXPECT_FALSE(GuestAddress(UINT64_MAX).CheckedAdd(1).has_value());
+  EXPECT_EQ(GuestAddress(1).CheckedAdd(2), GuestAddress(3));
+}
+
+TEST(GuestMemoryTest, AccessAcrossTheGapIsRejected) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(3 * kGiB + 8192));
+  EXPECT_THAT(memory.Write<uint64_t>(GuestAddress(kMmioGapStart - 4), 0),
+              StatusIs(absl::StatusCode::kOutOfRange, ::testing::_));
+}
+
+TEST(GuestMemoryTest, MoveTransfersTheMapping) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(8192));
+  ASSERT_OK(memory.Write<uint32_t>(GuestAddress(4), 0xabcd));
+  GuestMemory moved = std::move(memory);
+  EXPECT_EQ(memory.regions().size(), 0u);
+  EXPECT_THAT(memory.Read<uint32_t>(GuestAddress(4)), StatusIs(absl::StatusCode::kOutOfRange, ::testing::_));
+  ASSERT_OK_AND_ASSIGN(uint32_t value, moved.Read<uint32_t>(GuestAddress(4)));
+  EXPECT_EQ(value, 0xabcdu);
+}
+
+}  // namespace
+}  // namespace vmmd

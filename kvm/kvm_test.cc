@@ -1,0 +1,173 @@
+// KvmSystem, Vm and Vcpu against the real /dev/kvm (tag: requires-kvm).
+#include <linux/kvm.h>
+
+#include <array>
+#include <chrono>
+#include <thread>
+#include <variant>
+
+#include "base/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kvm/guest_memory.h"
+#include "kvm/kvm_system.h"
+#include "kvm/kvm_test_util.h"
+
+namespace vmmd {
+namespace {
+
+using ::testing::HasSubstr;
+using ::vmmd::testing::KvmTest;
+using ::vmmd::testing::StatusIs;
+
+TEST(KvmSystemTest, MissingDeviceIsUnavailable) {
+  EXPECT_THAT(KvmSystem::Open("/nonexistent/kvm"),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("/nonexistent/kvm")));
+}
+
+TEST(KvmSystemTest, NonKvmDeviceFailsTheVersionCheck) {
+  // /dev/null opens but does not answer KVM_GET_API_VERSION.
+  EXPECT_FALSE(KvmSystem::Open("/dev/null").ok());
+}
+
+using KvmSystemKvmTest = KvmTest;
+
+TEST_F(KvmSystemKvmTest, ReportsCapabilitiesAndCpuid) {
+  ASSERT_OK_AND_ASSIGN(int irqchip, kvm().CheckExtension(KVM_CAP_IRQCHIP));
+  EXPECT_GT(irqchip, 0);
+  EXPECT_GE(kvm().vcpu_mmap_size(), static_cast<int>(sizeof(kvm_run)));
+  ASSERT_OK_AND_ASSIGN(auto cpuid, kvm().GetSupportedCpuid());
+  ASSERT_FALSE(cpuid.empty());
+  bool has_leaf_1 = false;
+  for (const kvm_cpuid_entry2& entry : cpuid) has_leaf_1 |= entry.function == 1;
+  EXPECT_TRUE(has_leaf_1);
+}
+
+// A VM with the machine the daemon builds: TSS, irqchip, PIT, 64 KiB of RAM, one vCPU.
+class VmTest : public KvmTest {
+ protected:
+  void SetUp() override {
+    KvmTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_OK_AND_ASSIGN(Vm vm, kvm().CreateVm());
+    vm_.emplace(std::move(vm));
+    ASSERT_OK(vm_->SetTssAddress(GuestAddress(0xfffbd000)));
+    ASSERT_OK(vm_->CreateIrqchip());
+    ASSERT_OK(vm_->CreatePit2());
+    ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(kMemorySize));
+    memory_.emplace(std::move(memory));
+    ASSERT_OK(vm_->MapGuestMemory(*memory_));
+    ASSERT_OK_AND_ASSIGN(vcpu_, vm_->CreateVcpu(0));
+  }
+
+  // Loads 16-bit code at kCodeAddress and points the vCPU at it in real mode.
+  void LoadRealModeCode(absl::Span<const uint8_t> code) {
+    ASSERT_OK(memory_->WriteBytes(GuestAddress(kCodeAddress), code));
+    ASSERT_OK_AND_ASSIGN(kvm_sregs sregs, vcpu_->GetSregs());
+    sregs.cs.base = 0;
+    sregs.cs.selector = 0;
+    ASSERT_OK(vcpu_->SetSregs(sregs));
+    kvm_regs regs = {};
+    regs.rip = kCodeAddress;
+    regs.rflags = 2;
+    ASSERT_OK(vcpu_->SetRegs(regs));
+  }
+
+  static constexpr uint64_t kMemorySize = 64 * 1024;
+  static constexpr uint64_t kCodeAddress = 0x1000;
+  std::optional<Vm> vm_;
+  std::optional<GuestMemory> memory_;
+  std::unique_ptr<Vcpu> vcpu_;
+};
+
+TEST_F(VmTest, RegistersRoundTrip) {
+  kvm_regs regs = {};
+  regs.rax = 0x1234;
+  regs.rsp = 0x8ff0;
+  regs.rip = 0x100000;
+  regs.rflags = 2;
+  ASSERT_OK(vcpu_->SetRegs(regs));
+  ASSERT_OK_AND_ASSIGN(kvm_regs read, vcpu_->GetRegs());
+  EXPECT_EQ(read.rax, 0x1234u);
+  EXPECT_EQ(read.rsp, 0x8ff0u);
+  EXPECT_EQ(read.rip, 0x100000u);
+}
+
+TEST_F(VmTest, RejectedMsrIsNamed) {
+  // 0x12345678 is no MSR; KVM stops there and says it wrote 0 entries.
+  kvm_msr_entry bogus = {};
+  bogus.index = 0x12345678;
+  EXPECT_THAT(vcpu_->SetMsrs({&bogus, 1}),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("0x12345678")));
+}
+
+TEST_F(VmTest, DuplicateVcpuIdIsRejected) {
+  EXPECT_THAT(vm_->CreateVcpu(0), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("id=0")));
+}
+
+TEST_F(VmTest, PortWriteExitsWithItsData) {
+  // mov al, 0x42; out 0x10, al; jmp $
+  LoadRealModeCode(std::array<uint8_t, 6>{0xb0, 0x42, 0xe6, 0x10, 0xeb, 0xfe});
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  const auto* out = std::get_if<vcpu_exit::IoOut>(&exit);
+  ASSERT_NE(out, nullptr) << "exit index " << exit.index();
+  EXPECT_EQ(out->port, 0x10);
+  EXPECT_EQ(out->size, 1);
+  ASSERT_EQ(out->data.size(), 1u);
+  EXPECT_EQ(out->data[0], 0x42);
+}
+
+TEST_F(VmTest, PortReadTakesTheValueWeGive) {
+  // in al, 0x70 (CMOS index: not emulated in-kernel); out 0x10, al; jmp $
+  LoadRealModeCode(std::array<uint8_t, 6>{0xe4, 0x70, 0xe6, 0x10, 0xeb, 0xfe});
+  ASSERT_OK_AND_ASSIGN(VcpuExit first, vcpu_->Run());
+  auto* in = std::get_if<vcpu_exit::IoIn>(&first);
+  ASSERT_NE(in, nullptr) << "exit index " << first.index();
+  EXPECT_EQ(in->port, 0x70);
+  in->data[0] = 0x5c;
+  ASSERT_OK_AND_ASSIGN(VcpuExit second, vcpu_->Run());
+  const auto* out = std::get_if<vcpu_exit::IoOut>(&second);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->data[0], 0x5c);
+}
+
+TEST_F(VmTest, WriteOutsideRamIsMmio) {
+  // mov ax, 0x1000; mov ds, ax; mov byte [0xf000], 0x5a; jmp $   (0x1f000 is past 64 KiB)
+  LoadRealModeCode(std::array<uint8_t, 12>{0xb8, 0x00, 0x10, 0x8e, 0xd8, 0xc6, 0x06, 0x00, 0xf0,
+                                            0x5a, 0xeb, 0xfe});
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  const auto* write = std::get_if<vcpu_exit::MmioWrite>(&exit);
+  ASSERT_NE(write, nullptr) << "exit index " << exit.index();
+  EXPECT_EQ(write->address, 0x1f000u);
+  ASSERT_EQ(write->data.size(), 1u);
+  EXPECT_EQ(write->data[0], 0x5a);
+}
+
+TEST_F(VmTest, ExitRequestedBeforeRunReturnsAtOnce) {
+  LoadRealModeCode(std::array<uint8_t, 2>{0xeb, 0xfe});  // jmp $
+  vcpu_->RequestExit();
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  EXPECT_TRUE(std::holds_alternative<vcpu_exit::Interrupted>(exit)) << exit.index();
+}
+
+TEST_F(VmTest, ExitRequestFromAnotherThreadStopsASpinningGuest) {
+  LoadRealModeCode(std::array<uint8_t, 2>{0xeb, 0xfe});  // jmp $: never exits by itself
+  absl::StatusOr<VcpuExit> exit;
+  std::thread runner([&] { exit = vcpu_->Run(); });
+  // Keep asking until the runner is out: the first request may land before it enters KVM_RUN,
+  // which the immediate_exit flag also covers.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  vcpu_->RequestExit();
+  runner.join();
+  ASSERT_OK(exit.status());
+  EXPECT_TRUE(std::holds_alternative<vcpu_exit::Interrupted>(*exit)) << exit->index();
+  // The request was consumed: the guest can be resumed and kicked again.
+  std::thread again([&] { exit = vcpu_->Run(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  vcpu_->RequestExit();
+  again.join();
+  EXPECT_TRUE(std::holds_alternative<vcpu_exit::Interrupted>(*exit));
+}
+
+}  // namespace
+}  // namespace vmmd

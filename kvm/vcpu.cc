@@ -1,0 +1,188 @@
+#include "kvm/vcpu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#include "absl/strings/str_format.h"
+#include "base/errno_status.h"
+#include "base/status_macros.h"
+#include "kvm/kvm_flex_array.h"
+#include "kvm/kvm_ioctl.h"
+
+namespace vmmd {
+namespace {
+
+using kvm_internal::Ioctl;
+using kvm_internal::KvmFlexArray;
+using kvm_internal::kKvmGetCpuid2;
+using kvm_internal::kKvmGetMsrs;
+using kvm_internal::kKvmSetCpuid2;
+using kvm_internal::kKvmSetMsrs;
+
+// The signal that pulls a thread out of KVM_RUN. Its handler does nothing: the point is the
+// EINTR, so it is installed without SA_RESTART.
+int KickSignal() { return SIGRTMIN; }
+
+void InstallKickHandlerOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action = {};
+    action.sa_handler = [](int) {};
+    sigemptyset(&action.sa_mask);
+    ::sigaction(KickSignal(), &action, nullptr);
+  });
+}
+
+template <typename T>
+absl::StatusOr<T> GetStruct(int fd, unsigned long request, const char* name) {
+  T value = {};
+  RETURN_IF_ERROR(Ioctl(fd, request, &value, name).status());
+  return value;
+}
+
+}  // namespace
+
+Vcpu::Vcpu(uint32_t id, UniqueFd fd, kvm_run* run, int run_size)
+    : id_(id), fd_(std::move(fd)), run_(run), run_size_(run_size) {
+  InstallKickHandlerOnce();
+}
+
+Vcpu::~Vcpu() { ::munmap(run_, run_size_); }
+
+absl::StatusOr<kvm_regs> Vcpu::GetRegs() const {
+  return GetStruct<kvm_regs>(fd_.get(), KVM_GET_REGS, "KVM_GET_REGS");
+}
+absl::Status Vcpu::SetRegs(const kvm_regs& regs) {
+  return Ioctl(fd_.get(), KVM_SET_REGS, &regs, "KVM_SET_REGS").status();
+}
+
+absl::StatusOr<kvm_sregs> Vcpu::GetSregs() const {
+  return GetStruct<kvm_sregs>(fd_.get(), KVM_GET_SREGS, "KVM_GET_SREGS");
+}
+absl::Status Vcpu::SetSregs(const kvm_sregs& sregs) {
+  return Ioctl(fd_.get(), KVM_SET_SREGS, &sregs, "KVM_SET_SREGS").status();
+}
+
+absl::StatusOr<kvm_fpu> Vcpu::GetFpu() const {
+  return GetStruct<kvm_fpu>(fd_.get(), KVM_GET_FPU, "KVM_GET_FPU");
+}
+absl::Status Vcpu::SetFpu(const kvm_fpu& fpu) {
+  return Ioctl(fd_.get(), KVM_SET_FPU, &fpu, "KVM_SET_FPU").status();
+}
+
+absl::StatusOr<kvm_lapic_state> Vcpu::GetLapic() const {
+  return GetStruct<kvm_lapic_state>(fd_.get(), KVM_GET_LAPIC, "KVM_GET_LAPIC");
+}
+absl::Status Vcpu::SetLapic(const kvm_lapic_state& lapic) {
+  return Ioctl(fd_.get(), KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC").status();
+}
+
+absl::StatusOr<kvm_mp_state> Vcpu::GetMpState() const {
+  return GetStruct<kvm_mp_state>(fd_.get(), KVM_GET_MP_STATE, "KVM_GET_MP_STATE");
+}
+absl::Status Vcpu::SetMpState(const kvm_mp_state& state) {
+  return Ioctl(fd_.get(), KVM_SET_MP_STATE, &state, "KVM_SET_MP_STATE").status();
+}
+
+absl::Status Vcpu::SetMsrs(absl::Span<const kvm_msr_entry> entries) {
+  KvmFlexArray<kvm_msr_entry> msrs(entries);
+  ASSIGN_OR_RETURN(int written, Ioctl(fd_.get(), kKvmSetMsrs, msrs.ioctl_arg(), "KVM_SET_MSRS"));
+  if (written != static_cast<int>(entries.size())) {
+    return absl::InternalError(absl::StrFormat(
+        "KVM_SET_MSRS on vcpu %u wrote %d of %d MSRs; KVM rejected MSR %#x", id_, written,
+        entries.size(), entries[written].index));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<kvm_msr_entry>> Vcpu::GetMsrs(
+    absl::Span<const uint32_t> indices) const {
+  KvmFlexArray<kvm_msr_entry> msrs(indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) msrs.data()[i].index = indices[i];
+  ASSIGN_OR_RETURN(int read, Ioctl(fd_.get(), kKvmGetMsrs, msrs.ioctl_arg(), "KVM_GET_MSRS"));
+  if (read != static_cast<int>(indices.size())) {
+    return absl::InternalError(absl::StrFormat(
+        "KVM_GET_MSRS on vcpu %u read %d of %d MSRs; KVM rejected MSR %#x", id_, read,
+        indices.size(), indices[read]));
+  }
+  return msrs.Entries();
+}
+
+absl::Status Vcpu::SetCpuid2(absl::Span<const kvm_cpuid_entry2> entries) {
+  KvmFlexArray<kvm_cpuid_entry2> cpuid(entries);
+  return Ioctl(fd_.get(), kKvmSetCpuid2, cpuid.ioctl_arg(), "KVM_SET_CPUID2").status();
+}
+
+absl::StatusOr<std::vector<kvm_cpuid_entry2>> Vcpu::GetCpuid2() const {
+  KvmFlexArray<kvm_cpuid_entry2> cpuid(/*capacity=*/512);
+  RETURN_IF_ERROR(Ioctl(fd_.get(), kKvmGetCpuid2, cpuid.ioctl_arg(), "KVM_GET_CPUID2").status());
+  return cpuid.Entries();
+}
+
+void Vcpu::RequestExit() {
+  // immediate_exit is read by KVM on entry; the signal covers a thread already inside.
+  __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  pthread_t thread = running_thread_.load();
+  if (thread != 0) ::pthread_kill(thread, KickSignal());
+}
+
+absl::StatusOr<VcpuExit> Vcpu::Run() {
+  running_thread_.store(::pthread_self());
+  int result = ::ioctl(fd_.get(), KVM_RUN, 0);
+  int error = errno;
+  running_thread_.store(0);
+  if (result < 0) {
+    if (error == EINTR || error == EAGAIN) {
+      __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+      return vcpu_exit::Interrupted{};
+    }
+    return ::vmmd::ErrnoToStatus(error, absl::StrFormat("KVM_RUN(vcpu %u)", id_));
+  }
+
+  auto* base = reinterpret_cast<uint8_t*>(run_);
+  switch (run_->exit_reason) {
+    case KVM_EXIT_IO: {
+      size_t bytes = size_t{run_->io.size} * run_->io.count;
+      if (run_->io.data_offset + bytes > static_cast<size_t>(run_size_)) {
+        return absl::InternalError("KVM_EXIT_IO data lies outside the kvm_run area");
+      }
+      uint8_t* data = base + run_->io.data_offset;
+      if (run_->io.direction == KVM_EXIT_IO_IN) {
+        return vcpu_exit::IoIn{run_->io.port, run_->io.size, run_->io.count,
+                               absl::MakeSpan(data, bytes)};
+      }
+      return vcpu_exit::IoOut{run_->io.port, run_->io.size, run_->io.count,
+                              absl::MakeConstSpan(data, bytes)};
+    }
+    case KVM_EXIT_MMIO: {
+      size_t length = std::min<size_t>(run_->mmio.len, sizeof(run_->mmio.data));
+      if (run_->mmio.is_write) {
+        return vcpu_exit::MmioWrite{run_->mmio.phys_addr,
+                                    absl::MakeConstSpan(run_->mmio.data, length)};
+      }
+      return vcpu_exit::MmioRead{run_->mmio.phys_addr, absl::MakeSpan(run_->mmio.data, length)};
+    }
+    case KVM_EXIT_HLT:
+      return vcpu_exit::Hlt{};
+    case KVM_EXIT_SHUTDOWN:
+      return vcpu_exit::Shutdown{};
+    case KVM_EXIT_SYSTEM_EVENT:
+      return vcpu_exit::SystemEvent{run_->system_event.type};
+    case KVM_EXIT_INTERNAL_ERROR:
+      return vcpu_exit::InternalError{run_->internal.suberror};
+    case KVM_EXIT_FAIL_ENTRY:
+      return vcpu_exit::FailEntry{run_->fail_entry.hardware_entry_failure_reason};
+    case KVM_EXIT_INTR:
+      return vcpu_exit::Interrupted{};
+    default:
+      return vcpu_exit::Other{run_->exit_reason};
+  }
+}
+
+}  // namespace vmmd

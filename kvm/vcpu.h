@@ -1,0 +1,75 @@
+// Vcpu: one virtual CPU (the fd from KVM_CREATE_VCPU and its kvm_run area).
+//
+// One thread runs it (Run); any thread may ask it to leave KVM_RUN (RequestExit).
+#ifndef VMMD_KVM_VCPU_H_
+#define VMMD_KVM_VCPU_H_
+
+#include <linux/kvm.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "base/unique_fd.h"
+#include "kvm/vcpu_exit.h"
+
+namespace vmmd {
+
+class Vcpu {
+ public:
+  Vcpu(const Vcpu&) = delete;
+  Vcpu& operator=(const Vcpu&) = delete;
+  ~Vcpu();
+
+  uint32_t id() const { return id_; }
+
+  absl::StatusOr<kvm_regs> GetRegs() const;    // KVM_GET_REGS
+  absl::Status SetRegs(const kvm_regs& regs);  // KVM_SET_REGS
+
+  absl::StatusOr<kvm_sregs> GetSregs() const;     // KVM_GET_SREGS
+  absl::Status SetSregs(const kvm_sregs& sregs);  // KVM_SET_SREGS
+
+  absl::StatusOr<kvm_fpu> GetFpu() const;   // KVM_GET_FPU
+  absl::Status SetFpu(const kvm_fpu& fpu);  // KVM_SET_FPU
+
+  // KVM_SET_MSRS; INTERNAL if KVM accepts fewer entries than given (it stops at the first
+  // MSR it rejects), naming that MSR.
+  absl::Status SetMsrs(absl::Span<const kvm_msr_entry> entries);
+  // KVM_GET_MSRS for `indices`, in the same order.
+  absl::StatusOr<std::vector<kvm_msr_entry>> GetMsrs(absl::Span<const uint32_t> indices) const;
+
+  absl::Status SetCpuid2(absl::Span<const kvm_cpuid_entry2> entries);  // KVM_SET_CPUID2
+  absl::StatusOr<std::vector<kvm_cpuid_entry2>> GetCpuid2() const;    // KVM_GET_CPUID2
+
+  absl::StatusOr<kvm_lapic_state> GetLapic() const;    // KVM_GET_LAPIC
+  absl::Status SetLapic(const kvm_lapic_state& lapic);  // KVM_SET_LAPIC
+
+  absl::StatusOr<kvm_mp_state> GetMpState() const;    // KVM_GET_MP_STATE
+  absl::Status SetMpState(const kvm_mp_state& state);  // KVM_SET_MP_STATE
+
+  // KVM_RUN once and decode why it returned. Returns vcpu_exit::Interrupted when RequestExit
+  // was called (before or during the call); the request is consumed.
+  absl::StatusOr<VcpuExit> Run();
+
+  // Makes the current or next Run() return vcpu_exit::Interrupted: sets kvm_run.immediate_exit
+  // and signals the thread inside Run(). Safe from any thread while the Vcpu is alive.
+  void RequestExit();
+
+ private:
+  friend class Vm;
+  Vcpu(uint32_t id, UniqueFd fd, kvm_run* run, int run_size);
+
+  uint32_t id_;
+  UniqueFd fd_;
+  kvm_run* run_;  // the shared kvm_run area, munmap'd by the destructor
+  int run_size_;
+  std::atomic<pthread_t> running_thread_{0};  // the thread inside Run(), 0 when none
+};
+
+}  // namespace vmmd
+
+#endif  // VMMD_KVM_VCPU_H_

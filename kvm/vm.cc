@@ -1,0 +1,93 @@
+#include "kvm/vm.h"
+
+#include <linux/kvm.h>
+#include <sys/mman.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "kvm/kvm_ioctl.h"
+
+namespace vmmd {
+
+using kvm_internal::Ioctl;
+
+absl::Status Vm::SetTssAddress(GuestAddress address) {
+  return Ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(address.value()),
+               "KVM_SET_TSS_ADDR")
+      .status();
+}
+
+absl::Status Vm::SetIdentityMapAddress(GuestAddress address) {
+  uint64_t value = address.value();
+  return Ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &value, "KVM_SET_IDENTITY_MAP_ADDR").status();
+}
+
+absl::Status Vm::CreateIrqchip() {
+  return Ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP").status();
+}
+
+absl::Status Vm::CreatePit2() {
+  kvm_pit_config config = {};
+  // KVM_PIT_SPEAKER_DUMMY: port 0x61 is answered in-kernel instead of exiting to us.
+  config.flags = KVM_PIT_SPEAKER_DUMMY;
+  return Ioctl(fd_.get(), KVM_CREATE_PIT2, &config, "KVM_CREATE_PIT2").status();
+}
+
+absl::Status Vm::SetUserMemoryRegion(uint32_t slot, const GuestMemoryRegion& region) {
+  kvm_userspace_memory_region kvm_region = {};
+  kvm_region.slot = slot;
+  kvm_region.guest_phys_addr = region.start.value();
+  kvm_region.memory_size = region.size;
+  kvm_region.userspace_addr = reinterpret_cast<uint64_t>(region.host);
+  return Ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &kvm_region,
+               absl::StrFormat("KVM_SET_USER_MEMORY_REGION(slot=%u, gpa=%#x, size=%#x)", slot,
+                               region.start.value(), region.size))
+      .status();
+}
+
+absl::Status Vm::MapGuestMemory(const GuestMemory& memory) {
+  uint32_t slot = 0;
+  for (const GuestMemoryRegion& region : memory.regions()) {
+    RETURN_IF_ERROR(SetUserMemoryRegion(slot++, region));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Vcpu>> Vm::CreateVcpu(uint32_t id) {
+  // KVM returns vCPU fds with O_CLOEXEC already set.
+  ASSIGN_OR_RETURN(int vcpu_fd, Ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id),
+                                      absl::StrCat("KVM_CREATE_VCPU(id=", id, ")")));
+  UniqueFd fd(vcpu_fd);
+  void* run = ::mmap(nullptr, vcpu_mmap_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (run == MAP_FAILED) {
+    return ::vmmd::ErrnoToStatus(errno, absl::StrCat("mmap(kvm_run of vcpu ", id, ")"));
+  }
+  return std::unique_ptr<Vcpu>(
+      new Vcpu(id, std::move(fd), static_cast<kvm_run*>(run), vcpu_mmap_size_));
+}
+
+absl::Status Vm::RegisterIrqfd(int event_fd, uint32_t gsi) {
+  kvm_irqfd irqfd = {};
+  irqfd.fd = static_cast<uint32_t>(event_fd);
+  irqfd.gsi = gsi;
+  return Ioctl(fd_.get(), KVM_IRQFD, &irqfd, absl::StrCat("KVM_IRQFD(gsi=", gsi, ")")).status();
+}
+
+absl::Status Vm::UnregisterIrqfd(int event_fd, uint32_t gsi) {
+  kvm_irqfd irqfd = {};
+  irqfd.fd = static_cast<uint32_t>(event_fd);
+  irqfd.gsi = gsi;
+  irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+  return Ioctl(fd_.get(), KVM_IRQFD, &irqfd, absl::StrCat("KVM_IRQFD(deassign gsi=", gsi, ")"))
+      .status();
+}
+
+absl::Status Vm::SetIrqLine(uint32_t gsi, bool level) {
+  kvm_irq_level irq = {};
+  irq.irq = gsi;
+  irq.level = level ? 1 : 0;
+  return Ioctl(fd_.get(), KVM_IRQ_LINE, &irq, absl::StrCat("KVM_IRQ_LINE(gsi=", gsi, ")")).status();
+}
+
+}  // namespace vmmd

@@ -1,0 +1,62 @@
+// Vm: one KVM virtual machine (the fd from KVM_CREATE_VM) and the VM-wide ioctls.
+#ifndef VMMD_KVM_VM_H_
+#define VMMD_KVM_VM_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "base/unique_fd.h"
+#include "kvm/guest_address.h"
+#include "kvm/guest_memory.h"
+#include "kvm/vcpu.h"
+
+namespace vmmd {
+
+class Vm {
+ public:
+  Vm(Vm&&) = default;
+  Vm& operator=(Vm&&) = default;
+
+  int fd() const { return fd_.get(); }
+
+  // KVM_SET_TSS_ADDR: three pages KVM needs for real-mode emulation on Intel hosts.
+  absl::Status SetTssAddress(GuestAddress address);
+
+  // KVM_SET_IDENTITY_MAP_ADDR: one page for the EPT identity map on Intel hosts.
+  absl::Status SetIdentityMapAddress(GuestAddress address);
+
+  // KVM_CREATE_IRQCHIP: in-kernel PIC, IOAPIC and per-vCPU LAPICs. Must precede CreateVcpu.
+  absl::Status CreateIrqchip();
+
+  // KVM_CREATE_PIT2: in-kernel i8254 timer.
+  absl::Status CreatePit2();
+
+  // KVM_SET_USER_MEMORY_REGION for one slot.
+  absl::Status SetUserMemoryRegion(uint32_t slot, const GuestMemoryRegion& region);
+
+  // Registers every region of `memory`, slots 0..n-1. `memory` must outlive the Vm.
+  absl::Status MapGuestMemory(const GuestMemory& memory);
+
+  // KVM_CREATE_VCPU(id) and the mmap of its kvm_run area.
+  absl::StatusOr<std::unique_ptr<Vcpu>> CreateVcpu(uint32_t id);
+
+  // KVM_IRQFD: a write to `event_fd` raises `gsi`. Unregister with the same pair.
+  absl::Status RegisterIrqfd(int event_fd, uint32_t gsi);
+  absl::Status UnregisterIrqfd(int event_fd, uint32_t gsi);
+
+  // KVM_IRQ_LINE: drives `gsi` to `level` (for devices without an eventfd).
+  absl::Status SetIrqLine(uint32_t gsi, bool level);
+
+ private:
+  friend class KvmSystem;
+  Vm(UniqueFd fd, int vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+
+  UniqueFd fd_;
+  int vcpu_mmap_size_;
+};
+
+}  // namespace vmmd
+
+#endif  // VMMD_KVM_VM_H_
