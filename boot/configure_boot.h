@@ -1,0 +1,66 @@
+// The boot layer's one entry point: given a VM's vCPUs, its memory (kernel already loaded)
+// and a boot request, write every boot structure into guest memory and program every vCPU.
+#ifndef VMMD_BOOT_CONFIGURE_BOOT_H_
+#define VMMD_BOOT_CONFIGURE_BOOT_H_
+
+#include <asm/bootparam.h>
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "kvm/guest_memory.h"
+#include "kvm/vcpu.h"
+
+namespace vmmd {
+
+struct BootRequest {
+  GuestAddress entry_point;  // the kernel's 64-bit entry, already loaded in guest memory
+  std::string cmdline;
+  absl::Span<const uint8_t> initrd;  // empty: no initrd
+  // A bzImage's setup header, copied into the zero page; its cmdline_size and
+  // initrd_addr_max bound the command line and initrd. Absent for an ELF vmlinux.
+  std::optional<setup_header> kernel_header;
+};
+
+// What the guest will be told, as written.
+struct BootInfo {
+  GuestAddress entry_point;
+  GuestAddress zero_page;
+  GuestAddress cmdline;
+  uint64_t cmdline_size = 0;  // bytes, NUL included
+  GuestAddress initrd;
+  uint64_t initrd_size = 0;
+  GuestAddress mp_table;  // the MP floating pointer
+  uint64_t mp_table_size = 0;
+  GuestAddress page_table_root;
+  uint64_t identity_mapped_bytes = 0;
+  GuestAddress stack_pointer;
+  std::vector<boot_e820_entry> e820;
+};
+
+// Writes page tables, GDT/IDT, command line, initrd, e820 map, zero page and MP table for a
+// VM of `vcpu_count` vCPUs. Needs no /dev/kvm. INVALID_ARGUMENT for a bad vcpu_count or
+// cmdline, OUT_OF_RANGE when something does not fit in guest memory.
+absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequest& request,
+                                             uint32_t vcpu_count);
+
+// The VM as the boot layer sees it: what CPUID the host offers, and the vCPUs in id order
+// (vcpus[0] is the bootstrap processor).
+struct BootVm {
+  absl::Span<const kvm_cpuid_entry2> supported_cpuid;
+  absl::Span<Vcpu* const> vcpus;
+};
+
+// WriteBootStructures, then ProgramVcpu for every vCPU. Errors as above, plus the status of
+// a failing vCPU ioctl (naming the vCPU).
+absl::StatusOr<BootInfo> ConfigureBoot(const BootVm& vm, GuestMemory& memory,
+                                       const BootRequest& request);
+
+}  // namespace vmmd
+
+#endif  // VMMD_BOOT_CONFIGURE_BOOT_H_

@@ -1,0 +1,46 @@
+// The e820 memory map handed to the kernel in the zero page (boot_params.e820_table).
+#ifndef VMMD_BOOT_E820_H_
+#define VMMD_BOOT_E820_H_
+
+#include <asm/bootparam.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "kvm/guest_memory.h"
+
+namespace vmmd {
+
+// Entry types (ACPI 6.5, 15.1 "Address Range Types"; Linux's E820_TYPE_*).
+inline constexpr uint32_t kE820Ram = 1;
+inline constexpr uint32_t kE820Reserved = 2;
+
+// A map bounded by the zero page's table (E820_MAX_ENTRIES_ZEROPAGE = 128 entries).
+class E820Map {
+ public:
+  static constexpr size_t kCapacity = E820_MAX_ENTRIES_ZEROPAGE;
+
+  // Appends an entry. RESOURCE_EXHAUSTED when the map already holds kCapacity entries;
+  // INVALID_ARGUMENT for an empty or wrapping range.
+  absl::Status Add(uint64_t address, uint64_t size, uint32_t type);
+
+  absl::Span<const boot_e820_entry> entries() const { return entries_; }
+
+ private:
+  std::vector<boot_e820_entry> entries_;
+};
+
+// The map for `memory`: RAM below the EBDA, reserved EBDA..1 MiB, RAM from 1 MiB to
+// min(end of RAM, 3 GiB), and RAM from 4 GiB for whatever lies above the MMIO gap. Ranges
+// are clipped to the RAM that exists, and empty ones left out.
+absl::StatusOr<E820Map> BuildE820Map(const GuestMemory& memory);
+
+// Copies `map` into params->e820_table / e820_entries.
+void StoreE820Map(const E820Map& map, boot_params& params);
+
+}  // namespace vmmd
+
+#endif  // VMMD_BOOT_E820_H_

@@ -1,0 +1,104 @@
+#include "boot/vcpu_setup.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "boot/cpuid.h"
+#include "boot/gdt.h"
+#include "boot/layout.h"
+#include "boot/msrs.h"
+
+namespace vmmd {
+namespace {
+
+uint32_t ReadApicRegister(const kvm_lapic_state& lapic, int offset) {
+  uint32_t value;
+  std::memcpy(&value, lapic.regs + offset, sizeof(value));
+  return value;
+}
+
+void WriteApicRegister(kvm_lapic_state& lapic, int offset, uint32_t value) {
+  std::memcpy(lapic.regs + offset, &value, sizeof(value));
+}
+
+void SetDeliveryMode(kvm_lapic_state& lapic, int offset, uint32_t mode) {
+  uint32_t lvt = ReadApicRegister(lapic, offset);
+  WriteApicRegister(lapic, offset, (lvt & ~0x700u) | (mode << 8));
+}
+
+// Prefixes a failed step's status with the vCPU it was for.
+absl::Status ForVcpu(const Vcpu& vcpu, absl::string_view step, absl::Status status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(),
+                      absl::StrCat("vcpu ", vcpu.id(), ": ", step, ": ", status.message()));
+}
+
+}  // namespace
+
+kvm_regs BootRegs(GuestAddress entry, GuestAddress zero_page, GuestAddress stack) {
+  kvm_regs regs = {};
+  regs.rflags = kRflagsReserved;
+  regs.rip = entry.value();
+  regs.rsp = stack.value();
+  regs.rbp = stack.value();
+  regs.rsi = zero_page.value();
+  return regs;
+}
+
+kvm_fpu BootFpu() {
+  kvm_fpu fpu = {};
+  fpu.fcw = kFpuControlWord;
+  fpu.mxcsr = kMxcsrDefault;
+  return fpu;
+}
+
+void SetBootSregs(kvm_sregs& sregs, GuestAddress page_table_root) {
+  const kvm_segment code = KvmSegmentFromGdt(kBootGdt[1], 1);
+  const kvm_segment data = KvmSegmentFromGdt(kBootGdt[2], 2);
+  sregs.gdt.base = layout::kGdtStart;
+  sregs.gdt.limit = sizeof(kBootGdt) - 1;
+  sregs.idt.base = layout::kIdtStart;
+  sregs.idt.limit = layout::kIdtSize - 1;
+  sregs.cs = code;
+  sregs.ds = data;
+  sregs.es = data;
+  sregs.fs = data;
+  sregs.gs = data;
+  sregs.ss = data;
+  sregs.tr = KvmSegmentFromGdt(kBootGdt[3], 3);
+  sregs.cr0 |= kCr0Pe | kCr0Pg;
+  sregs.cr3 = page_table_root.value();
+  sregs.cr4 |= kCr4Pae;
+  sregs.efer |= kEferLme | kEferLma;
+}
+
+void SetBootLapic(kvm_lapic_state& lapic) {
+  SetDeliveryMode(lapic, kApicLvtLint0, kApicDeliveryModeExtInt);
+  SetDeliveryMode(lapic, kApicLvtLint1, kApicDeliveryModeNmi);
+}
+
+absl::Status ProgramVcpu(Vcpu& vcpu, const VcpuBootState& state) {
+  const bool bootstrap = vcpu.id() == 0;
+  RETURN_IF_ERROR(ForVcpu(
+      vcpu, "CPUID",
+      vcpu.SetCpuid2(NormalizeCpuid(state.supported_cpuid, vcpu.id(), state.vcpu_count))));
+  RETURN_IF_ERROR(ForVcpu(vcpu, "MSRs", vcpu.SetMsrs(BootMsrs())));
+  if (bootstrap) {
+    RETURN_IF_ERROR(
+        ForVcpu(vcpu, "regs", vcpu.SetRegs(BootRegs(state.entry, state.zero_page, state.stack))));
+  }
+  RETURN_IF_ERROR(ForVcpu(vcpu, "FPU", vcpu.SetFpu(BootFpu())));
+  if (bootstrap) {
+    absl::StatusOr<kvm_sregs> sregs = vcpu.GetSregs();
+    RETURN_IF_ERROR(ForVcpu(vcpu, "sregs", sregs.status()));
+    SetBootSregs(*sregs, state.page_table_root);
+    RETURN_IF_ERROR(ForVcpu(vcpu, "sregs", vcpu.SetSregs(*sregs)));
+  }
+  absl::StatusOr<kvm_lapic_state> lapic = vcpu.GetLapic();
+  RETURN_IF_ERROR(ForVcpu(vcpu, "LAPIC", lapic.status()));
+  SetBootLapic(*lapic);
+  return ForVcpu(vcpu, "LAPIC", vcpu.SetLapic(*lapic));
+}
+
+}  // namespace vmmd

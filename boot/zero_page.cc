@@ -1,0 +1,40 @@
+#include "boot/zero_page.h"
+
+#include "boot/layout.h"
+
+namespace vmmd {
+
+static_assert(sizeof(boot_params) == layout::kZeroPageSize, "boot_params is one page");
+
+boot_params BuildZeroPage(const ZeroPageContents& contents) {
+  boot_params params = {};
+  if (contents.kernel_header) {
+    params.hdr = *contents.kernel_header;
+  } else {
+    params.hdr.boot_flag = kBootFlagMagic;
+    params.hdr.header = kSetupHeaderMagic;
+    params.hdr.kernel_alignment = kDefaultKernelAlignment;
+  }
+  params.hdr.type_of_loader = kLoaderTypeUndefined;
+
+  params.hdr.cmd_line_ptr = static_cast<uint32_t>(contents.cmdline.value());
+  params.ext_cmd_line_ptr = static_cast<uint32_t>(contents.cmdline.value() >> 32);
+  // cmdline_size is the kernel's to state (boot.rst marks it "read"); a vmlinux has no
+  // header, so it gets the length we wrote, as the seeds do.
+  if (!contents.kernel_header) params.hdr.cmdline_size = contents.cmdline_size;
+
+  if (contents.initrd_size != 0) {
+    params.hdr.ramdisk_image = static_cast<uint32_t>(contents.initrd.value());
+    params.ext_ramdisk_image = static_cast<uint32_t>(contents.initrd.value() >> 32);
+    params.hdr.ramdisk_size = static_cast<uint32_t>(contents.initrd_size);
+    params.ext_ramdisk_size = static_cast<uint32_t>(contents.initrd_size >> 32);
+  }
+  if (contents.e820 != nullptr) StoreE820Map(*contents.e820, params);
+  return params;
+}
+
+absl::Status WriteZeroPage(GuestMemory& memory, const boot_params& params) {
+  return memory.Write(GuestAddress(layout::kZeroPageStart), params);
+}
+
+}  // namespace vmmd
