@@ -1,0 +1,53 @@
+// ConsoleBuffer: a VM's console output in a fixed-size ring. A guest that floods its console
+// overwrites the oldest bytes; memory never grows. Readers address bytes by their offset in
+// everything ever written, so they can replay, follow, and see what they missed.
+#ifndef VMMD_DEVICES_CONSOLE_BUFFER_H_
+#define VMMD_DEVICES_CONSOLE_BUFFER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace vmmd {
+
+class ConsoleBuffer {
+ public:
+  static constexpr size_t kDefaultCapacity = 1 << 20;  // 1 MiB per VM
+
+  explicit ConsoleBuffer(size_t capacity = kDefaultCapacity);
+
+  // Appends guest output, overwriting the oldest bytes when full, and wakes waiting readers.
+  void Append(absl::Span<const uint8_t> bytes);
+
+  // No more output will come (the VM stopped or is being deleted): wakes all readers.
+  void Close();
+
+  struct Chunk {
+    std::string data;      // up to max_bytes, starting at `offset`
+    uint64_t offset = 0;   // >= the requested offset when older bytes were overwritten
+    bool closed = false;   // true when Close() was called and nothing is left past the chunk
+  };
+
+  // Bytes from `offset` on (clamped to the oldest byte still held), at most `max_bytes`.
+  // When none are there yet, waits up to `timeout` for some (or for Close). Returns an
+  // empty chunk on timeout.
+  Chunk Read(uint64_t offset, size_t max_bytes, absl::Duration timeout = absl::ZeroDuration());
+
+  // Total bytes ever appended (the offset the next byte will get).
+  uint64_t total_written() const;
+  size_t capacity() const { return ring_.size(); }
+
+ private:
+  mutable absl::Mutex mutex_;
+  std::vector<uint8_t> ring_;              // fixed size, allocated once
+  uint64_t written_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+}  // namespace vmmd
+
+#endif  // VMMD_DEVICES_CONSOLE_BUFFER_H_

@@ -1,0 +1,62 @@
+// A 16550A UART (COM1 at 0x3f8, 8 ports), enough for Linux's 8250 driver and earlyprintk:
+// divisor latch (DLAB), IER/IIR with THR-empty and receive-data interrupts, FCR, LCR, MCR
+// (including loopback, which the 8250 driver uses to probe), LSR with THRE/TEMT, MSR, SCR.
+// Transmitted bytes go to `output`; the interrupt goes out through `interrupt` (IRQ 4).
+// Register layout per the PC16550D datasheet, "Register Summary".
+#ifndef VMMD_DEVICES_SERIAL_H_
+#define VMMD_DEVICES_SERIAL_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "devices/port_io_device.h"
+
+namespace vmmd {
+
+class Serial : public PortIoDevice {
+ public:
+  static constexpr uint16_t kCom1Base = 0x3f8;
+  static constexpr uint16_t kPortCount = 8;
+  static constexpr uint32_t kCom1Irq = 4;
+
+  // `output` receives each transmitted byte; it is called with the device lock held, so it
+  // must not call back into the device. `interrupt` may be null (no interrupts).
+  Serial(InterruptLine* interrupt, std::function<void(uint8_t)> output);
+
+  void Read(uint16_t offset, absl::Span<uint8_t> data) override;
+  void Write(uint16_t offset, absl::Span<const uint8_t> data) override;
+
+  // Queues bytes for the guest to receive (console input). Bounded: bytes beyond
+  // kMaxInputBytes are dropped. Returns how many were queued.
+  static constexpr size_t kMaxInputBytes = 4096;
+  size_t EnqueueInput(absl::Span<const uint8_t> bytes);
+
+ private:
+  // Recomputes IIR from the pending sources and raises the line on a new interrupt.
+  void UpdateInterruptLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  uint8_t ReadRegisterLocked(uint16_t offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void WriteRegisterLocked(uint16_t offset, uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  InterruptLine* const interrupt_;
+  const std::function<void(uint8_t)> output_;
+
+  absl::Mutex mutex_;
+  uint8_t ier_ ABSL_GUARDED_BY(mutex_) = 0;
+  uint8_t lcr_ ABSL_GUARDED_BY(mutex_) = 0x03;  // 8N1
+  uint8_t mcr_ ABSL_GUARDED_BY(mutex_) = 0x08;  // OUT2
+  uint8_t lsr_ ABSL_GUARDED_BY(mutex_) = 0x60;  // THRE | TEMT
+  uint8_t msr_ ABSL_GUARDED_BY(mutex_) = 0xb0;  // DCD | DSR | CTS
+  uint8_t scr_ ABSL_GUARDED_BY(mutex_) = 0;
+  uint8_t fcr_ ABSL_GUARDED_BY(mutex_) = 0;
+  uint16_t divisor_ ABSL_GUARDED_BY(mutex_) = 12;  // 9600 baud
+  bool thr_empty_pending_ ABSL_GUARDED_BY(mutex_) = false;
+  bool interrupt_raised_ ABSL_GUARDED_BY(mutex_) = false;
+  std::deque<uint8_t> input_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace vmmd
+
+#endif  // VMMD_DEVICES_SERIAL_H_
