@@ -50,6 +50,12 @@ absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequ
   if (!request.initrd.empty()) {
     ASSIGN_OR_RETURN(info.initrd,
                      InitrdLoadAddress(memory, request.initrd.size(), InitrdAddrMax(request)));
+    if (info.initrd < request.kernel_end) {
+      return absl::OutOfRangeError(absl::StrFormat(
+          "initrd of %d bytes would start at %#x, inside the kernel (which ends at %#x); give "
+          "the VM more memory",
+          request.initrd.size(), info.initrd.value(), request.kernel_end.value()));
+    }
     RETURN_IF_ERROR(memory.WriteBytes(info.initrd, request.initrd));
     info.initrd_size = request.initrd.size();
   }

@@ -20,6 +20,7 @@ namespace vmmd {
 
 struct BootRequest {
   GuestAddress entry_point;  // the kernel's 64-bit entry, already loaded in guest memory
+  GuestAddress kernel_end;   // one past the loaded kernel; the initrd must start above it
   std::string cmdline;
   absl::Span<const uint8_t> initrd;  // empty: no initrd
   // A bzImage's setup header, copied into the zero page; its cmdline_size and

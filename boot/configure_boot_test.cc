@@ -101,6 +101,16 @@ TEST(WriteBootStructuresTest, InitrdThatDoesNotFitIsOutOfRange) {
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("initrd")));
 }
 
+TEST(WriteBootStructuresTest, InitrdOverlappingTheKernelIsOutOfRange) {
+  GuestMemory memory = GuestMemory::Create(64 * kMiB).value();
+  const std::vector<uint8_t> initrd(8 * kMiB, 0);
+  BootRequest request;
+  request.kernel_end = GuestAddress(60 * kMiB);  // a big kernel
+  request.initrd = initrd;
+  EXPECT_THAT(WriteBootStructures(memory, request, 1),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("inside the kernel")));
+}
+
 TEST(WriteBootStructuresTest, MemoryTooSmallForTheStructuresIsOutOfRange) {
   GuestMemory memory = GuestMemory::Create(0x10000).value();
   EXPECT_THAT(WriteBootStructures(memory, BootRequest{}, 1),
