@@ -4,6 +4,7 @@
 #ifndef VMMD_DEVICES_CONSOLE_BUFFER_H_
 #define VMMD_DEVICES_CONSOLE_BUFFER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,9 +19,11 @@ class ConsoleBuffer {
  public:
   static constexpr size_t kDefaultCapacity = 1 << 20;  // 1 MiB per VM
 
+  // A capacity of 0 is taken as 1 so that the ring always has room.
   explicit ConsoleBuffer(size_t capacity = kDefaultCapacity);
 
   // Appends guest output, overwriting the oldest bytes when full, and wakes waiting readers.
+  // Ignored after Close(), so that a reader told `closed` has seen everything.
   void Append(absl::Span<const uint8_t> bytes);
 
   // No more output will come (the VM stopped or is being deleted): wakes all readers.
@@ -34,7 +37,8 @@ class ConsoleBuffer {
 
   // Bytes from `offset` on (clamped to the oldest byte still held), at most `max_bytes`.
   // When none are there yet, waits up to `timeout` for some (or for Close). Returns an
-  // empty chunk on timeout.
+  // empty chunk on timeout, whose `offset` is where to read next. A zero `timeout` or
+  // `max_bytes` never waits; absl::InfiniteDuration() waits until data or Close.
   Chunk Read(uint64_t offset, size_t max_bytes, absl::Duration timeout = absl::ZeroDuration());
 
   // Total bytes ever appended (the offset the next byte will get).
@@ -43,7 +47,9 @@ class ConsoleBuffer {
 
  private:
   mutable absl::Mutex mutex_;
-  std::vector<uint8_t> ring_;              // fixed size, allocated once
+  // Fixed size, allocated once. Its bytes are read and written under mutex_; its size never
+  // changes, so capacity() reads it without the lock.
+  std::vector<uint8_t> ring_;
   uint64_t written_ ABSL_GUARDED_BY(mutex_) = 0;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
 };

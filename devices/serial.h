@@ -3,9 +3,15 @@
 // (including loopback, which the 8250 driver uses to probe), LSR with THRE/TEMT, MSR, SCR.
 // Transmitted bytes go to `output`; the interrupt goes out through `interrupt` (IRQ 4).
 // Register layout per the PC16550D datasheet, "Register Summary".
+//
+// Simplifications: a byte written to THR is transmitted at once (THR never stays full);
+// received bytes wait in one queue of up to kMaxInputBytes whether or not FIFOs are enabled,
+// and any of them raises "received data available" (no trigger levels, no character
+// timeout). Accesses wider than a byte act on the addressed register; extra read bytes are 0.
 #ifndef VMMD_DEVICES_SERIAL_H_
 #define VMMD_DEVICES_SERIAL_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -30,13 +36,21 @@ class Serial : public PortIoDevice {
   void Write(uint16_t offset, absl::Span<const uint8_t> data) override;
 
   // Queues bytes for the guest to receive (console input). Bounded: bytes beyond
-  // kMaxInputBytes are dropped. Returns how many were queued.
+  // kMaxInputBytes are dropped. Returns how many were queued (0 while the guest holds the
+  // UART in loopback, which disconnects the serial input).
   static constexpr size_t kMaxInputBytes = 4096;
   size_t EnqueueInput(absl::Span<const uint8_t> bytes);
 
  private:
-  // Recomputes IIR from the pending sources and raises the line on a new interrupt.
+  // Recomputes IIR from the pending sources and calls interrupt_->Trigger() when the
+  // interrupt output goes from idle to pending: KVM's irqfd injects an edge on IRQ 4.
   void UpdateInterruptLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // IIR bits 3:0 for the highest-priority pending interrupt, or 0x01 for none.
+  uint8_t InterruptIdentificationLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Sets MSR's high nibble (CTS, DSR, RI, DCD) and records the changes in its low nibble.
+  void SetModemInputsLocked(uint8_t inputs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Sends a THR byte to output_, or back to the receiver in loopback mode.
+  void TransmitLocked(uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   uint8_t ReadRegisterLocked(uint16_t offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void WriteRegisterLocked(uint16_t offset, uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
@@ -52,8 +66,8 @@ class Serial : public PortIoDevice {
   uint8_t scr_ ABSL_GUARDED_BY(mutex_) = 0;
   uint8_t fcr_ ABSL_GUARDED_BY(mutex_) = 0;
   uint16_t divisor_ ABSL_GUARDED_BY(mutex_) = 12;  // 9600 baud
-  bool thr_empty_pending_ ABSL_GUARDED_BY(mutex_) = false;
-  bool interrupt_raised_ ABSL_GUARDED_BY(mutex_) = false;
+  bool thr_empty_pending_ ABSL_GUARDED_BY(mutex_) = false;  // THR-empty interrupt source
+  bool interrupt_raised_ ABSL_GUARDED_BY(mutex_) = false;   // level of the INTR output
   std::deque<uint8_t> input_ ABSL_GUARDED_BY(mutex_);
 };
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <utility>
 
 #include "devices/port_io_device.h"
 
@@ -15,7 +16,8 @@ class TestExit : public PortIoDevice {
   static constexpr uint16_t kBase = 0xf4;
   static constexpr uint16_t kPortCount = 4;
 
-  // `on_exit` gets the value written (zero-extended from 1, 2 or 4 bytes).
+  // `on_exit` gets the value written (zero-extended from 1, 2 or 4 bytes), called from the
+  // vCPU thread. Only writes at offset 0 count; reads return 0xff.
   explicit TestExit(std::function<void(uint32_t)> on_exit) : on_exit_(std::move(on_exit)) {}
 
   void Read(uint16_t offset, absl::Span<uint8_t> data) override;

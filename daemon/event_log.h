@@ -1,0 +1,49 @@
+// EventLog: a VM's state changes with reasons, kept (bounded) for WatchVm to replay and
+// follow.
+#ifndef VMMD_DAEMON_EVENT_LOG_H_
+#define VMMD_DAEMON_EVENT_LOG_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "daemon/vm_state.h"
+
+namespace vmmd {
+
+struct VmEventRecord {
+  uint64_t sequence = 0;
+  VmState state = VmState::kCreated;
+  std::string reason;
+  absl::Time time;
+};
+
+class EventLog {
+ public:
+  // Oldest events are dropped beyond this; a VM has a handful in its life.
+  static constexpr size_t kMaxEvents = 256;
+
+  void Append(VmState state, std::string reason);
+  // No more events (the VM was deleted): wakes followers.
+  void Close();
+
+  struct Batch {
+    std::vector<VmEventRecord> events;
+    bool closed = false;
+  };
+  // Events with sequence >= `from`; waits up to `timeout` when there are none yet.
+  Batch Read(uint64_t from, absl::Duration timeout);
+
+ private:
+  absl::Mutex mutex_;
+  std::deque<VmEventRecord> events_ ABSL_GUARDED_BY(mutex_);
+  uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+}  // namespace vmmd
+
+#endif  // VMMD_DAEMON_EVENT_LOG_H_

@@ -1,0 +1,132 @@
+// vmmd: the VM daemon. Serves VmmService over gRPC (Unix socket by default), with health
+// checking and reflection, until SIGTERM or SIGINT; then stops every VM and exits cleanly.
+#include <signal.h>
+#include <stdlib.h>
+#include <systemd/sd-daemon.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "daemon/listen_address.h"
+#include "daemon/server.h"
+#include "daemon/vm_manager.h"
+#include "daemon/vmm_service.h"
+#include "glog/logging.h"
+#include "grpcpp/health_check_service_interface.h"
+
+ABSL_FLAG(std::string, listen, vmmd::kDefaultListenAddress,
+          "unix:/path/to.sock, or tcp:127.0.0.1:PORT (loopback only)");
+ABSL_FLAG(std::vector<std::string>, image_root, {},
+          "directory kernels and initrds may be loaded from (repeatable, or comma-separated)");
+ABSL_FLAG(std::string, socket_group, "", "group allowed to use the Unix socket");
+ABSL_FLAG(std::string, console_log_dir, "", "also write each VM's console to DIR/<vm_id>.log");
+ABSL_FLAG(uint32_t, max_vcpus, 254, "most vCPUs one VM may have (at most 254)");
+ABSL_FLAG(uint64_t, max_memory_mib, 64 * 1024, "most memory one VM may have, in MiB");
+ABSL_FLAG(int32_t, worker_timeout_ms, 30000, "how long an RPC waits for a VM's worker thread");
+ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "the KVM device");
+
+namespace {
+
+// Canonical absolute paths, so that request paths compare against them exactly.
+std::vector<std::string> CanonicalRoots(const std::vector<std::string>& flag_values) {
+  std::vector<std::string> roots;
+  for (const std::string& value : flag_values) {
+    for (size_t start = 0; start <= value.size();) {
+      size_t comma = value.find(',', start);
+      if (comma == std::string::npos) comma = value.size();
+      std::string root = value.substr(start, comma - start);
+      start = comma + 1;
+      if (root.empty()) continue;
+      char* resolved = ::realpath(root.c_str(), nullptr);
+      if (resolved == nullptr) {
+        LOG(WARNING) << "--image_root " << root << " does not exist; ignored";
+        continue;
+      }
+      roots.push_back(resolved);
+      ::free(resolved);
+    }
+  }
+  return roots;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("vmmd: creates and boots KVM virtual machines over gRPC");
+  absl::ParseCommandLine(argc, argv);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+
+  // SIGTERM/SIGINT are taken by one thread with sigwait; every other thread inherits the
+  // blocked mask. (The vCPU kick signal stays deliverable.)
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<vmmd::ListenAddress> address = vmmd::ParseListenAddress(absl::GetFlag(FLAGS_listen));
+  if (!address.ok()) {
+    LOG(ERROR) << address.status().message();
+    return 2;
+  }
+  const std::string group = absl::GetFlag(FLAGS_socket_group);
+  if (absl::Status prepared = vmmd::PrepareUnixSocket(*address, group); !prepared.ok()) {
+    LOG(ERROR) << prepared.message();
+    return 1;
+  }
+
+  std::unique_ptr<vmmd::KvmSystem> kvm;
+  if (absl::StatusOr<vmmd::KvmSystem> opened = vmmd::KvmSystem::Open(absl::GetFlag(FLAGS_kvm_device));
+      opened.ok()) {
+    kvm = std::make_unique<vmmd::KvmSystem>(std::move(*opened));
+  } else {
+    LOG(WARNING) << opened.status().message() << "; CreateVm will answer UNAVAILABLE";
+  }
+
+  vmmd::VmManagerOptions options;
+  options.image_roots = CanonicalRoots(absl::GetFlag(FLAGS_image_root));
+  options.max_vcpus = absl::GetFlag(FLAGS_max_vcpus);
+  options.max_memory_mib = absl::GetFlag(FLAGS_max_memory_mib);
+  options.console_log_dir = absl::GetFlag(FLAGS_console_log_dir);
+  options.worker_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_worker_timeout_ms));
+  vmmd::VmManager manager(std::move(kvm), options);
+  vmmd::VmmServiceImpl service(&manager);
+
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server = vmmd::StartServer(*address, &service);
+  if (!server.ok()) {
+    LOG(ERROR) << server.status().message();
+    return 1;
+  }
+  if (absl::Status restricted = vmmd::RestrictUnixSocket(*address, group); !restricted.ok()) {
+    LOG(ERROR) << restricted.message();
+    return 1;
+  }
+  LOG(INFO) << "vmmd serving on " << absl::GetFlag(FLAGS_listen) << " with "
+            << options.image_roots.size() << " image root(s)";
+  sd_notify(0, absl::StrCat("READY=1\nSTATUS=serving on ", absl::GetFlag(FLAGS_listen)).c_str());
+
+  std::thread signal_waiter([&] {
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    LOG(INFO) << "signal " << signal_number << ": stopping";
+    sd_notify(0, "STOPPING=1");
+    (*server)->GetHealthCheckService()->SetServingStatus(false);
+    // Stopping the VMs first ends the console and event streams that follow them.
+    manager.ShutdownAll();
+    (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  });
+  (*server)->Wait();
+  signal_waiter.join();
+  manager.ShutdownAll();
+  if (address->is_unix) ::unlink(address->unix_path.c_str());
+  LOG(INFO) << "vmmd stopped";
+  return 0;
+}

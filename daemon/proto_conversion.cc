@@ -1,0 +1,61 @@
+#include "daemon/proto_conversion.h"
+
+#include "absl/time/time.h"
+
+namespace vmmd {
+
+vmm::v1::VmState ToProto(VmState state) {
+  switch (state) {
+    case VmState::kCreated: return vmm::v1::VM_STATE_CREATED;
+    case VmState::kConfigured: return vmm::v1::VM_STATE_CONFIGURED;
+    case VmState::kRunning: return vmm::v1::VM_STATE_RUNNING;
+    case VmState::kPaused: return vmm::v1::VM_STATE_PAUSED;
+    case VmState::kStopped: return vmm::v1::VM_STATE_STOPPED;
+  }
+  return vmm::v1::VM_STATE_UNSPECIFIED;
+}
+
+void ToProto(const BootInfo& info, vmm::v1::BootInfo* proto) {
+  proto->set_entry_point(info.entry_point.value());
+  proto->set_zero_page_address(info.zero_page.value());
+  proto->set_cmdline_address(info.cmdline.value());
+  proto->set_cmdline_size(info.cmdline_size);
+  proto->set_initrd_address(info.initrd_size != 0 ? info.initrd.value() : 0);
+  proto->set_initrd_size(info.initrd_size);
+  proto->set_mp_table_address(info.mp_table.value());
+  proto->set_mp_table_size(info.mp_table_size);
+  proto->set_page_table_address(info.page_table_root.value());
+  proto->set_identity_mapped_bytes(info.identity_mapped_bytes);
+  for (const boot_e820_entry& entry : info.e820) {
+    vmm::v1::E820Entry* out = proto->add_e820();
+    out->set_address(entry.addr);
+    out->set_size(entry.size);
+    out->set_type(entry.type);
+  }
+}
+
+void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {
+  proto->set_vm_id(status.id);
+  proto->set_state(ToProto(status.state));
+  proto->set_vcpu_count(status.vcpu_count);
+  proto->set_memory_mib(status.memory_mib);
+  proto->set_exit_reason(status.exit_reason);
+  proto->set_unhandled_io_count(status.unhandled_io);
+  proto->set_unhandled_mmio_count(status.unhandled_mmio);
+  proto->set_console_bytes(status.console_bytes);
+  if (status.boot_info) {
+    ToProto(*status.boot_info, proto->mutable_boot_info());
+    proto->mutable_boot_info()->set_kernel_path(status.kernel_path);
+    proto->mutable_boot_info()->set_cmdline(status.cmdline);
+  }
+}
+
+void ToProto(const std::string& vm_id, const VmEventRecord& event, vmm::v1::VmEvent* proto) {
+  proto->set_vm_id(vm_id);
+  proto->set_state(ToProto(event.state));
+  proto->set_reason(event.reason);
+  proto->set_timestamp_unix_nanos(absl::ToUnixNanos(event.time));
+  proto->set_sequence(event.sequence);
+}
+
+}  // namespace vmmd

@@ -1,0 +1,151 @@
+// VirtualMachine: one guest. Its worker thread owns the KVM VM, guest memory, vCPUs and
+// devices; one thread per vCPU runs KVM_RUN and dispatches exits to the devices. Public
+// methods may be called from any thread; they hand the work to the worker and wait for it
+// with a deadline.
+#ifndef VMMD_DAEMON_VIRTUAL_MACHINE_H_
+#define VMMD_DAEMON_VIRTUAL_MACHINE_H_
+
+#include <linux/kvm.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "boot/configure_boot.h"
+#include "boot/image_reader.h"
+#include "daemon/event_log.h"
+#include "daemon/vm_state.h"
+#include "daemon/worker_thread.h"
+#include "devices/console_buffer.h"
+#include "kvm/kvm_system.h"
+
+namespace vmmd {
+
+struct VmConfig {
+  std::string id;
+  uint32_t vcpu_count = 1;
+  uint64_t memory_mib = 128;
+  std::string console_log_path;  // empty: console kept in memory only
+};
+
+// What ConfigureBoot loads. The readers are read on the worker thread.
+struct BootSpec {
+  std::unique_ptr<ImageReader> kernel;
+  std::string kernel_path;
+  std::vector<uint8_t> initrd;  // empty: none
+  std::string cmdline;
+};
+
+// A consistent snapshot for GetVm / ListVms.
+struct VmStatus {
+  std::string id;
+  VmState state = VmState::kCreated;
+  uint32_t vcpu_count = 0;
+  uint64_t memory_mib = 0;
+  std::string exit_reason;
+  std::optional<BootInfo> boot_info;
+  std::string kernel_path;
+  std::string cmdline;
+  uint64_t unhandled_io = 0;
+  uint64_t unhandled_mmio = 0;
+  uint64_t console_bytes = 0;
+};
+
+class VirtualMachine {
+ public:
+  // Creates the VM on a new worker thread: KVM VM with TSS and identity-map pages,
+  // in-kernel irqchip and PIT, guest memory, vCPUs, and devices (COM1 on IRQ 4 through an
+  // irqfd, i8042, test-exit port). `supported_cpuid` must outlive the VM.
+  static absl::StatusOr<std::shared_ptr<VirtualMachine>> Create(
+      const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& supported_cpuid,
+      VmConfig config, absl::Duration timeout);
+
+  ~VirtualMachine();  // Shutdown()
+
+  const std::string& id() const { return config_.id; }
+
+  // CREATED -> CONFIGURED: loads the kernel and initrd and runs the boot layer.
+  // FAILED_PRECONDITION in another state; the boot layer's errors otherwise.
+  absl::StatusOr<BootInfo> ConfigureBoot(BootSpec spec, absl::Duration timeout);
+  // CONFIGURED -> RUNNING: starts one thread per vCPU.
+  absl::Status Start(absl::Duration timeout);
+  // RUNNING -> PAUSED: parks every vCPU thread outside KVM_RUN.
+  absl::Status Pause(absl::Duration timeout);
+  // PAUSED -> RUNNING.
+  absl::Status Resume(absl::Duration timeout);
+  // Any state but STOPPED -> STOPPED ("stopped by request"); joins the vCPU threads.
+  absl::Status Stop(absl::Duration timeout);
+
+  // For DeleteVm and daemon exit: stops the VM, joins every thread, releases every fd and
+  // mapping, closes the console and the event log. Idempotent. Blocks until done.
+  void Shutdown();
+
+  VmStatus Status() const;
+  ConsoleBuffer& console() { return console_; }
+  EventLog& events() { return events_; }
+
+ private:
+  struct Hardware;  // KVM objects and devices, touched only on the worker (and vCPU threads)
+
+  VirtualMachine(VmConfig config, const std::vector<kvm_cpuid_entry2>& supported_cpuid);
+
+  absl::Status CreateHardwareOnWorker(const KvmSystem& kvm);
+  absl::StatusOr<BootInfo> ConfigureOnWorker(BootSpec spec);
+  absl::Status StartOnWorker();
+  absl::Status PauseOnWorker(absl::Duration timeout);
+  absl::Status ResumeOnWorker();
+  absl::Status StopOnWorker(const std::string& reason);
+  void JoinVcpuThreadsOnWorker();
+  void ReleaseHardwareOnWorker();
+
+  // vCPU threads.
+  void VcpuLoop(size_t index);
+  // Ends the run from a vCPU thread (guest reset, triple fault, ...): the first reason wins.
+  void RequestGuestStop(std::string reason);
+  void KickAllVcpus();
+  void ConsoleOutput(uint8_t byte);
+
+  void SetState(VmState state, std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status RequireState(VmState wanted, const char* action) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const VmConfig config_;
+  const std::vector<kvm_cpuid_entry2>& supported_cpuid_;
+  ConsoleBuffer console_;
+  EventLog events_;
+  int console_log_fd_ = -1;  // owned; closed with the hardware
+
+  mutable absl::Mutex mutex_;
+  VmState state_ ABSL_GUARDED_BY(mutex_) = VmState::kCreated;
+  std::string exit_reason_ ABSL_GUARDED_BY(mutex_);
+  std::optional<BootInfo> boot_info_ ABSL_GUARDED_BY(mutex_);
+  std::string kernel_path_ ABSL_GUARDED_BY(mutex_);
+  std::string cmdline_ ABSL_GUARDED_BY(mutex_);
+
+  // What vCPU threads check between KVM_RUN calls.
+  absl::Mutex control_mutex_;
+  bool stop_requested_ ABSL_GUARDED_BY(control_mutex_) = false;
+  std::string stop_reason_ ABSL_GUARDED_BY(control_mutex_);
+  bool paused_ ABSL_GUARDED_BY(control_mutex_) = false;
+  size_t parked_vcpus_ ABSL_GUARDED_BY(control_mutex_) = 0;
+  size_t live_vcpu_threads_ ABSL_GUARDED_BY(control_mutex_) = 0;
+
+  std::atomic<uint64_t> unhandled_io_{0};
+  std::atomic<uint64_t> unhandled_mmio_{0};
+  std::atomic<bool> shut_down_{false};
+
+  std::unique_ptr<Hardware> hardware_;     // worker only
+  std::vector<std::thread> vcpu_threads_;  // worker only
+  WorkerThread worker_;                    // last: joined first on destruction
+};
+
+}  // namespace vmmd
+
+#endif  // VMMD_DAEMON_VIRTUAL_MACHINE_H_

@@ -1,0 +1,164 @@
+#include "daemon/vm_manager.h"
+
+#include <unistd.h>
+
+#include <random>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "boot/mptable.h"
+#include "daemon/image_file.h"
+#include "glog/logging.h"
+
+namespace vmmd {
+
+VmManager::VmManager(std::unique_ptr<KvmSystem> kvm, VmManagerOptions options)
+    : kvm_(std::move(kvm)), options_(std::move(options)) {
+  if (kvm_) {
+    absl::StatusOr<std::vector<kvm_cpuid_entry2>> cpuid = kvm_->GetSupportedCpuid();
+    if (cpuid.ok()) {
+      supported_cpuid_ = std::move(*cpuid);
+    } else {
+      LOG(ERROR) << "KVM_GET_SUPPORTED_CPUID: " << cpuid.status();
+    }
+  }
+  // A random start keeps generated ids from repeating across daemon restarts.
+  absl::MutexLock lock(&mutex_);
+  next_generated_ = std::random_device()();
+}
+
+VmManager::~VmManager() { ShutdownAll(); }
+
+absl::Status VmManager::ValidateVmId(const std::string& vm_id) {
+  if (vm_id.empty() || vm_id.size() > kMaxVmIdLength) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "vm_id must be 1 to %d characters; got %d", kMaxVmIdLength, vm_id.size()));
+  }
+  for (char c : vm_id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "vm_id may hold only [A-Za-z0-9_-]; byte 0x%02x is not allowed",
+          static_cast<unsigned char>(c)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string VmManager::GenerateIdLocked() {
+  while (true) {
+    std::string id = absl::StrFormat("vm-%08x", static_cast<uint32_t>(next_generated_++ * 2654435761u));
+    if (vms_.count(id) == 0) return id;
+  }
+}
+
+absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVmParams& params) {
+  if (!params.vm_id.empty()) RETURN_IF_ERROR(ValidateVmId(params.vm_id));
+  const uint32_t max_vcpus = std::min<uint32_t>(options_.max_vcpus, kMaxMpTableVcpus);
+  if (params.vcpu_count == 0 || params.vcpu_count > max_vcpus) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "vcpu_count must be 1 to %d; got %d", max_vcpus, params.vcpu_count));
+  }
+  if (params.memory_mib < kMinMemoryMib || params.memory_mib > options_.max_memory_mib) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "memory_mib must be %d to %d; got %d", kMinMemoryMib, options_.max_memory_mib,
+        params.memory_mib));
+  }
+  if (!kvm_) return absl::UnavailableError("KVM is not available on this host (/dev/kvm)");
+
+  std::string id;
+  {
+    absl::MutexLock lock(&mutex_);
+    id = params.vm_id.empty() ? GenerateIdLocked() : params.vm_id;
+    if (!vms_.emplace(id, nullptr).second) {
+      return absl::AlreadyExistsError(absl::StrCat("vm_id ", id, " already exists"));
+    }
+  }
+  VmConfig config;
+  config.id = id;
+  config.vcpu_count = params.vcpu_count;
+  config.memory_mib = params.memory_mib;
+  if (!options_.console_log_dir.empty()) {
+    config.console_log_path = absl::StrCat(options_.console_log_dir, "/", id, ".log");
+  }
+  absl::StatusOr<std::shared_ptr<VirtualMachine>> vm =
+      VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(config), options_.worker_timeout);
+  absl::MutexLock lock(&mutex_);
+  if (!vm.ok()) {
+    vms_.erase(id);
+    return vm.status();
+  }
+  vms_[id] = *vm;
+  return vm;
+}
+
+absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Get(const std::string& vm_id) const {
+  absl::MutexLock lock(&mutex_);
+  auto it = vms_.find(vm_id);
+  if (it == vms_.end() || it->second == nullptr) {
+    if (vm_id.empty()) return absl::InvalidArgumentError("vm_id is required");
+    return absl::NotFoundError(absl::StrCat("vm_id ", vm_id, " not found"));
+  }
+  return it->second;
+}
+
+std::vector<std::shared_ptr<VirtualMachine>> VmManager::List() const {
+  absl::MutexLock lock(&mutex_);
+  std::vector<std::shared_ptr<VirtualMachine>> vms;
+  for (const auto& [id, vm] : vms_) {
+    if (vm) vms.push_back(vm);
+  }
+  return vms;
+}
+
+absl::StatusOr<BootInfo> VmManager::ConfigureBoot(const ConfigureBootParams& params) {
+  ASSIGN_OR_RETURN(std::shared_ptr<VirtualMachine> vm, Get(params.vm_id));
+  ASSIGN_OR_RETURN(ImageFile kernel, ImageFile::Open(params.kernel_path, options_.image_roots,
+                                                     options_.max_kernel_bytes, "kernel_path"));
+  BootSpec spec;
+  if (!params.initrd_path.empty()) {
+    ASSIGN_OR_RETURN(ImageFile initrd, ImageFile::Open(params.initrd_path, options_.image_roots,
+                                                       options_.max_initrd_bytes, "initrd_path"));
+    if (initrd.size() > vm->Status().memory_mib << 20) {
+      return absl::OutOfRangeError(absl::StrFormat(
+          "initrd_path: %s is %d bytes, more than the VM's memory", params.initrd_path,
+          initrd.size()));
+    }
+    ASSIGN_OR_RETURN(spec.initrd, initrd.ReadAll());
+  }
+  spec.kernel = std::make_unique<ImageFile>(std::move(kernel));
+  spec.kernel_path = params.kernel_path;
+  spec.cmdline = params.cmdline;
+  return vm->ConfigureBoot(std::move(spec), options_.worker_timeout);
+}
+
+absl::Status VmManager::Delete(const std::string& vm_id) {
+  std::shared_ptr<VirtualMachine> vm;
+  {
+    absl::MutexLock lock(&mutex_);
+    auto it = vms_.find(vm_id);
+    if (it == vms_.end() || it->second == nullptr) {
+      if (vm_id.empty()) return absl::InvalidArgumentError("vm_id is required");
+      return absl::NotFoundError(absl::StrCat("vm_id ", vm_id, " not found"));
+    }
+    vm = std::move(it->second);
+    vms_.erase(it);
+  }
+  vm->Shutdown();
+  LOG(INFO) << "vm " << vm_id << ": deleted";
+  return absl::OkStatus();
+}
+
+void VmManager::ShutdownAll() {
+  std::map<std::string, std::shared_ptr<VirtualMachine>> vms;
+  {
+    absl::MutexLock lock(&mutex_);
+    vms.swap(vms_);
+  }
+  for (auto& [id, vm] : vms) {
+    if (vm) vm->Shutdown();
+  }
+}
+
+}  // namespace vmmd

@@ -1,0 +1,89 @@
+// VmManager: the registry of VMs. Validates what a client asks for, enforces the daemon's
+// limits, and owns every VirtualMachine (shared with in-flight RPCs and streams).
+#ifndef VMMD_DAEMON_VM_MANAGER_H_
+#define VMMD_DAEMON_VM_MANAGER_H_
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "daemon/virtual_machine.h"
+#include "kvm/kvm_system.h"
+
+namespace vmmd {
+
+struct VmManagerOptions {
+  std::vector<std::string> image_roots;  // canonical absolute directories
+  uint32_t max_vcpus = 254;              // per VM, at most the MP table's 254
+  uint64_t max_memory_mib = 64 * 1024;   // per VM
+  uint64_t max_kernel_bytes = 512 << 20;
+  uint64_t max_initrd_bytes = 1024ull << 20;
+  std::string console_log_dir;           // empty: no console log files
+  absl::Duration worker_timeout = absl::Seconds(30);
+};
+
+struct CreateVmParams {
+  std::string vm_id;  // empty: generated
+  uint32_t vcpu_count = 0;
+  uint64_t memory_mib = 0;
+};
+
+struct ConfigureBootParams {
+  std::string vm_id;
+  std::string kernel_path;
+  std::string initrd_path;
+  std::string cmdline;
+};
+
+class VmManager {
+ public:
+  // The smallest guest: boot structures below 1 MiB, a kernel above it.
+  static constexpr uint64_t kMinMemoryMib = 2;
+  static constexpr size_t kMaxVmIdLength = 64;
+
+  // `kvm` null means /dev/kvm could not be opened: creating VMs is UNAVAILABLE.
+  VmManager(std::unique_ptr<KvmSystem> kvm, VmManagerOptions options);
+  ~VmManager();  // ShutdownAll()
+
+  // INVALID_ARGUMENT for a bad vm_id, vcpu_count or memory_mib (naming the field and the
+  // limit), ALREADY_EXISTS for a taken vm_id, UNAVAILABLE without KVM.
+  absl::StatusOr<std::shared_ptr<VirtualMachine>> Create(const CreateVmParams& params);
+  // NOT_FOUND for an unknown vm_id.
+  absl::StatusOr<std::shared_ptr<VirtualMachine>> Get(const std::string& vm_id) const;
+  std::vector<std::shared_ptr<VirtualMachine>> List() const;
+  // Opens the images (see ImageFile::Open for its errors) and configures the VM.
+  absl::StatusOr<BootInfo> ConfigureBoot(const ConfigureBootParams& params);
+  // Removes the VM and releases everything it held. NOT_FOUND for an unknown vm_id.
+  absl::Status Delete(const std::string& vm_id);
+  // Deletes every VM (daemon exit).
+  void ShutdownAll();
+
+  const VmManagerOptions& options() const { return options_; }
+
+  // Checks a client-chosen id: 1 to 64 of [A-Za-z0-9_-].
+  static absl::Status ValidateVmId(const std::string& vm_id);
+
+ private:
+  std::string GenerateIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const std::unique_ptr<KvmSystem> kvm_;
+  const VmManagerOptions options_;
+  std::vector<kvm_cpuid_entry2> supported_cpuid_;
+
+  mutable absl::Mutex mutex_;
+  // A null entry reserves an id while its VM is being created.
+  std::map<std::string, std::shared_ptr<VirtualMachine>> vms_ ABSL_GUARDED_BY(mutex_);
+  uint64_t next_generated_ ABSL_GUARDED_BY(mutex_) = 0;
+};
+
+}  // namespace vmmd
+
+#endif  // VMMD_DAEMON_VM_MANAGER_H_

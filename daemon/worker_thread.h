@@ -1,0 +1,83 @@
+// WorkerThread: one named thread that runs posted tasks in order. Each VM has one; it owns
+// the VM's KVM objects and guest memory, so every change to them is serialised here.
+#ifndef VMMD_DAEMON_WORKER_THREAD_H_
+#define VMMD_DAEMON_WORKER_THREAD_H_
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace vmmd {
+
+class WorkerThread {
+ public:
+  explicit WorkerThread(std::string name);
+  ~WorkerThread();  // Shutdown()
+  WorkerThread(const WorkerThread&) = delete;
+  WorkerThread& operator=(const WorkerThread&) = delete;
+
+  // Queues `task`. Dropped (not run) after Shutdown.
+  void Post(absl::AnyInvocable<void() &&> task);
+
+  // Runs `fn` (returning absl::Status or absl::StatusOr<T>) on the worker and waits up to
+  // `timeout` for its result: DEADLINE_EXCEEDED if it has not finished by then (it still
+  // runs to completion later, so it must own, or share ownership of, what it touches),
+  // UNAVAILABLE if the worker has shut down. Called on the worker itself, runs inline.
+  template <typename Fn>
+  auto Call(Fn fn, absl::Duration timeout) -> decltype(fn());
+
+  // Runs what is queued, then joins the thread. Idempotent; never call from the worker.
+  void Shutdown();
+
+  bool OnWorkerThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+ private:
+  void Loop();
+
+  const std::string name_;
+  absl::Mutex mutex_;
+  std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mutex_);
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  std::thread thread_;
+};
+
+template <typename Fn>
+auto WorkerThread::Call(Fn fn, absl::Duration timeout) -> decltype(fn()) {
+  using Result = decltype(fn());
+  if (OnWorkerThread()) return fn();
+  struct Reply {
+    absl::Mutex mutex;
+    std::optional<Result> result ABSL_GUARDED_BY(mutex);
+  };
+  auto reply = std::make_shared<Reply>();
+  {
+    absl::MutexLock lock(&mutex_);
+    if (stopping_) return absl::UnavailableError(absl::StrCat(name_, " has shut down"));
+  }
+  Post([reply, fn = std::move(fn)]() mutable {
+    Result result = fn();
+    absl::MutexLock lock(&reply->mutex);
+    reply->result.emplace(std::move(result));
+  });
+  absl::MutexLock lock(&reply->mutex);
+  auto has_result = [&reply]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(reply->mutex) {
+    return reply->result.has_value();
+  };
+  if (!reply->mutex.AwaitWithTimeout(absl::Condition(&has_result), timeout)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        name_, " did not answer within ", absl::FormatDuration(timeout)));
+  }
+  return std::move(*reply->result);
+}
+
+}  // namespace vmmd
+
+#endif  // VMMD_DAEMON_WORKER_THREAD_H_

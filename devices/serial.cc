@@ -1,0 +1,258 @@
+#include "devices/serial.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace vmmd {
+namespace {
+
+// Register offsets from the base port (PC16550D datasheet, "Register Summary").
+// With LCR.DLAB set, offsets 0 and 1 are the divisor latch instead of RBR/THR and IER.
+constexpr uint16_t kRbrThrDll = 0;  // receiver buffer (read) / transmitter holding (write)
+constexpr uint16_t kIerDlm = 1;     // interrupt enable
+constexpr uint16_t kIirFcr = 2;     // interrupt identification (read) / FIFO control (write)
+constexpr uint16_t kLcr = 3;        // line control
+constexpr uint16_t kMcr = 4;        // modem control
+constexpr uint16_t kLsr = 5;        // line status
+constexpr uint16_t kMsr = 6;        // modem status
+constexpr uint16_t kScr = 7;        // scratch
+
+// IER bits (datasheet, "Interrupt Enable Register"); bits 4-7 are always 0.
+constexpr uint8_t kIerRxData = 0x01;      // ERBFI: received data available
+constexpr uint8_t kIerThrEmpty = 0x02;    // ETBEI: transmitter holding register empty
+constexpr uint8_t kIerLineStatus = 0x04;  // ELSI: receiver line status
+constexpr uint8_t kIerModemStatus = 0x08; // EDSSI: modem status
+constexpr uint8_t kIerMask = 0x0f;
+
+// IIR values (datasheet, "Interrupt Control Functions" table): bit 0 clear means an
+// interrupt is pending, bits 3:1 identify it; bits 7:6 are set when FCR bit 0 enabled the
+// FIFOs (which is how Linux's 8250 driver tells a 16550A from a 16450).
+constexpr uint8_t kIirNoInterrupt = 0x01;
+constexpr uint8_t kIirLineStatus = 0x06;
+constexpr uint8_t kIirRxData = 0x04;
+constexpr uint8_t kIirThrEmpty = 0x02;
+constexpr uint8_t kIirModemStatus = 0x00;
+constexpr uint8_t kIirFifosEnabled = 0xc0;
+
+// FCR bits (datasheet, "FIFO Control Register").
+constexpr uint8_t kFcrEnable = 0x01;
+constexpr uint8_t kFcrClearRx = 0x02;  // self-clearing
+constexpr uint8_t kFcrKept = 0xc9;     // enable, DMA mode select, RX trigger level
+
+// LCR bit 7 (datasheet, "Line Control Register"): divisor latch access.
+constexpr uint8_t kLcrDlab = 0x80;
+
+// MCR bits (datasheet, "Modem Control Register"); bits 5-7 are always 0.
+constexpr uint8_t kMcrDtr = 0x01;
+constexpr uint8_t kMcrRts = 0x02;
+constexpr uint8_t kMcrOut1 = 0x04;
+constexpr uint8_t kMcrOut2 = 0x08;
+constexpr uint8_t kMcrLoop = 0x10;
+constexpr uint8_t kMcrMask = 0x1f;
+
+// LSR bits (datasheet, "Line Status Register").
+constexpr uint8_t kLsrDataReady = 0x01;
+constexpr uint8_t kLsrOverrun = 0x02;
+constexpr uint8_t kLsrErrors = 0x1e;  // overrun, parity, framing, break: cleared by reading LSR
+constexpr uint8_t kLsrThrEmpty = 0x20;
+constexpr uint8_t kLsrTransmitterEmpty = 0x40;
+
+// MSR bits (datasheet, "Modem Status Register"): the low nibble records changes since the
+// last MSR read, the high nibble is the current state of CTS, DSR, RI and DCD.
+constexpr uint8_t kMsrDeltaCts = 0x01;
+constexpr uint8_t kMsrDeltaDsr = 0x02;
+constexpr uint8_t kMsrTrailingEdgeRi = 0x04;
+constexpr uint8_t kMsrDeltaDcd = 0x08;
+constexpr uint8_t kMsrDeltas = 0x0f;
+constexpr uint8_t kMsrCts = 0x10;
+constexpr uint8_t kMsrDsr = 0x20;
+constexpr uint8_t kMsrRi = 0x40;
+constexpr uint8_t kMsrDcd = 0x80;
+// Outside loopback the "modem" is always ready: carrier, data set ready, clear to send.
+constexpr uint8_t kMsrConnected = kMsrDcd | kMsrDsr | kMsrCts;
+
+// The modem inputs as loopback wires them (datasheet, MCR bit 4): RTS->CTS, DTR->DSR,
+// OUT1->RI, OUT2->DCD.
+uint8_t LoopbackModemInputs(uint8_t mcr) {
+  uint8_t msr = 0;
+  if (mcr & kMcrRts) msr |= kMsrCts;
+  if (mcr & kMcrDtr) msr |= kMsrDsr;
+  if (mcr & kMcrOut1) msr |= kMsrRi;
+  if (mcr & kMcrOut2) msr |= kMsrDcd;
+  return msr;
+}
+
+}  // namespace
+
+Serial::Serial(InterruptLine* interrupt, std::function<void(uint8_t)> output)
+    : interrupt_(interrupt), output_(std::move(output)) {}
+
+void Serial::Read(uint16_t offset, absl::Span<uint8_t> data) {
+  if (data.empty()) return;
+  // Wider accesses act on the addressed register only; the other bytes read as 0.
+  std::memset(data.data(), 0, data.size());
+  absl::MutexLock lock(&mutex_);
+  data[0] = ReadRegisterLocked(offset);
+}
+
+void Serial::Write(uint16_t offset, absl::Span<const uint8_t> data) {
+  if (data.empty()) return;
+  absl::MutexLock lock(&mutex_);
+  WriteRegisterLocked(offset, data[0]);
+}
+
+size_t Serial::EnqueueInput(absl::Span<const uint8_t> bytes) {
+  absl::MutexLock lock(&mutex_);
+  // In loopback the serial input is disconnected from the receiver (datasheet, MCR bit 4).
+  if (mcr_ & kMcrLoop) return 0;
+  const size_t room = kMaxInputBytes - std::min(input_.size(), kMaxInputBytes);
+  const size_t queued = std::min(room, bytes.size());
+  input_.insert(input_.end(), bytes.begin(), bytes.begin() + queued);
+  UpdateInterruptLocked();
+  return queued;
+}
+
+uint8_t Serial::InterruptIdentificationLocked() const {
+  // Highest priority first (datasheet, "Interrupt Control Functions").
+  if ((ier_ & kIerLineStatus) && (lsr_ & kLsrErrors)) return kIirLineStatus;
+  if ((ier_ & kIerRxData) && !input_.empty()) return kIirRxData;
+  if ((ier_ & kIerThrEmpty) && thr_empty_pending_) return kIirThrEmpty;
+  if ((ier_ & kIerModemStatus) && (msr_ & kMsrDeltas)) return kIirModemStatus;
+  return kIirNoInterrupt;
+}
+
+void Serial::UpdateInterruptLocked() {
+  const bool pending = InterruptIdentificationLocked() != kIirNoInterrupt;
+  // The irqfd injects an edge, so signal only when INTR rises; while it stays high the
+  // guest's handler keeps draining until IIR reads "no interrupt".
+  if (pending && !interrupt_raised_ && interrupt_ != nullptr) interrupt_->Trigger();
+  interrupt_raised_ = pending;
+}
+
+void Serial::SetModemInputsLocked(uint8_t inputs) {
+  const uint8_t old_inputs = msr_ & ~kMsrDeltas;
+  const uint8_t changed = old_inputs ^ inputs;
+  uint8_t deltas = msr_ & kMsrDeltas;
+  if (changed & kMsrCts) deltas |= kMsrDeltaCts;
+  if (changed & kMsrDsr) deltas |= kMsrDeltaDsr;
+  if ((old_inputs & kMsrRi) && !(inputs & kMsrRi)) deltas |= kMsrTrailingEdgeRi;
+  if (changed & kMsrDcd) deltas |= kMsrDeltaDcd;
+  msr_ = inputs | deltas;
+}
+
+void Serial::TransmitLocked(uint8_t value) {
+  if (mcr_ & kMcrLoop) {
+    // Loopback: the transmitter output is wired to the receiver input (datasheet, MCR bit 4).
+    if (input_.size() < kMaxInputBytes) {
+      input_.push_back(value);
+    } else {
+      lsr_ |= kLsrOverrun;
+    }
+  } else if (output_) {
+    output_(value);
+  }
+}
+
+uint8_t Serial::ReadRegisterLocked(uint16_t offset) {
+  switch (offset) {
+    case kRbrThrDll: {
+      if (lcr_ & kLcrDlab) return static_cast<uint8_t>(divisor_ & 0xff);
+      if (input_.empty()) return 0;
+      const uint8_t value = input_.front();
+      input_.pop_front();
+      UpdateInterruptLocked();
+      return value;
+    }
+    case kIerDlm:
+      if (lcr_ & kLcrDlab) return static_cast<uint8_t>(divisor_ >> 8);
+      return ier_;
+    case kIirFcr: {
+      const uint8_t id = InterruptIdentificationLocked();
+      // Reading IIR while it reports THR empty clears that interrupt (datasheet,
+      // "Interrupt Control Functions": reset by "reading the IIR (if source of interrupt)").
+      if (id == kIirThrEmpty) {
+        thr_empty_pending_ = false;
+        UpdateInterruptLocked();
+      }
+      return id | ((fcr_ & kFcrEnable) ? kIirFifosEnabled : 0);
+    }
+    case kLcr:
+      return lcr_;
+    case kMcr:
+      return mcr_;
+    case kLsr: {
+      const uint8_t value = lsr_ | (input_.empty() ? 0 : kLsrDataReady);
+      lsr_ &= ~kLsrErrors;
+      UpdateInterruptLocked();
+      return value;
+    }
+    case kMsr: {
+      const uint8_t value = msr_;
+      msr_ &= ~kMsrDeltas;
+      UpdateInterruptLocked();
+      return value;
+    }
+    case kScr:
+      return scr_;
+    default:
+      return 0xff;  // not a 16550 register; only reachable through a too-long registration
+  }
+}
+
+void Serial::WriteRegisterLocked(uint16_t offset, uint8_t value) {
+  switch (offset) {
+    case kRbrThrDll:
+      if (lcr_ & kLcrDlab) {
+        divisor_ = static_cast<uint16_t>((divisor_ & 0xff00) | value);
+        return;
+      }
+      // Writing THR clears a THR-empty interrupt; the byte leaves at once, so THR is empty
+      // again and the interrupt comes back, as a fresh edge.
+      thr_empty_pending_ = false;
+      UpdateInterruptLocked();
+      TransmitLocked(value);
+      lsr_ |= kLsrThrEmpty | kLsrTransmitterEmpty;
+      thr_empty_pending_ = true;
+      UpdateInterruptLocked();
+      return;
+    case kIerDlm: {
+      if (lcr_ & kLcrDlab) {
+        divisor_ = static_cast<uint16_t>((divisor_ & 0x00ff) | (value << 8));
+        return;
+      }
+      const uint8_t enabled = static_cast<uint8_t>(value & ~ier_);
+      ier_ = value & kIerMask;
+      // A 16550A raises THR empty as soon as ETBEI is set while THR is empty; Linux's 8250
+      // driver probes for this (UART_BUG_THRE) and relies on it to start transmitting.
+      if ((enabled & kIerThrEmpty) && (lsr_ & kLsrThrEmpty)) thr_empty_pending_ = true;
+      UpdateInterruptLocked();
+      return;
+    }
+    case kIirFcr:
+      // Changing FIFO enable, or the RX clear bit, empties the receive FIFO (datasheet, FCR
+      // bits 0-1). The transmit side is always empty here, so FCR bit 2 has nothing to clear.
+      if ((value & kFcrClearRx) || ((value ^ fcr_) & kFcrEnable)) input_.clear();
+      fcr_ = value & kFcrKept;
+      UpdateInterruptLocked();
+      return;
+    case kLcr:
+      lcr_ = value;
+      return;
+    case kMcr:
+      mcr_ = value & kMcrMask;
+      SetModemInputsLocked((mcr_ & kMcrLoop) ? LoopbackModemInputs(mcr_) : kMsrConnected);
+      UpdateInterruptLocked();
+      return;
+    case kLsr:
+    case kMsr:
+      return;  // read-only here (writes are for factory test on real parts)
+    case kScr:
+      scr_ = value;
+      return;
+    default:
+      return;
+  }
+}
+
+}  // namespace vmmd

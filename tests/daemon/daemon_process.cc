@@ -1,0 +1,166 @@
+#include "tests/daemon/daemon_process.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace vmmd::testing {
+namespace {
+
+int CountEntries(const std::string& directory) {
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+
+bool CopyFile(const std::string& from, const std::string& to) {
+  std::ifstream in(from, std::ios::binary);
+  std::ofstream out(to, std::ios::binary);
+  out << in.rdbuf();
+  return in.good() && out.good();
+}
+
+std::string BaseName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(
+    const std::string& binary, const std::vector<std::string>& images,
+    const std::vector<std::string>& extra_flags) {
+  std::unique_ptr<DaemonProcess> daemon(new DaemonProcess());
+  // Not TEST_TMPDIR: under Bazel it is deeper than a Unix socket path may be (108 bytes).
+  std::string pattern = "/tmp/vmmd-test-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) return absl::InternalError("mkdtemp failed");
+  daemon->directory_ = pattern;
+  daemon->socket_path_ = absl::StrCat(pattern, "/run/vmmd.sock");
+  daemon->image_root_ = absl::StrCat(pattern, "/images");
+  daemon->log_path_ = absl::StrCat(pattern, "/vmmd.log");
+  ::mkdir(daemon->image_root_.c_str(), 0755);
+  for (const std::string& image : images) {
+    if (!CopyFile(image, daemon->ImagePath(BaseName(image)))) {
+      return absl::NotFoundError(absl::StrCat("cannot copy test image ", image));
+    }
+  }
+
+  std::vector<std::string> args = {binary, absl::StrCat("--listen=unix:", daemon->socket_path_),
+                                    absl::StrCat("--image_root=", daemon->image_root_)};
+  args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+  pid_t pid = ::fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    int log = ::open(daemon->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(log, STDERR_FILENO);
+    ::dup2(log, STDOUT_FILENO);
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  daemon->pid_ = pid;
+
+  for (int i = 0; i < 500; ++i) {  // up to 10 s
+    struct stat info;
+    if (::stat(daemon->socket_path_.c_str(), &info) == 0) {
+      auto channel = daemon->Connect();
+      if (channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::milliseconds(200))) {
+        return daemon;
+      }
+    }
+    int status;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      daemon->pid_ = -1;
+      return absl::InternalError(absl::StrCat("vmmd exited early: ", daemon->Log()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("vmmd did not start serving: ", daemon->Log()));
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  if (!directory_.empty()) {
+    std::string command = absl::StrCat("rm -rf '", directory_, "'");
+    [[maybe_unused]] int ignored = ::system(command.c_str());
+  }
+}
+
+std::shared_ptr<grpc::Channel> DaemonProcess::Connect() const {
+  return grpc::CreateChannel(target(), grpc::InsecureChannelCredentials());
+}
+
+absl::StatusOr<int> DaemonProcess::Terminate(absl::Duration timeout) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("vmmd is not running");
+  ::kill(pid_, SIGTERM);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    int status;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return absl::DeadlineExceededError("vmmd did not exit after SIGTERM");
+}
+
+int DaemonProcess::OpenFdCount() const { return CountEntries(absl::StrCat("/proc/", pid_, "/fd")); }
+int DaemonProcess::ThreadCount() const { return CountEntries(absl::StrCat("/proc/", pid_, "/task")); }
+
+std::string DaemonProcess::ThreadNames() const {
+  std::string names;
+  const std::string tasks = absl::StrCat("/proc/", pid_, "/task");
+  DIR* dir = ::opendir(tasks.c_str());
+  if (dir == nullptr) return names;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream comm(absl::StrCat(tasks, "/", entry->d_name, "/comm"));
+    std::string name;
+    std::getline(comm, name);
+    absl::StrAppend(&names, name, " ");
+  }
+  ::closedir(dir);
+  return names;
+}
+
+std::string DaemonProcess::Log() const {
+  std::ifstream in(log_path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+int WaitForValue(int expected, absl::Duration timeout, const std::function<int()>& probe) {
+  const absl::Time deadline = absl::Now() + timeout;
+  int value = probe();
+  while (value != expected && absl::Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    value = probe();
+  }
+  return value;
+}
+
+}  // namespace vmmd::testing

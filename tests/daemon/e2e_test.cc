@@ -1,0 +1,190 @@
+// End to end through the real vmmd binary on a temporary Unix socket (tag: requires-kvm):
+// create, configure and start the hello guest, read its banner through StreamConsole, see
+// it stop with "guest reset", delete it, and find the daemon's fds and threads back where
+// they started. Also: many VMs at once, and a clean exit on SIGTERM.
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kvm/kvm_system.h"
+#include "tests/daemon/daemon_process.h"
+#include "vmm/v1/vmm.grpc.pb.h"
+
+namespace vmmd {
+namespace {
+
+using ::testing::HasSubstr;
+using ::vmmd::testing::DaemonProcess;
+using ::vmmd::testing::WaitForValue;
+
+constexpr char kDaemon[] = "daemon/vmmd";
+constexpr char kHelloGuest[] = "tests/guest/hello_guest.elf";
+// A bound for RPCs, so that a hung daemon fails the test instead of hanging it.
+constexpr auto kRpcDeadline = std::chrono::seconds(60);
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
+  return context;
+}
+
+class DaemonEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start(kDaemon, {kHelloGuest});
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = std::move(*daemon);
+    stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
+  }
+
+  void TearDown() override {
+    if (HasFailure() && daemon_) std::cerr << "vmmd log:\n" << daemon_->Log();
+  }
+
+  // Create -> ConfigureBoot -> StartVcpus -> StreamConsole(follow) until the guest stops.
+  // Returns the console text.
+  std::string BootHelloGuest(const std::string& vm_id, uint32_t vcpus, uint64_t memory_mib,
+                             const std::string& cmdline, vmm::v1::BootInfo* boot_info = nullptr) {
+    vmm::v1::CreateVmRequest create;
+    create.set_vm_id(vm_id);
+    create.set_vcpu_count(vcpus);
+    create.set_memory_mib(memory_mib);
+    vmm::v1::Vm vm;
+    grpc::Status status = stub_->CreateVm(Context().get(), create, &vm);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_CREATED);
+
+    vmm::v1::ConfigureBootRequest configure;
+    configure.set_vm_id(vm_id);
+    configure.set_kernel_path(daemon_->ImagePath("hello_guest.elf"));
+    configure.set_cmdline(cmdline);
+    vmm::v1::BootInfo info;
+    status = stub_->ConfigureBoot(Context().get(), configure, &info);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    if (boot_info) *boot_info = info;
+
+    vmm::v1::StartVcpusRequest start;
+    start.set_vm_id(vm_id);
+    status = stub_->StartVcpus(Context().get(), start, &vm);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+
+    vmm::v1::StreamConsoleRequest console;
+    console.set_vm_id(vm_id);
+    console.set_follow(true);
+    auto context = Context();
+    auto reader = stub_->StreamConsole(context.get(), console);
+    std::string text;
+    vmm::v1::ConsoleChunk chunk;
+    while (reader->Read(&chunk)) {
+      EXPECT_EQ(chunk.offset(), text.size()) << "no bytes dropped";
+      text += chunk.data();
+    }
+    status = reader->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return text;
+  }
+
+  std::unique_ptr<DaemonProcess> daemon_;
+  std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
+};
+
+TEST_F(DaemonEndToEndTest, HelloGuestBootsPrintsItsBannerAndResets) {
+  // One VM first: the daemon's threads and fds settle after its first VM (gRPC's own
+  // threads), and that is the baseline a later VM must come back to.
+  BootHelloGuest("warm-up", 1, 64, "console=ttyS0");
+  grpc::ClientContext delete_context;
+  vmm::v1::DeleteVmRequest warm_up;
+  warm_up.set_vm_id("warm-up");
+  vmm::v1::DeleteVmResponse deleted;
+  ASSERT_TRUE(stub_->DeleteVm(&delete_context, warm_up, &deleted).ok());
+  const int fds_before = daemon_->OpenFdCount();
+  const int threads_before = daemon_->ThreadCount();
+  const std::string thread_names_before = daemon_->ThreadNames();
+  ASSERT_GT(fds_before, 0);
+
+  vmm::v1::BootInfo info;
+  const std::string console = BootHelloGuest("hello", 2, 128, "console=ttyS0 reboot=k", &info);
+  const std::vector<std::string> lines = absl::StrSplit(console, "\r\n", absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 4u) << console;
+  EXPECT_EQ(lines[0], "vmmd hello guest");
+  EXPECT_EQ(lines[1], "vcpus: 2");
+  EXPECT_EQ(lines[2], "memory: 128 MiB");
+  ASSERT_EQ(info.e820_size(), 3);
+  EXPECT_EQ(lines[3], "e820: [mem 0x0000000000000000-0x000000000009fbff] usable");
+  EXPECT_THAT(console, HasSubstr("cmdline: console=ttyS0 reboot=k\r\n"));
+  EXPECT_THAT(console, HasSubstr("hello guest done, resetting"));
+  EXPECT_EQ(info.entry_point(), 0x100000u);
+  EXPECT_EQ(info.mp_table_address(), 0x9fc00u);
+
+  vmm::v1::GetVmRequest get;
+  get.set_vm_id("hello");
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(stub_->GetVm(Context().get(), get, &vm).ok());
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_STOPPED);
+  EXPECT_EQ(vm.exit_reason(), "guest reset");
+  EXPECT_EQ(vm.console_bytes(), console.size());
+
+  vmm::v1::DeleteVmRequest remove;
+  remove.set_vm_id("hello");
+  ASSERT_TRUE(stub_->DeleteVm(Context().get(), remove, &deleted).ok());
+  EXPECT_EQ(stub_->GetVm(Context().get(), get, &vm).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Every vCPU and worker thread joined, every VM, vCPU, irqfd and eventfd closed.
+  EXPECT_EQ(WaitForValue(threads_before, absl::Seconds(5), [&] { return daemon_->ThreadCount(); }),
+            threads_before)
+      << "before: " << thread_names_before << "\nafter: " << daemon_->ThreadNames();
+  EXPECT_EQ(WaitForValue(fds_before, absl::Seconds(5), [&] { return daemon_->OpenFdCount(); }),
+            fds_before);
+}
+
+TEST_F(DaemonEndToEndTest, SixteenVmsBootInParallel) {
+  constexpr int kVms = 16;
+  std::vector<std::thread> clients;
+  std::vector<std::string> consoles(kVms);
+  for (int i = 0; i < kVms; ++i) {
+    clients.emplace_back([&, i] {
+      consoles[i] = BootHelloGuest(absl::StrCat("parallel-", i), 1 + i % 2, 32 + i, "console=ttyS0");
+      vmm::v1::DeleteVmRequest remove;
+      remove.set_vm_id(absl::StrCat("parallel-", i));
+      vmm::v1::DeleteVmResponse deleted;
+      grpc::Status status = stub_->DeleteVm(Context().get(), remove, &deleted);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  for (int i = 0; i < kVms; ++i) {
+    EXPECT_THAT(consoles[i], HasSubstr(absl::StrCat("vcpus: ", 1 + i % 2, "\r\n"))) << "vm " << i;
+    EXPECT_THAT(consoles[i], HasSubstr(absl::StrCat("memory: ", 32 + i, " MiB\r\n"))) << "vm " << i;
+  }
+  vmm::v1::ListVmsResponse list;
+  ASSERT_TRUE(stub_->ListVms(Context().get(), vmm::v1::ListVmsRequest(), &list).ok());
+  EXPECT_EQ(list.vms_size(), 0);
+}
+
+TEST_F(DaemonEndToEndTest, SigtermStopsRunningVmsAndExitsCleanly) {
+  vmm::v1::CreateVmRequest create;
+  create.set_vm_id("left-running");
+  create.set_vcpu_count(1);
+  create.set_memory_mib(32);
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(stub_->CreateVm(Context().get(), create, &vm).ok());
+  absl::StatusOr<int> status = daemon_->Terminate(absl::Seconds(30));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+  EXPECT_THAT(daemon_->Log(), HasSubstr("vmmd stopped"));
+  struct stat info;
+  EXPECT_NE(::stat(daemon_->socket_path().c_str(), &info), 0) << "socket removed";
+}
+
+}  // namespace
+}  // namespace vmmd

@@ -1,0 +1,153 @@
+/* The hello guest: a tiny freestanding ELF that prints what the boot layer told it (vCPUs
+ * from the MP table, the e820 map, the command line) on COM1 and resets the machine through
+ * the i8042. The daemon's end-to-end test and the README quote its banner, so the lines
+ * printed here are an interface: change them only together with those.
+ *
+ * Kept small: guest instructions are slow on nested KVM and every port access is an exit. */
+#include "tests/guest/guest_io.h"
+
+/* Zero page offsets (Documentation/arch/x86/zero-page.rst). */
+#define ZP_E820_ENTRIES 0x1e8 /* u8 e820_entries */
+#define ZP_CMD_LINE_PTR 0x228 /* u32 hdr.cmd_line_ptr */
+#define ZP_E820_TABLE 0x2d0   /* struct boot_e820_entry e820_table[128] */
+#define E820_ENTRY_SIZE 20    /* u64 addr, u64 size, u32 type (packed) */
+#define E820_MAX_ENTRIES 128
+#define E820_RAM 1
+#define E820_RESERVED 2
+
+/* 16550 UART at COM1 (16550 datasheet: THR at +0, LSR at +5, LSR bit 5 = THR empty). */
+#define COM1 0x3f8
+#define COM1_LSR (COM1 + 5)
+#define LSR_THRE 0x20
+
+/* i8042 command port; command 0xFE pulses the CPU reset line. */
+#define I8042_COMMAND 0x64
+#define I8042_RESET 0xfe
+
+/* The test-exit port of vmmd's devices (QEMU's isa-debug-exit port). */
+#define TEST_EXIT_PORT 0xf4
+
+/* The command line is bounded by the boot layer (64 KiB at most); never run past that. */
+#define CMDLINE_MAX 0x10000
+
+static void put_char(char c) {
+  while (!(inb(COM1_LSR) & LSR_THRE)) {
+  }
+  outb(COM1, (u8)c);
+}
+
+static void put_str(const char* s) {
+  for (; *s; ++s) {
+    if (*s == '\n') put_char('\r');
+    put_char(*s);
+  }
+}
+
+static void put_dec(u64 value) {
+  char digits[20]; /* 2^64 - 1 has 20 decimal digits */
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  while (n > 0) put_char(digits[--n]);
+}
+
+/* "0x" and exactly 16 lower-case hex digits. */
+static void put_hex64(u64 value) {
+  put_str("0x");
+  for (int shift = 60; shift >= 0; shift -= 4) put_char("0123456789abcdef"[(value >> shift) & 0xf]);
+}
+
+/* MP spec 1.4, section 4: the floating pointer lies on a 16-byte boundary in the first KiB
+ * of the EBDA, the last KiB of base memory, or the BIOS ROM at 0xf0000-0xfffff. */
+static u64 find_mp_floating_pointer(void) {
+  static const u64 areas[][2] = {{0x9fc00, 0xa0000}, {0xf0000, 0x100000}};
+  for (u32 a = 0; a < 2; ++a) {
+    for (u64 p = areas[a][0]; p < areas[a][1]; p += 16) {
+      if (peek32(p) == 0x5f504d5f /* "_MP_" */) return p;
+    }
+  }
+  return 0;
+}
+
+/* Processor entries (type 0, 20 bytes) in the MP configuration table (MP spec 1.4, section
+ * 4.2: entry_count at offset 34, entries from offset 44; every other entry type is 8 bytes).
+ * 0 when there is no MP table. */
+static u32 count_processors(void) {
+  u64 mpf = find_mp_floating_pointer();
+  if (mpf == 0) return 0;
+  u64 table = peek32(mpf + 4);
+  if (table == 0 || peek32(table) != 0x504d4350 /* "PCMP" */) return 0;
+  u16 count = peek16(table + 34);
+  u32 processors = 0;
+  u64 p = table + 44;
+  for (u16 i = 0; i < count; ++i) {
+    if (peek8(p) == 0) {
+      ++processors;
+      p += 20;
+    } else {
+      p += 8;
+    }
+  }
+  return processors;
+}
+
+static void print_e820(u64 zero_page, u32 count) {
+  for (u32 i = 0; i < count; ++i) {
+    u64 entry = zero_page + ZP_E820_TABLE + i * E820_ENTRY_SIZE;
+    u64 addr = peek64(entry);
+    u64 size = peek64(entry + 8);
+    u32 type = peek32(entry + 16);
+    put_str("e820: [mem ");
+    put_hex64(addr);
+    put_char('-');
+    put_hex64(addr + size - 1);
+    put_str("] ");
+    if (type == E820_RAM) {
+      put_str("usable");
+    } else if (type == E820_RESERVED) {
+      put_str("reserved");
+    } else {
+      put_str("type ");
+      put_dec(type);
+    }
+    put_str("\n");
+  }
+}
+
+void guest_main(u64 zero_page, u64 entry_rsp) {
+  (void)entry_rsp;
+  put_str("vmmd hello guest\n");
+
+  put_str("vcpus: ");
+  put_dec(count_processors());
+  put_str("\n");
+
+  u32 e820_count = peek8(zero_page + ZP_E820_ENTRIES);
+  if (e820_count > E820_MAX_ENTRIES) e820_count = E820_MAX_ENTRIES;
+  u64 memory = 0;
+  for (u32 i = 0; i < e820_count; ++i) {
+    memory += peek64(zero_page + ZP_E820_TABLE + i * E820_ENTRY_SIZE + 8);
+  }
+  put_str("memory: ");
+  put_dec(memory >> 20);
+  put_str(" MiB\n");
+  print_e820(zero_page, e820_count);
+
+  put_str("cmdline: ");
+  u64 cmdline = peek32(zero_page + ZP_CMD_LINE_PTR);
+  for (u32 i = 0; cmdline != 0 && i < CMDLINE_MAX; ++i) {
+    u8 c = peek8(cmdline + i);
+    if (c == 0) break;
+    if (c == '\n') put_char('\r');
+    put_char((char)c);
+  }
+  put_str("\n");
+
+  put_str("hello guest done, resetting\n");
+  outb(I8042_COMMAND, I8042_RESET);
+  /* Not reached on vmmd; elsewhere, report success on the test-exit port and stop. */
+  outl(TEST_EXIT_PORT, 0);
+  for (;;) __asm__ volatile("hlt");
+}
