@@ -221,15 +221,18 @@ absl::Status VirtualMachine::PauseOnWorker(absl::Duration timeout) {
     paused_ = true;
   }
   KickAllVcpus();
-  absl::MutexLock control(&control_mutex_);
-  auto all_parked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mutex_) {
-    return stop_requested_ || parked_vcpus_ == live_vcpu_threads_;
-  };
-  if (!control_mutex_.AwaitWithTimeout(absl::Condition(&all_parked), timeout)) {
-    paused_ = false;
-    return absl::DeadlineExceededError("vCPUs did not pause in time");
+  {
+    absl::MutexLock control(&control_mutex_);
+    auto all_parked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mutex_) {
+      return stop_requested_ || parked_vcpus_ == live_vcpu_threads_;
+    };
+    if (!control_mutex_.AwaitWithTimeout(absl::Condition(&all_parked), timeout)) {
+      paused_ = false;
+      return absl::DeadlineExceededError("vCPUs did not pause in time");
+    }
+    if (stop_requested_) return absl::FailedPreconditionError("VM stopped while pausing");
   }
-  if (stop_requested_) return absl::FailedPreconditionError("VM stopped while pausing");
+  // Lock order: mutex_ before control_mutex_, never the other way round.
   absl::MutexLock lock(&mutex_);
   SetState(VmState::kPaused, "paused by request");
   return absl::OkStatus();

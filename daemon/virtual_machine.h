@@ -129,7 +129,7 @@ class VirtualMachine {
   std::string kernel_path_ ABSL_GUARDED_BY(mutex_);
   std::string cmdline_ ABSL_GUARDED_BY(mutex_);
 
-  // What vCPU threads check between KVM_RUN calls.
+  // What vCPU threads check between KVM_RUN calls. Taken after mutex_ when both are held.
   absl::Mutex control_mutex_;
   bool stop_requested_ ABSL_GUARDED_BY(control_mutex_) = false;
   std::string stop_reason_ ABSL_GUARDED_BY(control_mutex_);

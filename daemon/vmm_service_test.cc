@@ -1,0 +1,419 @@
+// Every RPC of VmmService through a real gRPC server in this process, on a Unix socket:
+// success paths and each error code a client can cause.
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/listen_address.h"
+#include "daemon/server.h"
+#include "daemon/vm_manager.h"
+#include "daemon/vmm_service.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "vmm/v1/vmm.grpc.pb.h"
+
+namespace vmmd {
+namespace {
+
+using ::testing::HasSubstr;
+using vmm::v1::VmmService;
+using Code = grpc::StatusCode;
+
+std::string MakeTempDir() {
+  std::string pattern = "/tmp/vmmd-service-test-XXXXXX";
+  return ::mkdtemp(pattern.data());
+}
+
+void CopyFile(const std::string& from, const std::string& to) {
+  std::ifstream in(from, std::ios::binary);
+  std::ofstream out(to, std::ios::binary);
+  out << in.rdbuf();
+  ASSERT_TRUE(in.good() && out.good()) << from;
+}
+
+// A daemon in-process: the VmManager, the service and a server on a Unix socket.
+class ServiceTest : public ::testing::Test {
+ protected:
+  void StartDaemon(std::unique_ptr<KvmSystem> kvm) {
+    dir_ = MakeTempDir();
+    image_root_ = dir_ + "/images";
+    ::mkdir(image_root_.c_str(), 0755);
+    VmManagerOptions options;
+    options.image_roots = {image_root_};
+    options.max_memory_mib = 1024;
+    options.worker_timeout = absl::Seconds(30);
+    manager_ = std::make_unique<VmManager>(std::move(kvm), options);
+    service_ = std::make_unique<VmmServiceImpl>(manager_.get());
+    absl::StatusOr<ListenAddress> address = ParseListenAddress("unix:" + dir_ + "/vmmd.sock");
+    ASSERT_TRUE(address.ok());
+    absl::StatusOr<std::unique_ptr<grpc::Server>> server = StartServer(*address, service_.get());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    stub_ = VmmService::NewStub(
+        grpc::CreateChannel("unix:" + dir_ + "/vmmd.sock", grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+    manager_.reset();
+    if (!dir_.empty()) {
+      [[maybe_unused]] int ignored = ::system(("rm -rf '" + dir_ + "'").c_str());
+    }
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return context;
+  }
+
+  grpc::Status Create(const std::string& id, uint32_t vcpus, uint64_t memory_mib,
+                      vmm::v1::Vm* vm = nullptr) {
+    vmm::v1::CreateVmRequest request;
+    request.set_vm_id(id);
+    request.set_vcpu_count(vcpus);
+    request.set_memory_mib(memory_mib);
+    vmm::v1::Vm response;
+    return stub_->CreateVm(Context().get(), request, vm ? vm : &response);
+  }
+  grpc::Status Configure(const std::string& id, const std::string& kernel,
+                         const std::string& cmdline = "console=ttyS0",
+                         const std::string& initrd = "", vmm::v1::BootInfo* info = nullptr) {
+    vmm::v1::ConfigureBootRequest request;
+    request.set_vm_id(id);
+    request.set_kernel_path(kernel);
+    request.set_initrd_path(initrd);
+    request.set_cmdline(cmdline);
+    vmm::v1::BootInfo response;
+    return stub_->ConfigureBoot(Context().get(), request, info ? info : &response);
+  }
+  template <typename Request, typename Call>
+  grpc::Status ById(const std::string& id, Call call, vmm::v1::Vm* vm = nullptr) {
+    Request request;
+    request.set_vm_id(id);
+    vmm::v1::Vm response;
+    return (stub_.get()->*call)(Context().get(), request, vm ? vm : &response);
+  }
+  grpc::Status Start(const std::string& id, vmm::v1::Vm* vm = nullptr) {
+    return ById<vmm::v1::StartVcpusRequest>(id, &VmmService::Stub::StartVcpus, vm);
+  }
+  grpc::Status Get(const std::string& id, vmm::v1::Vm* vm = nullptr) {
+    return ById<vmm::v1::GetVmRequest>(id, &VmmService::Stub::GetVm, vm);
+  }
+  grpc::Status Pause(const std::string& id, vmm::v1::Vm* vm = nullptr) {
+    return ById<vmm::v1::PauseVmRequest>(id, &VmmService::Stub::PauseVm, vm);
+  }
+  grpc::Status Resume(const std::string& id, vmm::v1::Vm* vm = nullptr) {
+    return ById<vmm::v1::ResumeVmRequest>(id, &VmmService::Stub::ResumeVm, vm);
+  }
+  grpc::Status Stop(const std::string& id, vmm::v1::Vm* vm = nullptr) {
+    return ById<vmm::v1::StopVmRequest>(id, &VmmService::Stub::StopVm, vm);
+  }
+  grpc::Status Delete(const std::string& id) {
+    vmm::v1::DeleteVmRequest request;
+    request.set_vm_id(id);
+    vmm::v1::DeleteVmResponse response;
+    return stub_->DeleteVm(Context().get(), request, &response);
+  }
+  // StreamConsole to its end; returns the status and fills `text`.
+  grpc::Status Console(const std::string& id, bool follow, std::string* text) {
+    vmm::v1::StreamConsoleRequest request;
+    request.set_vm_id(id);
+    request.set_follow(follow);
+    auto context = Context();
+    auto reader = stub_->StreamConsole(context.get(), request);
+    vmm::v1::ConsoleChunk chunk;
+    while (reader->Read(&chunk)) *text += chunk.data();
+    return reader->Finish();
+  }
+  grpc::Status Watch(const std::string& id, std::vector<vmm::v1::VmEvent>* events) {
+    vmm::v1::WatchVmRequest request;
+    request.set_vm_id(id);
+    auto context = Context();
+    auto reader = stub_->WatchVm(context.get(), request);
+    vmm::v1::VmEvent event;
+    while (reader->Read(&event)) events->push_back(event);
+    return reader->Finish();
+  }
+  // Polls GetVm until `done` holds (bounded; for states a guest reaches by itself).
+  vmm::v1::Vm WaitFor(const std::string& id, const std::function<bool(const vmm::v1::Vm&)>& done) {
+    vmm::v1::Vm vm;
+    for (int i = 0; i < 3000; ++i) {
+      if (!Get(id, &vm).ok() || done(vm)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return vm;
+  }
+
+  std::string dir_;
+  std::string image_root_;
+  std::unique_ptr<VmManager> manager_;
+  std::unique_ptr<VmmServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<VmmService::Stub> stub_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Without KVM: validation, NOT_FOUND and UNAVAILABLE.
+
+class ServiceWithoutKvmTest : public ServiceTest {
+ protected:
+  void SetUp() override { StartDaemon(nullptr); }
+};
+
+TEST_F(ServiceWithoutKvmTest, CreateVmNamesTheBadFieldAndItsLimit) {
+  grpc::Status status = Create("bad id!", 1, 64);
+  EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("vm_id may hold only [A-Za-z0-9_-]"));
+  status = Create(std::string(65, 'a'), 1, 64);
+  EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("vm_id must be 1 to 64 characters"));
+  status = Create("ok", 0, 64);
+  EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("vcpu_count must be 1 to 254; got 0"));
+  status = Create("ok", 255, 64);
+  EXPECT_THAT(status.error_message(), HasSubstr("vcpu_count must be 1 to 254; got 255"));
+  status = Create("ok", 1, 1);
+  EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("memory_mib must be 2 to 1024; got 1"));
+  status = Create("ok", 1, 1025);
+  EXPECT_THAT(status.error_message(), HasSubstr("memory_mib must be 2 to 1024; got 1025"));
+}
+
+TEST_F(ServiceWithoutKvmTest, CreateVmWithoutKvmIsUnavailable) {
+  grpc::Status status = Create("fine", 1, 64);
+  EXPECT_EQ(status.error_code(), Code::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("/dev/kvm"));
+}
+
+TEST_F(ServiceWithoutKvmTest, UnknownVmIsNotFoundForEveryRpc) {
+  EXPECT_EQ(Get("ghost").error_code(), Code::NOT_FOUND);
+  EXPECT_THAT(Get("ghost").error_message(), HasSubstr("vm_id ghost not found"));
+  EXPECT_EQ(Configure("ghost", "/x").error_code(), Code::NOT_FOUND);
+  EXPECT_EQ(Start("ghost").error_code(), Code::NOT_FOUND);
+  EXPECT_EQ(Pause("ghost").error_code(), Code::NOT_FOUND);
+  EXPECT_EQ(Resume("ghost").error_code(), Code::NOT_FOUND);
+  EXPECT_EQ(Stop("ghost").error_code(), Code::NOT_FOUND);
+  EXPECT_EQ(Delete("ghost").error_code(), Code::NOT_FOUND);
+  std::string text;
+  EXPECT_EQ(Console("ghost", true, &text).error_code(), Code::NOT_FOUND);
+  std::vector<vmm::v1::VmEvent> events;
+  EXPECT_EQ(Watch("ghost", &events).error_code(), Code::NOT_FOUND);
+}
+
+TEST_F(ServiceWithoutKvmTest, EmptyVmIdIsInvalid) {
+  EXPECT_EQ(Get("").error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_EQ(Delete("").error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(Start("").error_message(), HasSubstr("vm_id is required"));
+}
+
+TEST_F(ServiceWithoutKvmTest, ListVmsIsEmpty) {
+  vmm::v1::ListVmsResponse list;
+  ASSERT_TRUE(stub_->ListVms(Context().get(), vmm::v1::ListVmsRequest(), &list).ok());
+  EXPECT_EQ(list.vms_size(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// With KVM (tag requires-kvm): the lifecycle through real guests.
+
+class ServiceWithKvmTest : public ServiceTest {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<KvmSystem> kvm = KvmSystem::Open();
+    if (!kvm.ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    StartDaemon(std::make_unique<KvmSystem>(std::move(*kvm)));
+    for (const char* guest : {"hello_guest.elf", "idle_guest.elf", "boot_contract_guest.elf"}) {
+      CopyFile(std::string("tests/guest/") + guest, image_root_ + "/" + guest);
+    }
+  }
+  std::string Image(const std::string& name) const { return image_root_ + "/" + name; }
+
+  // An idle guest, RUNNING once this returns.
+  void StartIdleGuest(const std::string& id) {
+    ASSERT_TRUE(Create(id, 2, 64).ok());
+    ASSERT_TRUE(Configure(id, Image("idle_guest.elf")).ok());
+    vmm::v1::Vm vm;
+    ASSERT_TRUE(Start(id, &vm).ok());
+    ASSERT_EQ(vm.state(), vmm::v1::VM_STATE_RUNNING);
+  }
+};
+
+TEST_F(ServiceWithKvmTest, CreateVmReportsTheNewVm) {
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(Create("first", 2, 64, &vm).ok());
+  EXPECT_EQ(vm.vm_id(), "first");
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_CREATED);
+  EXPECT_EQ(vm.vcpu_count(), 2u);
+  EXPECT_EQ(vm.memory_mib(), 64u);
+  grpc::Status status = Create("first", 1, 64);
+  EXPECT_EQ(status.error_code(), Code::ALREADY_EXISTS);
+  EXPECT_THAT(status.error_message(), HasSubstr("vm_id first already exists"));
+}
+
+TEST_F(ServiceWithKvmTest, CreateVmGeneratesAnIdWhenNoneIsGiven) {
+  vmm::v1::Vm a, b;
+  ASSERT_TRUE(Create("", 1, 16, &a).ok());
+  ASSERT_TRUE(Create("", 1, 16, &b).ok());
+  EXPECT_TRUE(std::regex_match(a.vm_id(), std::regex("vm-[0-9a-f]{8}"))) << a.vm_id();
+  EXPECT_NE(a.vm_id(), b.vm_id());
+  vmm::v1::ListVmsResponse list;
+  ASSERT_TRUE(stub_->ListVms(Context().get(), vmm::v1::ListVmsRequest(), &list).ok());
+  EXPECT_EQ(list.vms_size(), 2);
+}
+
+TEST_F(ServiceWithKvmTest, ConfigureBootReportsWhatItWrote) {
+  ASSERT_TRUE(Create("boot", 2, 128).ok());
+  vmm::v1::BootInfo info;
+  ASSERT_TRUE(Configure("boot", Image("hello_guest.elf"), "console=ttyS0 quiet", "", &info).ok());
+  EXPECT_EQ(info.entry_point(), 0x100000u);
+  EXPECT_EQ(info.zero_page_address(), 0x7000u);
+  EXPECT_EQ(info.cmdline_address(), 0x20000u);
+  EXPECT_EQ(info.cmdline_size(), std::string("console=ttyS0 quiet").size() + 1);
+  EXPECT_EQ(info.mp_table_address(), 0x9fc00u);
+  EXPECT_EQ(info.page_table_address(), 0x9000u);
+  ASSERT_EQ(info.e820_size(), 3);
+  EXPECT_EQ(info.e820(2).address() + info.e820(2).size(), 128u << 20);
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(Get("boot", &vm).ok());
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_CONFIGURED);
+  EXPECT_EQ(vm.boot_info().kernel_path(), Image("hello_guest.elf"));
+  // Configuring twice is a state error.
+  EXPECT_EQ(Configure("boot", Image("hello_guest.elf")).error_code(), Code::FAILED_PRECONDITION);
+}
+
+TEST_F(ServiceWithKvmTest, ConfigureBootRejectsBadImagesAndPaths) {
+  ASSERT_TRUE(Create("paths", 1, 64).ok());
+  std::ofstream(Image("garbage.bin")) << std::string(4096, 'x');  // long enough, wrong magic
+  ::mkdir(Image("a-directory").c_str(), 0755);
+  ASSERT_EQ(::symlink("/etc/hostname", Image("escape").c_str()), 0);
+
+  auto expect = [&](const std::string& kernel, Code code, const std::string& text) {
+    grpc::Status status = Configure("paths", kernel);
+    EXPECT_EQ(status.error_code(), code) << kernel << ": " << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr(text)) << kernel;
+  };
+  expect("", Code::INVALID_ARGUMENT, "kernel_path is required");
+  expect("images/hello_guest.elf", Code::INVALID_ARGUMENT, "absolute path");
+  expect(Image("a-directory"), Code::INVALID_ARGUMENT, "not a regular file");
+  expect(Image("garbage.bin"), Code::INVALID_ARGUMENT, "not an ELF");
+  expect("/etc/hostname", Code::PERMISSION_DENIED, "not under an image root");
+  expect(Image("escape"), Code::PERMISSION_DENIED, "outside the image root");
+  expect(Image("../../etc/hostname"), Code::PERMISSION_DENIED, "outside the image root");
+  expect(Image("missing.elf"), Code::NOT_FOUND, "does not exist");
+
+  grpc::Status status = Configure("paths", Image("hello_guest.elf"), std::string(70000, 'x'));
+  EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("cmdline is 70000 bytes; the limit is 65535"));
+
+  {
+    std::ofstream initrd(Image("big.initrd"), std::ios::binary);
+    initrd << std::string(40 << 20, '\0');
+  }
+  status = Configure("paths", Image("hello_guest.elf"), "", Image("big.initrd"));
+  EXPECT_EQ(status.error_code(), Code::OUT_OF_RANGE);
+  EXPECT_THAT(status.error_message(), HasSubstr("initrd"));
+  // None of that changed the VM: it still boots.
+  EXPECT_TRUE(Configure("paths", Image("hello_guest.elf")).ok());
+}
+
+TEST_F(ServiceWithKvmTest, StartVcpusNeedsAConfiguredVm) {
+  ASSERT_TRUE(Create("early", 1, 32).ok());
+  grpc::Status status = Start("early");
+  EXPECT_EQ(status.error_code(), Code::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("it is CREATED, and start needs CONFIGURED"));
+}
+
+TEST_F(ServiceWithKvmTest, HelloGuestRunsToAResetAndWatchShowsEveryState) {
+  ASSERT_TRUE(Create("hello", 1, 64).ok());
+  ASSERT_TRUE(Configure("hello", Image("hello_guest.elf"), "console=ttyS0").ok());
+  ASSERT_TRUE(Start("hello").ok());
+  std::string text;
+  ASSERT_TRUE(Console("hello", /*follow=*/true, &text).ok());
+  EXPECT_THAT(text, HasSubstr("vmmd hello guest\r\nvcpus: 1\r\nmemory: 64 MiB\r\n"));
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(Get("hello", &vm).ok());
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_STOPPED);
+  EXPECT_EQ(vm.exit_reason(), "guest reset");
+
+  std::vector<vmm::v1::VmEvent> events;
+  ASSERT_TRUE(Watch("hello", &events).ok());
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].state(), vmm::v1::VM_STATE_CREATED);
+  EXPECT_EQ(events[1].state(), vmm::v1::VM_STATE_CONFIGURED);
+  EXPECT_EQ(events[2].state(), vmm::v1::VM_STATE_RUNNING);
+  EXPECT_EQ(events[3].state(), vmm::v1::VM_STATE_STOPPED);
+  EXPECT_EQ(events[3].reason(), "guest reset");
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].sequence(), i);
+    EXPECT_EQ(events[i].vm_id(), "hello");
+    EXPECT_GT(events[i].timestamp_unix_nanos(), 0);
+  }
+}
+
+TEST_F(ServiceWithKvmTest, TestExitPortStopsTheVmAndUnknownPortsAreCounted) {
+  // The boot-contract guest reports on port 0xf0 (no device there) and exits through 0xf4.
+  ASSERT_TRUE(Create("exit", 1, 64).ok());
+  ASSERT_TRUE(Configure("exit", Image("boot_contract_guest.elf")).ok());
+  ASSERT_TRUE(Start("exit").ok());
+  vmm::v1::Vm vm = WaitFor("exit", [](const vmm::v1::Vm& vm) {
+    return vm.state() == vmm::v1::VM_STATE_STOPPED;
+  });
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_STOPPED);
+  EXPECT_EQ(vm.exit_reason(), "guest exit code 0");
+  EXPECT_GT(vm.unhandled_io_count(), 30u);
+}
+
+TEST_F(ServiceWithKvmTest, PauseResumeAndStop) {
+  StartIdleGuest("idle");
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(Pause("idle", &vm).ok());
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_PAUSED);
+  grpc::Status status = Pause("idle");
+  EXPECT_EQ(status.error_code(), Code::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("PAUSED"));
+  ASSERT_TRUE(Resume("idle", &vm).ok());
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_RUNNING);
+  EXPECT_EQ(Resume("idle").error_code(), Code::FAILED_PRECONDITION);
+
+  // The guest printed its line; a non-following console read replays it and ends.
+  WaitFor("idle", [](const vmm::v1::Vm& vm) { return vm.console_bytes() >= 18; });
+  std::string text;
+  ASSERT_TRUE(Console("idle", /*follow=*/false, &text).ok());
+  EXPECT_EQ(text, "idle guest ready\r\n");
+
+  ASSERT_TRUE(Stop("idle", &vm).ok());
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_STOPPED);
+  EXPECT_EQ(vm.exit_reason(), "stopped by request");
+  status = Stop("idle");
+  EXPECT_EQ(status.error_code(), Code::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("already STOPPED"));
+  EXPECT_EQ(Pause("idle").error_code(), Code::FAILED_PRECONDITION);
+}
+
+TEST_F(ServiceWithKvmTest, DeleteEndsAFollowingConsoleStreamAndForgetsTheVm) {
+  StartIdleGuest("followed");
+  std::string text;
+  grpc::Status stream_status;
+  std::thread follower([&] { stream_status = Console("followed", /*follow=*/true, &text); });
+  WaitFor("followed", [](const vmm::v1::Vm& vm) { return vm.console_bytes() >= 18; });
+  ASSERT_TRUE(Delete("followed").ok());
+  follower.join();
+  EXPECT_TRUE(stream_status.ok()) << stream_status.error_message();
+  EXPECT_EQ(text, "idle guest ready\r\n");
+  EXPECT_EQ(Get("followed").error_code(), Code::NOT_FOUND);
+  EXPECT_EQ(Delete("followed").error_code(), Code::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace vmmd

@@ -1,0 +1,17 @@
+/* The idle test guest: says it is up on COM1, then halts with interrupts off. With KVM's
+ * in-kernel irqchip a halted vCPU sleeps in the kernel, so the VM stays RUNNING without
+ * burning a host CPU; tests pause, resume, stop and delete it. */
+#include "tests/guest/guest_io.h"
+
+static void putc_com1(char c) {
+  while ((inb(0x3fd) & 0x20) == 0) {
+  }
+  outb(0x3f8, (u8)c);
+}
+
+void guest_main(u64 zero_page, u64 entry_rsp) {
+  (void)zero_page;
+  (void)entry_rsp;
+  for (const char* p = "idle guest ready\r\n"; *p; ++p) putc_com1(*p);
+  for (;;) __asm__ volatile("cli; hlt");
+}
