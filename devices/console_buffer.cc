@@ -5,12 +5,13 @@
 
 namespace vmmd {
 
-ConsoleBuffer::ConsoleBuffer(size_t capacity) : ring_(std::max<size_t>(capacity, 1)) {}
+ConsoleBuffer::ConsoleBuffer(size_t capacity)
+    : capacity_(std::max<size_t>(capacity, 1)), ring_(new uint8_t[capacity_]) {}
 
 void ConsoleBuffer::Append(absl::Span<const uint8_t> bytes) {
   absl::MutexLock lock(&mutex_);
   if (closed_ || bytes.empty()) return;
-  const size_t capacity = ring_.size();
+  const size_t capacity = capacity_;
   // Only the newest `capacity` bytes can survive; skip the rest, but still count them so that
   // offsets keep meaning "position in everything ever written".
   const size_t skipped = bytes.size() > capacity ? bytes.size() - capacity : 0;
@@ -19,8 +20,8 @@ void ConsoleBuffer::Append(absl::Span<const uint8_t> bytes) {
   // At most two copies: up to the end of the ring, then from its start.
   const size_t start = static_cast<size_t>(written_ % capacity);
   const size_t first = std::min(kept.size(), capacity - start);
-  std::memcpy(ring_.data() + start, kept.data(), first);
-  std::memcpy(ring_.data(), kept.data() + first, kept.size() - first);
+  std::memcpy(ring_.get() + start, kept.data(), first);
+  std::memcpy(ring_.get(), kept.data() + first, kept.size() - first);
   written_ += kept.size();
   // Readers blocked in Read() wait on a condition over written_; absl::Mutex re-evaluates it
   // when this lock is released, so no explicit signal is needed.
@@ -43,7 +44,7 @@ ConsoleBuffer::Chunk ConsoleBuffer::Read(uint64_t offset, size_t max_bytes,
     mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout);
   }
 
-  const size_t capacity = ring_.size();
+  const size_t capacity = capacity_;
   const uint64_t oldest = written_ > capacity ? written_ - capacity : 0;
   Chunk chunk;
   chunk.offset = std::max(offset, oldest);
@@ -53,8 +54,8 @@ ConsoleBuffer::Chunk ConsoleBuffer::Read(uint64_t offset, size_t max_bytes,
     chunk.data.resize(length);
     const size_t start = static_cast<size_t>(chunk.offset % capacity);
     const size_t first = std::min(length, capacity - start);
-    std::memcpy(chunk.data.data(), ring_.data() + start, first);
-    std::memcpy(chunk.data.data() + first, ring_.data(), length - first);
+    std::memcpy(chunk.data.data(), ring_.get() + start, first);
+    std::memcpy(chunk.data.data() + first, ring_.get(), length - first);
   }
   chunk.closed = closed_ && chunk.offset + chunk.data.size() >= written_;
   return chunk;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,13 +44,16 @@ class ConsoleBuffer {
 
   // Total bytes ever appended (the offset the next byte will get).
   uint64_t total_written() const;
-  size_t capacity() const { return ring_.size(); }
+  size_t capacity() const { return capacity_; }
 
  private:
   mutable absl::Mutex mutex_;
   // Fixed size, allocated once. Its bytes are read and written under mutex_; its size never
   // changes, so capacity() reads it without the lock.
-  std::vector<uint8_t> ring_;
+  // Left uninitialised: the kernel hands out pages only as the guest's output reaches them,
+  // so a quiet VM's console costs almost no memory.
+  const size_t capacity_;
+  const std::unique_ptr<uint8_t[]> ring_;
   uint64_t written_ ABSL_GUARDED_BY(mutex_) = 0;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
 };

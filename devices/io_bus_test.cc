@@ -22,7 +22,8 @@ TEST(IoBusTest, RejectsOverlappingRanges) {
   RecordingDevice a, b;
   ASSERT_OK(bus.Register(0x3f8, 8, &a));
   // Same start, overlapping from below, from above, enclosing, and enclosed.
-  EXPECT_THAT(bus.Register(0x3f8, 1, &b), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x3f8")));
+  EXPECT_THAT(bus.Register(0x3f8, 1, &b),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x3f8")));
   EXPECT_THAT(bus.Register(0x3f0, 9, &b), StatusIs(absl::StatusCode::kAlreadyExists, _));
   EXPECT_THAT(bus.Register(0x3ff, 4, &b), StatusIs(absl::StatusCode::kAlreadyExists, _));
   EXPECT_THAT(bus.Register(0x300, 0x200, &b), StatusIs(absl::StatusCode::kAlreadyExists, _));

@@ -45,7 +45,9 @@ class SerialTest : public ::testing::Test {
     serial_.Read(offset, absl::MakeSpan(&value, 1));
     return value;
   }
-  void Out(uint16_t offset, uint8_t value) { serial_.Write(offset, absl::MakeConstSpan(&value, 1)); }
+  void Out(uint16_t offset, uint8_t value) {
+    serial_.Write(offset, absl::MakeConstSpan(&value, 1));
+  }
 
   CountingInterrupt interrupt_;
   std::vector<uint8_t> output_;
