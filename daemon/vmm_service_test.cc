@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <memory>
 #include <regex>
@@ -48,9 +49,12 @@ class ServiceTest : public ::testing::Test {
   void StartDaemon(std::unique_ptr<KvmSystem> kvm) {
     dir_ = MakeTempDir();
     image_root_ = dir_ + "/images";
+    console_log_dir_ = dir_ + "/console";
     ::mkdir(image_root_.c_str(), 0755);
+    ::mkdir(console_log_dir_.c_str(), 0755);
     VmManagerOptions options;
     options.image_roots = {image_root_};
+    options.console_log_dir = console_log_dir_;
     options.max_memory_mib = 1024;
     options.worker_timeout = absl::Seconds(30);
     manager_ = std::make_unique<VmManager>(std::move(kvm), options);
@@ -158,6 +162,7 @@ class ServiceTest : public ::testing::Test {
 
   std::string dir_;
   std::string image_root_;
+  std::string console_log_dir_;
   std::unique_ptr<VmManager> manager_;
   std::unique_ptr<VmmServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -346,6 +351,11 @@ TEST_F(ServiceWithKvmTest, HelloGuestRunsToAResetAndWatchShowsEveryState) {
   EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_STOPPED);
   EXPECT_EQ(vm.exit_reason(), "guest reset");
 
+  // The console also went to the log file.
+  std::ifstream log(console_log_dir_ + "/hello.log");
+  std::string logged((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(logged, text);
+
   std::vector<vmm::v1::VmEvent> events;
   ASSERT_TRUE(Watch("hello", &events).ok());
   ASSERT_EQ(events.size(), 4u);
@@ -391,6 +401,10 @@ TEST_F(ServiceWithKvmTest, PauseResumeAndStop) {
   std::string text;
   ASSERT_TRUE(Console("idle", /*follow=*/false, &text).ok());
   EXPECT_EQ(text, "idle guest ready\r\n");
+
+  // Its probe of an unbacked MMIO address was answered with all ones and counted.
+  ASSERT_TRUE(Get("idle", &vm).ok());
+  EXPECT_EQ(vm.unhandled_mmio_count(), 2u);
 
   ASSERT_TRUE(Stop("idle", &vm).ok());
   EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_STOPPED);

@@ -9,6 +9,8 @@ packages=(
   # libraries (linked from the system; see third_party/system/BUILD)
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libsystemd-dev
+  # tests: systemd-analyze verifies deploy/vmmd.service
+  systemd
 )
 
 missing=()

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -46,7 +47,7 @@ std::string BaseName(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(
     const std::string& binary, const std::vector<std::string>& images,
-    const std::vector<std::string>& extra_flags) {
+    const std::vector<std::string>& extra_flags, const std::vector<std::string>& environment) {
   std::unique_ptr<DaemonProcess> daemon(new DaemonProcess());
   // Not TEST_TMPDIR: under Bazel it is deeper than a Unix socket path may be (108 bytes).
   std::string pattern = "/tmp/vmmd-test-XXXXXX";
@@ -71,6 +72,7 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(
     int log = ::open(daemon->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(log, STDERR_FILENO);
     ::dup2(log, STDOUT_FILENO);
+    for (const std::string& entry : environment) ::putenv(const_cast<char*>(entry.c_str()));
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -144,6 +146,16 @@ std::string DaemonProcess::ThreadNames() const {
   }
   ::closedir(dir);
   return names;
+}
+
+uint64_t DaemonProcess::VirtualMemoryBytes() const {
+  std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    unsigned long long kib = 0;
+    if (std::sscanf(line.c_str(), "VmSize: %llu kB", &kib) == 1) return kib * 1024;
+  }
+  return 0;
 }
 
 std::string DaemonProcess::Log() const {

@@ -21,9 +21,11 @@ class DaemonProcess {
   // Starts `binary` (a runfiles path) with --listen on a socket in a fresh temporary
   // directory and --image_root on <dir>/images, into which `images` (runfiles paths) are
   // copied. Waits (bounded) until the socket accepts connections.
+  // `environment` entries ("NAME=value") are added to the daemon's environment.
   static absl::StatusOr<std::unique_ptr<DaemonProcess>> Start(
       const std::string& binary, const std::vector<std::string>& images,
-      const std::vector<std::string>& extra_flags = {});
+      const std::vector<std::string>& extra_flags = {},
+      const std::vector<std::string>& environment = {});
 
   ~DaemonProcess();  // SIGKILL if still running, and removes the directory
 
@@ -44,6 +46,8 @@ class DaemonProcess {
   int OpenFdCount() const;
   int ThreadCount() const;
   std::string ThreadNames() const;  // "name name ...", for failure messages
+  // VmSize from /proc/<pid>/status: every mapping, guest RAM included, in bytes.
+  uint64_t VirtualMemoryBytes() const;
   std::string Log() const;  // what the daemon wrote to stderr
 
  private:

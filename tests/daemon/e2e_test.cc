@@ -2,7 +2,12 @@
 // create, configure and start the hello guest, read its banner through StreamConsole, see
 // it stop with "guest reset", delete it, and find the daemon's fds and threads back where
 // they started. Also: many VMs at once, and a clean exit on SIGTERM.
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -133,9 +138,13 @@ TEST_F(DaemonEndToEndTest, HelloGuestBootsPrintsItsBannerAndResets) {
   EXPECT_EQ(vm.exit_reason(), "guest reset");
   EXPECT_EQ(vm.console_bytes(), console.size());
 
+  // The stopped VM holds its 128 MiB of guest RAM until it is deleted.
+  const uint64_t mapped_before_delete = daemon_->VirtualMemoryBytes();
   vmm::v1::DeleteVmRequest remove;
   remove.set_vm_id("hello");
   ASSERT_TRUE(stub_->DeleteVm(Context().get(), remove, &deleted).ok());
+  EXPECT_GE(mapped_before_delete - daemon_->VirtualMemoryBytes(), uint64_t{128} << 20)
+      << "guest RAM unmapped";
   EXPECT_EQ(stub_->GetVm(Context().get(), get, &vm).error_code(), grpc::StatusCode::NOT_FOUND);
 
   // Every vCPU and worker thread joined, every VM, vCPU, irqfd and eventfd closed.
@@ -168,6 +177,32 @@ TEST_F(DaemonEndToEndTest, SixteenVmsBootInParallel) {
   vmm::v1::ListVmsResponse list;
   ASSERT_TRUE(stub_->ListVms(Context().get(), vmm::v1::ListVmsRequest(), &list).ok());
   EXPECT_EQ(list.vms_size(), 0);
+}
+
+// vmmd tells systemd it is ready (Type=notify): READY=1 on $NOTIFY_SOCKET once it serves.
+TEST(DaemonNotifyTest, ReportsReadinessToSystemd) {
+  if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+  std::string dir = "/tmp/vmmd-notify-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/notify.sock";
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+
+  auto daemon = DaemonProcess::Start(kDaemon, {}, {}, {"NOTIFY_SOCKET=" + path});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  timeval timeout = {10, 0};  // a bound, so a silent daemon fails instead of hanging
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  char message[512] = {};
+  ssize_t received = ::recv(fd, message, sizeof(message) - 1, 0);
+  ASSERT_GT(received, 0) << "no sd_notify message";
+  EXPECT_THAT(std::string(message, received), HasSubstr("READY=1"));
+  ::close(fd);
+  std::string remove = "rm -rf '" + dir + "'";
+  [[maybe_unused]] int ignored = ::system(remove.c_str());
 }
 
 TEST_F(DaemonEndToEndTest, SigtermStopsRunningVmsAndExitsCleanly) {
