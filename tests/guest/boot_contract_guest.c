@@ -2,6 +2,7 @@
  * and reports each finding over port I/O (boot_contract_protocol.h). Kept small: guest
  * instructions are slow on nested KVM. */
 #include "tests/guest/boot_contract_protocol.h"
+#include "tests/guest/boot_tables.h"
 #include "tests/guest/guest_io.h"
 
 /* Zero page offsets (Documentation/arch/x86/zero-page.rst). */
@@ -62,31 +63,19 @@ static void check_zero_page(u64 zp) {
   report(kKeyCmdlineHash, hash);
 }
 
-/* MP spec 1.4, section 4: the floating pointer lies on a 16-byte boundary in the first KiB
- * of the EBDA, the last KiB of base memory, or the BIOS ROM at 0xf0000-0xfffff. */
-static u64 find_mp_floating_pointer(void) {
-  static const u64 areas[][2] = {{0x9fc00, 0xa0000}, {0xf0000, 0x100000}};
-  for (u32 a = 0; a < 2; ++a) {
-    for (u64 p = areas[a][0]; p < areas[a][1]; p += 16) {
-      if (peek32(p) == 0x5f504d5f /* "_MP_" */) return p;
-    }
-  }
-  return 0;
-}
-
 static void check_mp_table(void) {
   u64 mpf = find_mp_floating_pointer();
   report(kKeyMpFloatingPointer, mpf);
   if (mpf == 0) return;
   report(kKeyMpFloatingChecksumOk, checksum(mpf, 16) == 0);
-  u64 table = peek32(mpf + 4);
-  if (peek32(table) != 0x504d4350 /* "PCMP" */) return;
-  u16 length = peek16(table + 4);
-  u16 count = peek16(table + 34);
+  u64 table = find_mp_table();
+  if (table == 0) return;
+  u16 length = peek16(table + MP_TABLE_LENGTH);
+  u16 count = peek16(table + MP_TABLE_ENTRY_COUNT);
   report(kKeyMpTableChecksumOk, checksum(table, length) == 0);
 
   u32 processors = 0, bootstrap = 0, bootstrap_id = 0xff, ioapics = 0, io_ints = 0, local_ints = 0;
-  u64 p = table + 44;
+  u64 p = table + MP_TABLE_ENTRIES;
   for (u16 i = 0; i < count; ++i) {
     switch (peek8(p)) {
       case 0: /* processor */

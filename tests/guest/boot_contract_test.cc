@@ -1,14 +1,10 @@
 // Boots the boot-contract guest with the boot layer's state on the real /dev/kvm and checks
 // every finding it reports from inside the VM (tag: requires-kvm).
-#include <condition_variable>
-#include <fstream>
-#include <iterator>
+#include <cstring>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/status_matchers.h"
@@ -16,7 +12,7 @@
 #include "boot/layout.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_system.h"
-#include "kvm/kvm_test_util.h"
+#include "tests/guest/guest_vm.h"
 #include "tests/guest/boot_contract_protocol.h"
 
 namespace vmmd {
@@ -25,9 +21,6 @@ namespace {
 constexpr uint64_t kMemorySize = 128 << 20;
 constexpr char kGuestImage[] = "tests/guest/boot_contract_guest.bin";
 constexpr char kCmdline[] = "console=ttyS0 vmmd.test=boot-contract panic=-1";
-// A hang guard, not a timing assertion: the guest needs well under a second even on nested
-// KVM; if it never exits, the run is stopped so the test fails instead of hanging.
-constexpr auto kHangGuard = std::chrono::seconds(120);
 
 uint64_t Fnv1a(const std::string& text) {
   uint64_t hash = 0xcbf29ce484222325ull;
@@ -35,107 +28,52 @@ uint64_t Fnv1a(const std::string& text) {
   return hash;
 }
 
-std::vector<uint8_t> ReadFile(const char* path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(file), {});
-}
-
-// Runs vCPU 0 until the guest writes its exit code, collecting reports.
-struct GuestRun {
-  std::map<uint32_t, uint64_t> reports;
-  std::optional<uint32_t> exit_code;
-  std::string failure;
-};
-
-GuestRun RunUntilExit(Vcpu& vcpu) {
-  GuestRun run;
-  std::vector<uint32_t> words;
-  std::mutex mutex;
-  std::condition_variable done;
-  bool finished = false;
-  std::thread guard([&] {
-    std::unique_lock<std::mutex> lock(mutex);
-    if (!done.wait_for(lock, kHangGuard, [&] { return finished; })) vcpu.RequestExit();
-  });
-  for (int exits = 0; exits < 100000 && !run.exit_code && run.failure.empty(); ++exits) {
-    absl::StatusOr<VcpuExit> exit = vcpu.Run();
-    if (!exit.ok()) {
-      run.failure = exit.status().ToString();
-      break;
-    }
-    if (auto* out = std::get_if<vcpu_exit::IoOut>(&*exit); out && out->size == 4) {
-      uint32_t word;
-      std::memcpy(&word, out->data.data(), 4);
-      if (out->port == kGuestReportPort) {
-        words.push_back(word);
-        if (words.size() == 3) {
-          run.reports[words[0]] = words[1] | (uint64_t{words[2]} << 32);
-          words.clear();
-        }
-        continue;
-      }
-      if (out->port == kGuestExitPort) {
-        run.exit_code = word;
-        continue;
-      }
-    }
-    run.failure = "unexpected exit, variant index " + std::to_string(exit->index());
-  }
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    finished = true;
-  }
-  done.notify_one();
-  guard.join();
-  return run;
-}
-
-class BootContractTest : public testing::KvmTest, public ::testing::WithParamInterface<int> {
+class BootContractTest : public testing::GuestVmTest, public ::testing::WithParamInterface<int> {
  protected:
-  // The machine vmmd builds: TSS, identity map, irqchip, PIT, RAM, vCPUs.
   void SetUp() override {
-    KvmTest::SetUp();
+    GuestVmTest::SetUp();
     if (IsSkipped()) return;
-    ASSERT_OK_AND_ASSIGN(Vm vm, kvm().CreateVm());
-    vm_.emplace(std::move(vm));
-    ASSERT_OK(vm_->SetTssAddress(GuestAddress(layout::kKvmTssAddress)));
-    ASSERT_OK(vm_->SetIdentityMapAddress(GuestAddress(layout::kKvmIdentityMapAddress)));
-    ASSERT_OK(vm_->CreateIrqchip());
-    ASSERT_OK(vm_->CreatePit2());
-    ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(kMemorySize));
-    memory_.emplace(std::move(memory));
-    ASSERT_OK(vm_->MapGuestMemory(*memory_));
-    for (int id = 0; id < GetParam(); ++id) {
-      ASSERT_OK_AND_ASSIGN(std::unique_ptr<Vcpu> vcpu, vm_->CreateVcpu(id));
-      vcpus_.push_back(std::move(vcpu));
-    }
+    CreateMachine(GetParam(), kMemorySize);
   }
-
-  std::optional<Vm> vm_;
-  std::optional<GuestMemory> memory_;
-  std::vector<std::unique_ptr<Vcpu>> vcpus_;
 };
 
 TEST_P(BootContractTest, GuestSeesTheBootContract) {
   const int vcpu_count = GetParam();
-  const std::vector<uint8_t> image = ReadFile(kGuestImage);
+  const std::vector<uint8_t> image = testing::ReadFile(kGuestImage);
   ASSERT_FALSE(image.empty()) << "missing " << kGuestImage;
   ASSERT_OK(memory_->WriteBytes(GuestAddress(layout::kHighMemStart), image));
 
   ASSERT_OK_AND_ASSIGN(auto supported_cpuid, kvm().GetSupportedCpuid());
-  std::vector<Vcpu*> vcpus;
-  for (auto& vcpu : vcpus_) vcpus.push_back(vcpu.get());
   BootRequest request;
   request.entry_point = GuestAddress(layout::kHighMemStart);
   request.cmdline = kCmdline;
   ASSERT_OK_AND_ASSIGN(BootInfo info,
-                       ConfigureBoot(BootVm{supported_cpuid, vcpus}, *memory_, request));
+                       ConfigureBoot(BootVm{supported_cpuid, vcpu_pointers()}, *memory_, request));
 
   // Only the BSP runs; application processors wait for a SIPI this guest never sends.
-  const GuestRun run = RunUntilExit(*vcpus_[0]);
-  ASSERT_EQ(run.failure, "");
-  ASSERT_EQ(run.exit_code, 0u);
-  const auto& r = run.reports;
+  // Reports are three 32-bit OUTs to the report port; the run ends at the exit port.
+  std::map<uint32_t, uint64_t> r;
+  std::vector<uint32_t> words;
+  std::optional<uint32_t> exit_code;
+  const std::string failure = RunUntilDone(*vcpus_[0], [&](VcpuExit& exit) -> absl::StatusOr<Next> {
+    auto* out = std::get_if<vcpu_exit::IoOut>(&exit);
+    if (out == nullptr || out->size != 4) return absl::InternalError("unexpected exit");
+    uint32_t word;
+    std::memcpy(&word, out->data.data(), 4);
+    if (out->port == kGuestExitPort) {
+      exit_code = word;
+      return Next::kDone;
+    }
+    if (out->port != kGuestReportPort) return absl::InternalError("OUT to an unexpected port");
+    words.push_back(word);
+    if (words.size() == 3) {
+      r[words[0]] = words[1] | (uint64_t{words[2]} << 32);
+      words.clear();
+    }
+    return Next::kContinue;
+  });
+  ASSERT_EQ(failure, "");
+  ASSERT_EQ(exit_code, 0u);
   auto get = [&](uint32_t key) -> uint64_t {
     auto it = r.find(key);
     EXPECT_NE(it, r.end()) << "guest did not report key " << GUEST_KEY_ID(key) << " index "

@@ -4,6 +4,7 @@
  * printed here are an interface: change them only together with those.
  *
  * Kept small: guest instructions are slow on nested KVM and every port access is an exit. */
+#include "tests/guest/boot_tables.h"
 #include "tests/guest/guest_io.h"
 
 /* Zero page offsets (Documentation/arch/x86/zero-page.rst). */
@@ -15,10 +16,6 @@
 #define E820_RAM 1
 #define E820_RESERVED 2
 
-/* 16550 UART at COM1 (16550 datasheet: THR at +0, LSR at +5, LSR bit 5 = THR empty). */
-#define COM1 0x3f8
-#define COM1_LSR (COM1 + 5)
-#define LSR_THRE 0x20
 
 /* i8042 command port; command 0xFE pulses the CPU reset line. */
 #define I8042_COMMAND 0x64
@@ -30,11 +27,7 @@
 /* The command line is bounded by the boot layer (64 KiB at most); never run past that. */
 #define CMDLINE_MAX 0x10000
 
-static void put_char(char c) {
-  while (!(inb(COM1_LSR) & LSR_THRE)) {
-  }
-  outb(COM1, (u8)c);
-}
+static void put_char(char c) { com1_put_byte((u8)c); }
 
 static void put_str(const char* s) {
   for (; *s; ++s) {
@@ -59,29 +52,15 @@ static void put_hex64(u64 value) {
   for (int shift = 60; shift >= 0; shift -= 4) put_char("0123456789abcdef"[(value >> shift) & 0xf]);
 }
 
-/* MP spec 1.4, section 4: the floating pointer lies on a 16-byte boundary in the first KiB
- * of the EBDA, the last KiB of base memory, or the BIOS ROM at 0xf0000-0xfffff. */
-static u64 find_mp_floating_pointer(void) {
-  static const u64 areas[][2] = {{0x9fc00, 0xa0000}, {0xf0000, 0x100000}};
-  for (u32 a = 0; a < 2; ++a) {
-    for (u64 p = areas[a][0]; p < areas[a][1]; p += 16) {
-      if (peek32(p) == 0x5f504d5f /* "_MP_" */) return p;
-    }
-  }
-  return 0;
-}
-
 /* Processor entries (type 0, 20 bytes) in the MP configuration table (MP spec 1.4, section
  * 4.2: entry_count at offset 34, entries from offset 44; every other entry type is 8 bytes).
  * 0 when there is no MP table. */
 static u32 count_processors(void) {
-  u64 mpf = find_mp_floating_pointer();
-  if (mpf == 0) return 0;
-  u64 table = peek32(mpf + 4);
-  if (table == 0 || peek32(table) != 0x504d4350 /* "PCMP" */) return 0;
-  u16 count = peek16(table + 34);
+  u64 table = find_mp_table();
+  if (table == 0) return 0;
+  u16 count = peek16(table + MP_TABLE_ENTRY_COUNT);
   u32 processors = 0;
-  u64 p = table + 44;
+  u64 p = table + MP_TABLE_ENTRIES;
   for (u16 i = 0; i < count; ++i) {
     if (peek8(p) == 0) {
       ++processors;

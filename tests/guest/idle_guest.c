@@ -3,13 +3,8 @@
  * COM1, then halts with interrupts off. With KVM's in-kernel irqchip a halted vCPU sleeps
  * in the kernel, so the VM stays RUNNING without burning a host CPU; tests pause, resume,
  * stop and delete it. */
+#include "tests/guest/boot_tables.h"
 #include "tests/guest/guest_io.h"
-
-static void putc_com1(char c) {
-  while ((inb(0x3fd) & 0x20) == 0) {
-  }
-  outb(0x3f8, (u8)c);
-}
 
 void guest_main(u64 zero_page, u64 entry_rsp) {
   (void)zero_page;
@@ -18,6 +13,6 @@ void guest_main(u64 zero_page, u64 entry_rsp) {
   u32 value = peek32(unbacked);
   *(volatile u32*)unbacked = 0x12345678;
   const char* line = value == 0xffffffffu ? "idle guest ready\r\n" : "idle guest: bad MMIO read\r\n";
-  for (const char* p = line; *p; ++p) putc_com1(*p);
+  for (const char* p = line; *p; ++p) com1_put_byte((u8)*p);
   for (;;) __asm__ volatile("cli; hlt");
 }
