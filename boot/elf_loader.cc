@@ -123,13 +123,20 @@ absl::StatusOr<LoadedKernel> LoadElfKernel(const ImageReader& image, GuestMemory
     high = std::max(high, segment.p_paddr + segment.p_memsz);
   }
   if (loads.empty()) return Invalid("kernel ELF has no loadable (PT_LOAD) segment");
-  // e_entry is a virtual address; the 64-bit boot entry is its physical twin. Map it
-  // through the segment that holds it.
+  // Linux's vmlinux gives e_entry as a physical address (ENTRY(phys_startup_64)); other
+  // linkers give a virtual one. Take it as physical when a segment holds it there, else
+  // translate it through the segment that holds it virtually.
   std::optional<uint64_t> entry;
   for (const Elf64_Phdr* segment : loads) {
+    if (header.e_entry >= segment->p_paddr && header.e_entry - segment->p_paddr < segment->p_memsz) {
+      entry = header.e_entry;
+      break;
+    }
+  }
+  for (const Elf64_Phdr* segment : loads) {
+    if (entry) break;
     if (header.e_entry >= segment->p_vaddr && header.e_entry - segment->p_vaddr < segment->p_memsz) {
       entry = segment->p_paddr + (header.e_entry - segment->p_vaddr);
-      break;
     }
   }
   if (!entry) {

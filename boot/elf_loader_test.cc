@@ -107,6 +107,15 @@ TEST_F(ElfLoaderTest, EntryIsTranslatedFromVirtualToPhysical) {
   EXPECT_EQ(kernel.entry_point, GuestAddress(kKernel + 0x10));
 }
 
+TEST_F(ElfLoaderTest, PhysicalEntryIsTakenAsIs) {
+  // Linux's vmlinux: segments linked high, e_entry the physical startup_64.
+  std::vector<uint8_t> image = GoodImage();
+  PhdrOf(image, 0).p_vaddr = 0xffffffff81000000;
+  HeaderOf(image).e_entry = kKernel + 0x40;
+  ASSERT_OK_AND_ASSIGN(LoadedKernel kernel, Load(image));
+  EXPECT_EQ(kernel.entry_point, GuestAddress(kKernel + 0x40));
+}
+
 TEST_F(ElfLoaderTest, RejectsEmptyAndTruncatedHeaders) {
   EXPECT_THAT(Load({}), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("too short")));
   std::vector<uint8_t> image = GoodImage();

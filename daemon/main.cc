@@ -33,7 +33,8 @@ ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "the KVM device");
 
 namespace {
 
-// Canonical absolute paths, so that request paths compare against them exactly.
+// Each root as given and as its canonical path (when they differ, e.g. through a symlink), so
+// that a request may name files either way; files are still resolved beneath the root.
 std::vector<std::string> CanonicalRoots(const std::vector<std::string>& flag_values) {
   std::vector<std::string> roots;
   for (const std::string& value : flag_values) {
@@ -50,6 +51,8 @@ std::vector<std::string> CanonicalRoots(const std::vector<std::string>& flag_val
       }
       roots.push_back(resolved);
       ::free(resolved);
+      while (root.size() > 1 && root.back() == '/') root.pop_back();
+      if (root.front() == '/' && root != roots.back()) roots.push_back(root);
     }
   }
   return roots;

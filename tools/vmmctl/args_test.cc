@@ -1,0 +1,223 @@
+#include "tools/vmmctl/args.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tools/vmmctl/command_table.h"
+
+namespace vmmctl {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Optional;
+
+constexpr char kCwd[] = "/home/me/work";
+
+ParseResult Parse(std::vector<std::string> args) { return ParseArgs(args, kCwd); }
+
+// The parsed invocation; fails the test (and returns a default) if parsing failed.
+Invocation ParseOk(std::vector<std::string> args) {
+  ParseResult result = Parse(args);
+  EXPECT_TRUE(result.invocation.has_value()) << "error: " << result.error;
+  return result.invocation.value_or(Invocation{});
+}
+
+TEST(ParseArgsTest, CreateDefaults) {
+  Invocation invocation = ParseOk({"create"});
+  EXPECT_EQ(invocation.command, Command::kCreate);
+  EXPECT_EQ(invocation.vm_id, "");
+  EXPECT_EQ(invocation.vcpu_count, 1u);
+  EXPECT_EQ(invocation.memory_mib, 128u);
+  EXPECT_FALSE(invocation.global.json);
+  EXPECT_FALSE(invocation.global.address.has_value());
+  EXPECT_EQ(invocation.global.timeout_s, 30);
+}
+
+TEST(ParseArgsTest, BothFlagFormsAndFlagsBeforeAndAfterTheCommand) {
+  Invocation invocation =
+      ParseOk({"--json", "--address=tcp:127.0.0.1:9", "create", "--id", "web-1", "--vcpus=4",
+               "--memory-mib", "512", "--timeout_s", "7"});
+  EXPECT_EQ(invocation.command, Command::kCreate);
+  EXPECT_TRUE(invocation.global.json);
+  EXPECT_THAT(invocation.global.address, Optional(std::string("tcp:127.0.0.1:9")));
+  EXPECT_EQ(invocation.vm_id, "web-1");
+  EXPECT_EQ(invocation.vcpu_count, 4u);
+  EXPECT_EQ(invocation.memory_mib, 512u);
+  EXPECT_EQ(invocation.global.timeout_s, 7);
+}
+
+TEST(ParseArgsTest, CommandFlagBeforeCommandIsAccepted) {
+  Invocation invocation = ParseOk({"--vcpus", "2", "create"});
+  EXPECT_EQ(invocation.vcpu_count, 2u);
+}
+
+TEST(ParseArgsTest, UnderscoreAndDashSpellingsAndSingleDash) {
+  Invocation invocation = ParseOk({"create", "--memory_mib=64", "-json", "--timeout-s=0"});
+  EXPECT_EQ(invocation.memory_mib, 64u);
+  EXPECT_TRUE(invocation.global.json);
+  EXPECT_EQ(invocation.global.timeout_s, 0);
+}
+
+TEST(ParseArgsTest, BooleanFlagTakesOnlyAnAttachedValue) {
+  Invocation invocation = ParseOk({"console", "--follow=false", "vm-1", "--json=true"});
+  EXPECT_FALSE(invocation.follow);
+  EXPECT_TRUE(invocation.global.json);
+  EXPECT_EQ(invocation.vm_id, "vm-1");
+  // "--follow vm-1": vm-1 is the ID, not the flag's value.
+  Invocation follow = ParseOk({"console", "--follow", "vm-2"});
+  EXPECT_TRUE(follow.follow);
+  EXPECT_EQ(follow.vm_id, "vm-2");
+}
+
+TEST(ParseArgsTest, EveryIdCommand) {
+  const std::vector<std::pair<std::string, Command>> commands = {
+      {"start", Command::kStart},   {"console", Command::kConsole}, {"get", Command::kGet},
+      {"pause", Command::kPause},   {"resume", Command::kResume},   {"stop", Command::kStop},
+      {"delete", Command::kDelete}, {"watch", Command::kWatch}};
+  for (const auto& [name, command] : commands) {
+    Invocation invocation = ParseOk({name, "vm-7"});
+    EXPECT_EQ(invocation.command, command) << name;
+    EXPECT_EQ(invocation.vm_id, "vm-7") << name;
+  }
+  EXPECT_EQ(ParseOk({"list"}).command, Command::kList);
+}
+
+TEST(ParseArgsTest, BootMakesPathsAbsolute) {
+  Invocation invocation = ParseOk({"boot", "vm-1", "--kernel", "images/vmlinux", "--initrd=../initrd.img",
+                                   "--cmdline", "console=ttyS0 quiet"});
+  EXPECT_EQ(invocation.command, Command::kBoot);
+  EXPECT_EQ(invocation.vm_id, "vm-1");
+  EXPECT_EQ(invocation.kernel_path, "/home/me/work/images/vmlinux");
+  EXPECT_EQ(invocation.initrd_path, "/home/me/initrd.img");
+  EXPECT_EQ(invocation.cmdline, "console=ttyS0 quiet");
+}
+
+TEST(ParseArgsTest, AbsolutePathIsKept) {
+  Invocation invocation = ParseOk({"boot", "vm-1", "--kernel=/srv/images/vmlinux"});
+  EXPECT_EQ(invocation.kernel_path, "/srv/images/vmlinux");
+  EXPECT_EQ(invocation.initrd_path, "");
+}
+
+TEST(ParseArgsTest, CmdlineValueMayStartWithADash) {
+  Invocation invocation = ParseOk({"boot", "vm-1", "--kernel", "/k", "--cmdline", "-v"});
+  EXPECT_EQ(invocation.cmdline, "-v");
+}
+
+TEST(ParseArgsTest, RunTakesEverything) {
+  Invocation invocation = ParseOk({"run", "--kernel", "hello.elf", "--vcpus", "2", "--memory-mib=256",
+                                   "--id", "r1", "--keep", "--cmdline=x", "--initrd", "/i"});
+  EXPECT_EQ(invocation.command, Command::kRun);
+  EXPECT_EQ(invocation.kernel_path, "/home/me/work/hello.elf");
+  EXPECT_EQ(invocation.initrd_path, "/i");
+  EXPECT_EQ(invocation.vcpu_count, 2u);
+  EXPECT_EQ(invocation.memory_mib, 256u);
+  EXPECT_EQ(invocation.vm_id, "r1");
+  EXPECT_TRUE(invocation.keep);
+  EXPECT_EQ(invocation.cmdline, "x");
+}
+
+TEST(ParseArgsTest, DoubleDashEndsFlags) {
+  Invocation invocation = ParseOk({"get", "--", "-odd-id"});
+  EXPECT_EQ(invocation.vm_id, "-odd-id");
+}
+
+TEST(ParseArgsErrorTest, UnknownFlagIsNamed) {
+  ParseResult result = Parse({"list", "--bogus"});
+  EXPECT_FALSE(result.invocation.has_value());
+  EXPECT_EQ(result.error, "list: unknown flag --bogus");
+  EXPECT_EQ(result.command, Command::kList);
+}
+
+TEST(ParseArgsErrorTest, FlagOfAnotherCommandIsUnknownHere) {
+  ParseResult result = Parse({"create", "--kernel", "/k"});
+  EXPECT_FALSE(result.invocation.has_value());
+  EXPECT_EQ(result.error, "create: unknown flag --kernel");
+  EXPECT_EQ(result.command, Command::kCreate);
+}
+
+TEST(ParseArgsErrorTest, MissingRequiredFlag) {
+  ParseResult result = Parse({"boot", "vm-1"});
+  EXPECT_EQ(result.error, "boot: missing required flag --kernel");
+  EXPECT_EQ(result.command, Command::kBoot);
+  EXPECT_EQ(Parse({"run"}).error, "run: missing required flag --kernel");
+}
+
+TEST(ParseArgsErrorTest, MissingFlagValue) {
+  ParseResult result = Parse({"run", "--kernel"});
+  EXPECT_EQ(result.error, "run: flag --kernel needs a value (--kernel PATH)");
+  EXPECT_EQ(result.command, Command::kRun);
+}
+
+TEST(ParseArgsErrorTest, MissingAndExtraArguments) {
+  EXPECT_EQ(Parse({"get"}).error, "get: missing argument ID");
+  EXPECT_EQ(Parse({"start", "a", "b"}).error, "start: unexpected argument 'b'");
+  EXPECT_EQ(Parse({"list", "x"}).error, "list: unexpected argument 'x'");
+}
+
+TEST(ParseArgsErrorTest, BadNumbers) {
+  EXPECT_EQ(Parse({"create", "--vcpus", "two"}).error,
+            "create: --vcpus: 'two' is not a non-negative integer");
+  EXPECT_EQ(Parse({"create", "--memory-mib=-5"}).error,
+            "create: --memory-mib: '-5' is not a non-negative integer");
+  EXPECT_EQ(Parse({"create", "--vcpus", "99999999999"}).error,
+            "create: --vcpus: '99999999999' is not a non-negative integer");
+  EXPECT_EQ(Parse({"list", "--timeout_s", "1.5"}).error,
+            "list: --timeout_s: '1.5' is not a non-negative integer");
+  EXPECT_EQ(Parse({"list", "--json=maybe"}).error, "list: --json: 'maybe' is not true or false");
+}
+
+TEST(ParseArgsErrorTest, EmptyKernelPath) {
+  EXPECT_EQ(Parse({"boot", "vm", "--kernel="}).error, "boot: --kernel: empty path");
+}
+
+TEST(ParseArgsErrorTest, MissingAndUnknownCommand) {
+  ParseResult none = Parse({"--json"});
+  EXPECT_EQ(none.error, "missing command");
+  EXPECT_FALSE(none.command.has_value());
+  ParseResult unknown = Parse({"explode", "vm-1"});
+  EXPECT_EQ(unknown.error, "unknown command 'explode'");
+  EXPECT_FALSE(unknown.command.has_value());
+}
+
+TEST(ParseArgsErrorTest, UnknownFlagBeforeCommandStillNamesTheCommand) {
+  ParseResult result = Parse({"--verbose", "get", "vm-1"});
+  EXPECT_EQ(result.error, "get: unknown flag --verbose");
+  EXPECT_EQ(result.command, Command::kGet);
+}
+
+TEST(ParseArgsHelpTest, HelpForms) {
+  Invocation general = ParseOk({"--help"});
+  EXPECT_EQ(general.command, Command::kHelp);
+  EXPECT_FALSE(general.help_topic.has_value());
+  EXPECT_EQ(ParseOk({"boot", "-h"}).help_topic, Command::kBoot);
+  EXPECT_EQ(ParseOk({"help", "run"}).help_topic, Command::kRun);
+  EXPECT_EQ(Parse({"help", "nope"}).error, "help: unknown command 'nope'");
+}
+
+TEST(UsageTest, CommandUsageListsItsFlags) {
+  const std::string usage = CommandUsage(Command::kBoot);
+  EXPECT_THAT(usage, HasSubstr("boot ID --kernel PATH [--initrd PATH] [--cmdline TEXT]"));
+  EXPECT_THAT(usage, HasSubstr("ConfigureBoot"));
+  EXPECT_THAT(usage, HasSubstr("--address ADDR"));
+  EXPECT_THAT(CommandUsage(Command::kCreate),
+              HasSubstr("create [--id ID] [--vcpus N] [--memory-mib M]"));
+}
+
+TEST(UsageTest, ShortUsageIsTheSynopsisAndAPointer) {
+  EXPECT_EQ(ShortUsage(Command::kRun),
+            "usage: vmmctl [--address ADDR] [--json] [--timeout_s N] run --kernel PATH "
+            "[--initrd PATH] [--cmdline TEXT] [--vcpus N] [--memory-mib M] [--id ID] [--keep]\n"
+            "('vmmctl help run' describes each flag)\n");
+}
+
+TEST(UsageTest, GeneralUsageListsEveryCommand) {
+  const std::string usage = GeneralUsage();
+  for (const CommandSpec& spec : AllCommands()) {
+    EXPECT_THAT(usage, HasSubstr(std::string("  ") + spec.name + " ")) << spec.name;
+  }
+}
+
+}  // namespace
+}  // namespace vmmctl

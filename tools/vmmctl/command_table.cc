@@ -1,0 +1,154 @@
+#include "tools/vmmctl/command_table.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+
+namespace vmmctl {
+namespace {
+
+const std::vector<FlagSpec>& Flags() {
+  static const auto* const flags = new std::vector<FlagSpec>{
+      {"address", true, "ADDR",
+       "vmmd's address: unix:/path/to.sock or tcp:HOST:PORT (default: $VMMD_ADDRESS, else "
+       "unix:/run/vmmd/vmmd.sock)",
+       true},
+      {"json", false, nullptr, "print responses as JSON (proto field names)", true},
+      {"timeout_s", true, "N", "seconds allowed for connecting and for each call (0: no limit; "
+       "default 30)", true},
+      {"help", false, nullptr, "show this help", true},
+      {"id", true, "ID", "the new VM's id, 1-64 of [A-Za-z0-9_-] (default: generated)", false},
+      {"vcpus", true, "N", "number of vCPUs (default 1)", false},
+      {"memory-mib", true, "M", "guest RAM in MiB (default 128)", false},
+      {"kernel", true, "PATH", "ELF kernel under one of vmmd's --image_root directories", false},
+      {"initrd", true, "PATH", "initrd under one of vmmd's --image_root directories", false},
+      {"cmdline", true, "TEXT", "kernel command line", false},
+      {"follow", false, nullptr, "keep streaming until the VM stops", false},
+      {"keep", false, nullptr, "keep the VM once it stopped (default: delete it)", false},
+  };
+  return *flags;
+}
+
+std::string Normalized(absl::string_view name) {
+  return absl::StrReplaceAll(name, {{"_", "-"}});
+}
+
+// "--kernel PATH" or "--json".
+std::string FlagSynopsis(const FlagSpec& flag) {
+  return flag.value_name == nullptr ? absl::StrCat("--", flag.name)
+                                    : absl::StrCat("--", flag.name, " ", flag.value_name);
+}
+
+// "create [--id ID] [--vcpus N] [--memory-mib M]".
+std::string CommandSynopsis(const CommandSpec& spec) {
+  std::string synopsis = spec.name;
+  if (spec.argument != nullptr) absl::StrAppend(&synopsis, " ", spec.argument);
+  for (const char* name : spec.flags) {
+    const bool required = std::find(spec.required_flags.begin(), spec.required_flags.end(),
+                                    name) != spec.required_flags.end();
+    const std::string flag = FlagSynopsis(*FindFlag(name));
+    absl::StrAppend(&synopsis, " ", required ? flag : absl::StrCat("[", flag, "]"));
+  }
+  return synopsis;
+}
+
+std::string FlagLines(const std::vector<const FlagSpec*>& flags) {
+  std::string text;
+  for (const FlagSpec* flag : flags) {
+    absl::StrAppendFormat(&text, "  %-20s %s\n", FlagSynopsis(*flag), flag->help);
+  }
+  return text;
+}
+
+std::vector<const FlagSpec*> GlobalFlags() {
+  std::vector<const FlagSpec*> flags;
+  for (const FlagSpec& flag : Flags()) {
+    if (flag.global) flags.push_back(&flag);
+  }
+  return flags;
+}
+
+constexpr char kGlobalSynopsis[] = "vmmctl [--address ADDR] [--json] [--timeout_s N]";
+
+}  // namespace
+
+const std::vector<CommandSpec>& AllCommands() {
+  static const auto* const commands = new std::vector<CommandSpec>{
+      {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib"}, {}, "CreateVm",
+       "create a VM and print its id"},
+      {Command::kBoot, "boot", "ID", {"kernel", "initrd", "cmdline"}, {"kernel"}, "ConfigureBoot",
+       "load a kernel (and initrd) into the VM and print the boot structures written"},
+      {Command::kStart, "start", "ID", {}, {}, "StartVcpus", "start the VM's vCPUs"},
+      {Command::kConsole, "console", "ID", {"follow"}, {}, "StreamConsole",
+       "write the VM's serial console output to stdout, raw"},
+      {Command::kGet, "get", "ID", {}, {}, "GetVm", "show one VM"},
+      {Command::kList, "list", nullptr, {}, {}, "ListVms", "list every VM"},
+      {Command::kPause, "pause", "ID", {}, {}, "PauseVm", "pause the VM's vCPUs"},
+      {Command::kResume, "resume", "ID", {}, {}, "ResumeVm", "resume a paused VM"},
+      {Command::kStop, "stop", "ID", {}, {}, "StopVm", "stop the VM (it stays until deleted)"},
+      {Command::kDelete, "delete", "ID", {}, {}, "DeleteVm",
+       "stop the VM if needed and release it"},
+      {Command::kWatch, "watch", "ID", {}, {}, "WatchVm",
+       "print the VM's state changes, one line each, as they happen"},
+      {Command::kRun, "run", nullptr, {"kernel", "initrd", "cmdline", "vcpus", "memory-mib", "id",
+       "keep"}, {"kernel"},
+       "CreateVm, ConfigureBoot, StartVcpus, StreamConsole, GetVm, DeleteVm",
+       "create, boot and start a VM, stream its console until it stops, then delete it"},
+      {Command::kHelp, "help", "[COMMAND]", {}, {}, "none", "show help for a command"},
+  };
+  return *commands;
+}
+
+const FlagSpec* FindFlag(absl::string_view name) {
+  const std::string wanted = Normalized(name);
+  for (const FlagSpec& flag : Flags()) {
+    if (Normalized(flag.name) == wanted) return &flag;
+  }
+  return nullptr;
+}
+
+const CommandSpec* FindCommand(absl::string_view name) {
+  for (const CommandSpec& spec : AllCommands()) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+const CommandSpec& SpecOf(Command command) {
+  for (const CommandSpec& spec : AllCommands()) {
+    if (spec.command == command) return spec;
+  }
+  return AllCommands().back();  // unreachable: every Command has a row
+}
+
+std::string GeneralUsage() {
+  std::string text = absl::StrCat("usage: ", kGlobalSynopsis, " COMMAND [ARGS]\n\ncommands:\n");
+  for (const CommandSpec& spec : AllCommands()) {
+    absl::StrAppendFormat(&text, "  %-10s %s\n", spec.name, spec.summary);
+  }
+  absl::StrAppend(&text, "\nglobal flags (before or after the command):\n",
+                  FlagLines(GlobalFlags()),
+                  "\n'vmmctl help COMMAND' shows a command's arguments.\n");
+  return text;
+}
+
+std::string CommandUsage(Command command) {
+  const CommandSpec& spec = SpecOf(command);
+  std::string text = absl::StrCat("usage: ", kGlobalSynopsis, " ", CommandSynopsis(spec), "\n  ",
+                                  spec.summary, " (", spec.rpcs, ")\n");
+  std::vector<const FlagSpec*> own;
+  for (const char* name : spec.flags) own.push_back(FindFlag(name));
+  if (!own.empty()) absl::StrAppend(&text, "flags:\n", FlagLines(own));
+  absl::StrAppend(&text, "global flags:\n", FlagLines(GlobalFlags()));
+  return text;
+}
+
+std::string ShortUsage(Command command) {
+  const CommandSpec& spec = SpecOf(command);
+  return absl::StrCat("usage: ", kGlobalSynopsis, " ", CommandSynopsis(spec), "\n",
+                      "('vmmctl help ", spec.name, "' describes each flag)\n");
+}
+
+}  // namespace vmmctl

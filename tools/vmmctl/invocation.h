@@ -1,0 +1,51 @@
+// What one vmmctl command line asks for, once parsed: the command, the global options and
+// the command's own arguments.
+#ifndef VMMD_TOOLS_VMMCTL_INVOCATION_H_
+#define VMMD_TOOLS_VMMCTL_INVOCATION_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace vmmctl {
+
+// One per VmmService RPC, plus `run` (several RPCs) and `help` (none).
+enum class Command {
+  kHelp,
+  kCreate,
+  kBoot,
+  kStart,
+  kConsole,
+  kGet,
+  kList,
+  kPause,
+  kResume,
+  kStop,
+  kDelete,
+  kWatch,
+  kRun,
+};
+
+struct GlobalOptions {
+  std::optional<std::string> address;  // --address; unset: $VMMD_ADDRESS or the default
+  bool json = false;                   // --json
+  int64_t timeout_s = 30;              // --timeout_s: connecting and each unary call; 0: none
+};
+
+struct Invocation {
+  Command command = Command::kHelp;
+  GlobalOptions global;
+  std::string vm_id;             // the ID argument, or --id for create/run
+  uint32_t vcpu_count = 1;       // --vcpus
+  uint64_t memory_mib = 128;     // --memory-mib
+  std::string kernel_path;       // --kernel, absolute
+  std::string initrd_path;       // --initrd, absolute, or empty
+  std::string cmdline;           // --cmdline
+  bool follow = false;           // console --follow
+  bool keep = false;             // run --keep
+  std::optional<Command> help_topic;  // for kHelp: the command asked about, if any
+};
+
+}  // namespace vmmctl
+
+#endif  // VMMD_TOOLS_VMMCTL_INVOCATION_H_

@@ -1,0 +1,115 @@
+#include "tools/vmmctl/run_command.h"
+
+#include <signal.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "tools/vmmctl/format.h"
+
+namespace vmmctl {
+namespace {
+
+using Stub = vmm::v1::VmmService::StubInterface;
+
+std::string SignalName(int signal_number) {
+  switch (signal_number) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    default:
+      return absl::StrCat("signal ", signal_number);
+  }
+}
+
+class Runner {
+ public:
+  Runner(const Invocation& invocation, const CommandContext& context)
+      : invocation_(invocation), context_(context), err_(*context.err) {}
+
+  int Run() {
+    vmm::v1::CreateVmRequest create;
+    create.set_vm_id(invocation_.vm_id);
+    create.set_vcpu_count(invocation_.vcpu_count);
+    create.set_memory_mib(invocation_.memory_mib);
+    vmm::v1::Vm vm;
+    if (!CallRpc(context_, "CreateVm", &Stub::CreateVm, create, &vm).ok()) {
+      if (context_.interrupted()) {
+        err_ << "vmmctl: interrupted by " << SignalName(context_.interruption->signal_number())
+             << " while creating the VM; if it was created, 'vmmctl list' shows it\n";
+        return 128 + context_.interruption->signal_number();
+      }
+      return 1;
+    }
+    vm_id_ = vm.vm_id();
+
+    vmm::v1::ConfigureBootRequest boot;
+    boot.set_vm_id(vm_id_);
+    boot.set_kernel_path(invocation_.kernel_path);
+    boot.set_initrd_path(invocation_.initrd_path);
+    boot.set_cmdline(invocation_.cmdline);
+    vmm::v1::BootInfo info;
+    if (!CallRpc(context_, "ConfigureBoot", &Stub::ConfigureBoot, boot, &info).ok()) return Abandon();
+
+    vmm::v1::StartVcpusRequest start;
+    start.set_vm_id(vm_id_);
+    if (!CallRpc(context_, "StartVcpus", &Stub::StartVcpus, start, &vm).ok()) return Abandon();
+
+    if (!CopyConsole(context_, vm_id_, /*follow=*/true) || context_.interrupted()) return Abandon();
+
+    vmm::v1::GetVmRequest get;
+    get.set_vm_id(vm_id_);
+    if (!CallRpc(context_, "GetVm", &Stub::GetVm, get, &vm).ok()) return Abandon();
+    if (vm.state() != vmm::v1::VM_STATE_STOPPED) {
+      err_ << "vmmctl: vm " << vm_id_ << ": the console stream ended while the VM is "
+           << StateName(vm.state()) << "\n";
+      return Abandon();
+    }
+    err_ << "vmmctl: vm " << vm_id_ << " stopped: "
+         << (vm.exit_reason().empty() ? "no reason given" : vm.exit_reason()) << "\n";
+    return CleanUp() ? 0 : 1;
+  }
+
+ private:
+  // After a failed step (already reported) or a signal: deletes the VM unless --keep.
+  int Abandon() {
+    if (context_.interrupted()) {
+      const int signal_number = context_.interruption->signal_number();
+      err_ << "vmmctl: interrupted by " << SignalName(signal_number)
+           << (invocation_.keep ? "" : absl::StrCat("; deleting vm ", vm_id_)) << "\n";
+      CleanUp();
+      return 128 + signal_number;
+    }
+    CleanUp();
+    return 1;
+  }
+
+  // Deletes the VM unless --keep. Returns false if DeleteVm failed (reported).
+  bool CleanUp() {
+    if (invocation_.keep) {
+      err_ << "vmmctl: kept vm " << vm_id_ << "; delete it with: vmmctl delete " << vm_id_ << "\n";
+      return true;
+    }
+    // Not interruptible: this is what the interruption is waiting for.
+    CommandContext cleanup = context_;
+    cleanup.interruption = nullptr;
+    vmm::v1::DeleteVmRequest request;
+    request.set_vm_id(vm_id_);
+    vmm::v1::DeleteVmResponse response;
+    return CallRpc(cleanup, "DeleteVm", &Stub::DeleteVm, request, &response).ok();
+  }
+
+  const Invocation& invocation_;
+  const CommandContext& context_;
+  std::ostream& err_;
+  std::string vm_id_;
+};
+
+}  // namespace
+
+int RunVm(const Invocation& invocation, const CommandContext& context) {
+  return Runner(invocation, context).Run();
+}
+
+}  // namespace vmmctl
