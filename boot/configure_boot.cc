@@ -9,6 +9,7 @@
 #include "boot/layout.h"
 #include "boot/mptable.h"
 #include "boot/page_tables.h"
+#include "boot/pvh.h"
 #include "boot/vcpu_setup.h"
 #include "boot/zero_page.h"
 
@@ -33,13 +34,9 @@ absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequ
         "vcpu_count %d is outside 1 to %d", vcpu_count, kMaxMpTableVcpus));
   }
   BootInfo info;
+  info.protocol = request.protocol;
   info.entry_point = request.entry_point;
-  info.zero_page = GuestAddress(layout::kZeroPageStart);
   info.stack_pointer = GuestAddress(layout::kBootStackPointer);
-
-  ASSIGN_OR_RETURN(info.page_table_root, WriteIdentityPageTables(memory));
-  info.identity_mapped_bytes = kIdentityMappedBytes;
-  RETURN_IF_ERROR(WriteBootGdtAndIdt(memory));
 
   const uint32_t kernel_cmdline_limit =
       request.kernel_header ? request.kernel_header->cmdline_size : 0;
@@ -63,14 +60,29 @@ absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequ
   ASSIGN_OR_RETURN(E820Map e820, BuildE820Map(memory));
   info.e820.assign(e820.entries().begin(), e820.entries().end());
 
-  ZeroPageContents contents;
-  contents.kernel_header = request.kernel_header;
-  contents.cmdline = info.cmdline;
-  contents.cmdline_size = static_cast<uint32_t>(info.cmdline_size);
-  contents.initrd = info.initrd;
-  contents.initrd_size = info.initrd_size;
-  contents.e820 = &e820;
-  RETURN_IF_ERROR(WriteZeroPage(memory, BuildZeroPage(contents)));
+  if (request.protocol == BootProtocol::kPvh) {
+    // Paging stays off: the kernel builds its own tables from its 32-bit entry.
+    RETURN_IF_ERROR(WriteBootGdtAndIdt(memory, kPvhGdt));
+    PvhContents contents;
+    contents.cmdline = info.cmdline;
+    contents.initrd = info.initrd;
+    contents.initrd_size = info.initrd_size;
+    contents.memory_map = info.e820;
+    ASSIGN_OR_RETURN(info.start_info, WritePvhStartInfo(memory, contents));
+  } else {
+    ASSIGN_OR_RETURN(info.page_table_root, WriteIdentityPageTables(memory));
+    info.identity_mapped_bytes = kIdentityMappedBytes;
+    RETURN_IF_ERROR(WriteBootGdtAndIdt(memory, kBootGdt));
+    ZeroPageContents contents;
+    contents.kernel_header = request.kernel_header;
+    contents.cmdline = info.cmdline;
+    contents.cmdline_size = static_cast<uint32_t>(info.cmdline_size);
+    contents.initrd = info.initrd;
+    contents.initrd_size = info.initrd_size;
+    contents.e820 = &e820;
+    RETURN_IF_ERROR(WriteZeroPage(memory, BuildZeroPage(contents)));
+    info.zero_page = GuestAddress(layout::kZeroPageStart);
+  }
 
   info.mp_table = GuestAddress(layout::kMpTableStart);
   ASSIGN_OR_RETURN(info.mp_table_size, WriteMpTable(memory, vcpu_count));
@@ -82,6 +94,8 @@ absl::StatusOr<BootInfo> ConfigureBoot(const BootVm& vm, GuestMemory& memory,
   const uint32_t vcpu_count = static_cast<uint32_t>(vm.vcpus.size());
   ASSIGN_OR_RETURN(BootInfo info, WriteBootStructures(memory, request, vcpu_count));
   VcpuBootState state;
+  state.protocol = info.protocol;
+  state.start_info = info.start_info;
   state.supported_cpuid = vm.supported_cpuid;
   state.vcpu_count = vcpu_count;
   state.entry = info.entry_point;

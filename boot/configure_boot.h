@@ -13,13 +13,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "boot/kernel_loader.h"
 #include "kvm/guest_memory.h"
 #include "kvm/vcpu.h"
 
 namespace vmmd {
 
 struct BootRequest {
-  GuestAddress entry_point;  // the kernel's 64-bit entry, already loaded in guest memory
+  BootProtocol protocol = BootProtocol::kLinux64;
+  GuestAddress entry_point;  // the kernel's entry for `protocol`, already loaded in memory
   GuestAddress kernel_end;   // one past the loaded kernel; the initrd must start above it
   std::string cmdline;
   absl::Span<const uint8_t> initrd;  // empty: no initrd
@@ -30,8 +32,10 @@ struct BootRequest {
 
 // What the guest will be told, as written.
 struct BootInfo {
+  BootProtocol protocol = BootProtocol::kLinux64;
   GuestAddress entry_point;
-  GuestAddress zero_page;
+  GuestAddress zero_page;    // linux64: RSI
+  GuestAddress start_info;   // pvh: EBX, the hvm_start_info
   GuestAddress cmdline;
   uint64_t cmdline_size = 0;  // bytes, NUL included
   GuestAddress initrd;
@@ -44,8 +48,9 @@ struct BootInfo {
   std::vector<boot_e820_entry> e820;
 };
 
-// Writes page tables, GDT/IDT, command line, initrd, e820 map, zero page and MP table for a
-// VM of `vcpu_count` vCPUs. Needs no /dev/kvm. INVALID_ARGUMENT for a bad vcpu_count or
+// Writes the command line, initrd, e820 map and MP table for a VM of `vcpu_count` vCPUs,
+// and for the 64-bit protocol the page tables, GDT/IDT and zero page, for PVH the 32-bit
+// GDT/IDT and hvm_start_info. Needs no /dev/kvm. INVALID_ARGUMENT for a bad vcpu_count or
 // cmdline, OUT_OF_RANGE when something does not fit in guest memory.
 absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequest& request,
                                              uint32_t vcpu_count);

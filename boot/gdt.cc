@@ -22,8 +22,9 @@ kvm_segment KvmSegmentFromGdt(uint64_t entry, uint8_t table_index) {
   return segment;
 }
 
-absl::Status WriteBootGdtAndIdt(GuestMemory& memory) {
-  RETURN_IF_ERROR(memory.Write(GuestAddress(layout::kGdtStart), kBootGdt));
+absl::Status WriteBootGdtAndIdt(GuestMemory& memory,
+                                const std::array<uint64_t, layout::kGdtMaxEntries>& gdt) {
+  RETURN_IF_ERROR(memory.Write(GuestAddress(layout::kGdtStart), gdt));
   return memory.Write<uint64_t>(GuestAddress(layout::kIdtStart), 0);
 }
 

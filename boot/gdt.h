@@ -31,6 +31,14 @@ inline constexpr std::array<uint64_t, layout::kGdtMaxEntries> kBootGdt = {
     GdtEntry(0xc093, 0, 0xfffff),
     GdtEntry(0x808b, 0, 0xfffff),
 };
+// The PVH boot GDT: 32-bit flat code (0xc09b) and data (0xc093), and a 32-bit TSS (0x008b,
+// limit 0x67) as the PVH ABI asks (xen/include/public/arch-x86/hvm/start_info.h).
+inline constexpr std::array<uint64_t, layout::kGdtMaxEntries> kPvhGdt = {
+    GdtEntry(0, 0, 0),
+    GdtEntry(0xc09b, 0, 0xfffff),
+    GdtEntry(0xc093, 0, 0xfffff),
+    GdtEntry(0x008b, 0, 0x67),
+};
 inline constexpr uint16_t kBootCodeSelector = 1 * 8;
 inline constexpr uint16_t kBootDataSelector = 2 * 8;
 inline constexpr uint16_t kBootTssSelector = 3 * 8;
@@ -38,9 +46,10 @@ inline constexpr uint16_t kBootTssSelector = 3 * 8;
 // The hidden-part view of `entry`, as loaded through selector `table_index` * 8.
 kvm_segment KvmSegmentFromGdt(uint64_t entry, uint8_t table_index);
 
-// Writes kBootGdt at layout::kGdtStart and a zero IDT entry at layout::kIdtStart.
+// Writes `gdt` at layout::kGdtStart and a zero IDT entry at layout::kIdtStart.
 // OUT_OF_RANGE if they do not fit in RAM.
-absl::Status WriteBootGdtAndIdt(GuestMemory& memory);
+absl::Status WriteBootGdtAndIdt(GuestMemory& memory,
+                                const std::array<uint64_t, layout::kGdtMaxEntries>& gdt = kBootGdt);
 
 }  // namespace vmmd
 

@@ -22,6 +22,14 @@ inline constexpr uint64_t kGdtMaxEntries = 4;
 inline constexpr uint64_t kIdtStart = 0x520;
 inline constexpr uint64_t kIdtSize = 8;
 
+// PVH boot (instead of the zero page): hvm_start_info, one module entry (the initrd) and up
+// to 128 memory-map entries, in the page below the zero page.
+inline constexpr uint64_t kPvhStartInfo = 0x6000;
+inline constexpr uint64_t kPvhModlistStart = 0x6040;
+inline constexpr uint64_t kPvhMemmapStart = 0x6100;
+inline constexpr uint64_t kPvhMemmapMaxEntries = 128;
+inline constexpr uint64_t kPvhMemmapEntrySize = 24;
+
 // Zero page: struct boot_params (4 KiB). RSI points here at the 64-bit entry
 // (Documentation/arch/x86/boot.rst, "64-bit Boot Protocol").
 inline constexpr uint64_t kZeroPageStart = 0x7000;
@@ -78,6 +86,9 @@ struct Region {
 
 inline constexpr Region kLowRegions[] = {
     {kGdtStart, kGdtStart + kGdtMaxEntries * 8},
+    {kPvhStartInfo, kPvhStartInfo + 56},
+    {kPvhModlistStart, kPvhModlistStart + 32},
+    {kPvhMemmapStart, kPvhMemmapStart + kPvhMemmapMaxEntries * kPvhMemmapEntrySize},
     {kIdtStart, kIdtStart + kIdtSize},
     {kZeroPageStart, kZeroPageStart + kZeroPageSize},
     {kBootStackBottom, kBootStackPointer + 0x10},

@@ -73,6 +73,39 @@ void SetBootSregs(kvm_sregs& sregs, GuestAddress page_table_root) {
   sregs.efer |= kEferLme | kEferLma;
 }
 
+kvm_regs PvhRegs(GuestAddress entry, GuestAddress start_info) {
+  kvm_regs regs = {};
+  regs.rflags = kRflagsReserved;
+  regs.rip = entry.value();
+  regs.rbx = start_info.value();
+  return regs;
+}
+
+void SetPvhSregs(kvm_sregs& sregs) {
+  // KvmSegmentFromGdt keeps the descriptor's 20-bit limit as the seeds do; in long mode
+  // nothing checks it, but 32-bit protected mode does, so the flat segments get their
+  // byte-granular 4 GiB limit here (G = 1: 0xfffff pages of 4 KiB).
+  kvm_segment code = KvmSegmentFromGdt(kPvhGdt[1], 1);
+  kvm_segment data = KvmSegmentFromGdt(kPvhGdt[2], 2);
+  code.limit = 0xffffffff;
+  data.limit = 0xffffffff;
+  sregs.gdt.base = layout::kGdtStart;
+  sregs.gdt.limit = sizeof(kPvhGdt) - 1;
+  sregs.idt.base = layout::kIdtStart;
+  sregs.idt.limit = layout::kIdtSize - 1;
+  sregs.cs = code;
+  sregs.ds = data;
+  sregs.es = data;
+  sregs.fs = data;
+  sregs.gs = data;
+  sregs.ss = data;
+  sregs.tr = KvmSegmentFromGdt(kPvhGdt[3], 3);
+  sregs.cr0 = kCr0Pe | kCr0Et;
+  sregs.cr3 = 0;
+  sregs.cr4 = 0;
+  sregs.efer = 0;
+}
+
 void SetBootLapic(kvm_lapic_state& lapic) {
   SetDeliveryMode(lapic, kApicLvtLint0, kApicDeliveryModeExtInt);
   SetDeliveryMode(lapic, kApicLvtLint1, kApicDeliveryModeNmi);
@@ -84,15 +117,21 @@ absl::Status ProgramVcpu(Vcpu& vcpu, const VcpuBootState& state) {
       vcpu, "CPUID",
       vcpu.SetCpuid2(NormalizeCpuid(state.supported_cpuid, vcpu.id(), state.vcpu_count))));
   RETURN_IF_ERROR(ForVcpu(vcpu, "MSRs", vcpu.SetMsrs(BootMsrs())));
+  const bool pvh = state.protocol == BootProtocol::kPvh;
   if (bootstrap) {
-    RETURN_IF_ERROR(
-        ForVcpu(vcpu, "regs", vcpu.SetRegs(BootRegs(state.entry, state.zero_page, state.stack))));
+    const kvm_regs regs = pvh ? PvhRegs(state.entry, state.start_info)
+                              : BootRegs(state.entry, state.zero_page, state.stack);
+    RETURN_IF_ERROR(ForVcpu(vcpu, "regs", vcpu.SetRegs(regs)));
   }
   RETURN_IF_ERROR(ForVcpu(vcpu, "FPU", vcpu.SetFpu(BootFpu())));
   if (bootstrap) {
     absl::StatusOr<kvm_sregs> sregs = vcpu.GetSregs();
     RETURN_IF_ERROR(ForVcpu(vcpu, "sregs", sregs.status()));
-    SetBootSregs(*sregs, state.page_table_root);
+    if (pvh) {
+      SetPvhSregs(*sregs);
+    } else {
+      SetBootSregs(*sregs, state.page_table_root);
+    }
     RETURN_IF_ERROR(ForVcpu(vcpu, "sregs", vcpu.SetSregs(*sregs)));
   }
   absl::StatusOr<kvm_lapic_state> lapic = vcpu.GetLapic();

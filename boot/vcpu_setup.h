@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "boot/kernel_loader.h"
 #include "kvm/guest_address.h"
 #include "kvm/vcpu.h"
 
@@ -16,6 +17,7 @@ namespace vmmd {
 
 // Control-register and EFER bits (Intel SDM vol. 3, 2.5 and 2.2.1).
 inline constexpr uint64_t kCr0Pe = 1ull << 0;
+inline constexpr uint64_t kCr0Et = 1ull << 4;
 inline constexpr uint64_t kCr0Pg = 1ull << 31;
 inline constexpr uint64_t kCr4Pae = 1ull << 5;
 inline constexpr uint64_t kEferLme = 1ull << 8;
@@ -44,11 +46,21 @@ kvm_fpu BootFpu();
 // EFER LME|LMA. Fields not named keep their value in `sregs`.
 void SetBootSregs(kvm_sregs& sregs, GuestAddress page_table_root);
 
+// PVH entry state (start_info.h, "Entry point"): EBX = start_info, RIP = the 32-bit entry,
+// RFLAGS = 2.
+kvm_regs PvhRegs(GuestAddress entry, GuestAddress start_info);
+
+// Flat 32-bit protected mode with paging off: CS/DS/ES/FS/GS/SS based at 0 with a 4 GiB
+// limit, TR a 32-bit TSS, CR0 = PE|ET, CR3 = CR4 = EFER = 0.
+void SetPvhSregs(kvm_sregs& sregs);
+
 // LINT0 delivers ExtINT (the PIC, virtual wire mode) and LINT1 delivers NMI, as the MP
 // table says. Other LAPIC registers keep their value.
 void SetBootLapic(kvm_lapic_state& lapic);
 
 struct VcpuBootState {
+  BootProtocol protocol = BootProtocol::kLinux64;
+  GuestAddress start_info;  // pvh
   absl::Span<const kvm_cpuid_entry2> supported_cpuid;
   uint32_t vcpu_count = 1;
   GuestAddress entry;

@@ -16,6 +16,15 @@ boot_params BuildZeroPage(const ZeroPageContents& contents) {
     params.hdr.kernel_alignment = kDefaultKernelAlignment;
   }
   params.hdr.type_of_loader = kLoaderTypeUndefined;
+  if (contents.kernel_header) {
+    // What boot.rst asks a loader to fill in besides the command line and initrd: the heap
+    // the real-mode setup may use ends at 0xde00 ("Sample Boot Configuration"), and the
+    // video mode is "normal". The 64-bit entry skips the setup code, but a kernel may read
+    // these all the same.
+    params.hdr.loadflags |= CAN_USE_HEAP;
+    params.hdr.heap_end_ptr = kHeapEndPointer;
+    params.hdr.vid_mode = kVideoModeNormal;
+  }
 
   params.hdr.cmd_line_ptr = static_cast<uint32_t>(contents.cmdline.value());
   params.ext_cmd_line_ptr = static_cast<uint32_t>(contents.cmdline.value() >> 32);

@@ -19,6 +19,8 @@ inline constexpr uint16_t kBootFlagMagic = 0xaa55;             // boot_flag
 inline constexpr uint32_t kSetupHeaderMagic = 0x53726448;       // header: "HdrS"
 inline constexpr uint8_t kLoaderTypeUndefined = 0xff;           // type_of_loader: "undefined"
 inline constexpr uint32_t kDefaultKernelAlignment = 0x01000000; // 16 MiB, the x86 default
+inline constexpr uint16_t kHeapEndPointer = 0xde00;             // heap_end_ptr: 0xe000 - 0x200
+inline constexpr uint16_t kVideoModeNormal = 0xffff;            // vid_mode: "normal"
 
 struct ZeroPageContents {
   // The setup header of a bzImage, copied in first so the kernel sees its own fields;

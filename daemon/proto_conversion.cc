@@ -16,6 +16,8 @@ vmm::v1::VmState ToProto(VmState state) {
 }
 
 void ToProto(const BootInfo& info, vmm::v1::BootInfo* proto) {
+  proto->set_boot_protocol(BootProtocolName(info.protocol));
+  proto->set_start_info_address(info.start_info.value());
   proto->set_entry_point(info.entry_point.value());
   proto->set_zero_page_address(info.zero_page.value());
   proto->set_cmdline_address(info.cmdline.value());
@@ -46,6 +48,7 @@ void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {
   if (status.boot_info) {
     ToProto(*status.boot_info, proto->mutable_boot_info());
     proto->mutable_boot_info()->set_kernel_path(status.kernel_path);
+    proto->mutable_boot_info()->set_kernel_format(status.kernel_format);
     proto->mutable_boot_info()->set_cmdline(status.cmdline);
   }
 }

@@ -10,7 +10,6 @@
 #include "absl/strings/str_format.h"
 #include "base/errno_status.h"
 #include "base/status_macros.h"
-#include "boot/elf_loader.h"
 #include "boot/layout.h"
 #include "devices/eventfd_interrupt.h"
 #include "devices/i8042.h"
@@ -162,10 +161,12 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
     RETURN_IF_ERROR(RequireState(VmState::kCreated, "configure"));
   }
   if (!hardware_) return absl::FailedPreconditionError("VM has been deleted");
-  ASSIGN_OR_RETURN(LoadedKernel kernel, LoadElfKernel(*spec.kernel, hardware_->memory));
+  ASSIGN_OR_RETURN(KernelImage kernel, LoadKernel(*spec.kernel, hardware_->memory, spec.protocol));
   BootRequest request;
+  request.protocol = kernel.protocol;
   request.entry_point = kernel.entry_point;
   request.kernel_end = kernel.end;
+  request.kernel_header = kernel.header;
   request.cmdline = spec.cmdline;
   request.initrd = spec.initrd;
   std::vector<Vcpu*> vcpus;
@@ -184,7 +185,11 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
   absl::MutexLock lock(&mutex_);
   boot_info_ = *info;
   kernel_path_ = spec.kernel_path;
+  kernel_format_ = kernel.format;
   cmdline_ = spec.cmdline;
+  LOG(INFO) << "vm " << id() << ": configured " << kernel.format << " " << spec.kernel_path
+            << " for " << BootProtocolName(kernel.protocol) << ", entry 0x" << std::hex
+            << kernel.entry_point.value();
   SetState(VmState::kConfigured, "configured");
   return info;
 }
@@ -419,6 +424,7 @@ VmStatus VirtualMachine::Status() const {
   status.exit_reason = exit_reason_;
   status.boot_info = boot_info_;
   status.kernel_path = kernel_path_;
+  status.kernel_format = kernel_format_;
   status.cmdline = cmdline_;
   return status;
 }

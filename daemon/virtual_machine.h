@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "boot/configure_boot.h"
 #include "boot/image_reader.h"
+#include "boot/kernel_loader.h"
 #include "daemon/event_log.h"
 #include "daemon/vm_state.h"
 #include "daemon/worker_thread.h"
@@ -41,6 +42,7 @@ struct BootSpec {
   std::string kernel_path;
   std::vector<uint8_t> initrd;  // empty: none
   std::string cmdline;
+  BootProtocolChoice protocol = BootProtocolChoice::kAuto;
 };
 
 // A consistent snapshot for GetVm / ListVms.
@@ -51,6 +53,7 @@ struct VmStatus {
   uint64_t memory_mib = 0;
   std::string exit_reason;
   std::optional<BootInfo> boot_info;
+  std::string kernel_format;
   std::string kernel_path;
   std::string cmdline;
   uint64_t unhandled_io = 0;
@@ -127,6 +130,7 @@ class VirtualMachine {
   std::string exit_reason_ ABSL_GUARDED_BY(mutex_);
   std::optional<BootInfo> boot_info_ ABSL_GUARDED_BY(mutex_);
   std::string kernel_path_ ABSL_GUARDED_BY(mutex_);
+  std::string kernel_format_ ABSL_GUARDED_BY(mutex_);
   std::string cmdline_ ABSL_GUARDED_BY(mutex_);
 
   // What vCPU threads check between KVM_RUN calls. Taken after mutex_ when both are held.

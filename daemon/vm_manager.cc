@@ -114,6 +114,7 @@ std::vector<std::shared_ptr<VirtualMachine>> VmManager::List() const {
 
 absl::StatusOr<BootInfo> VmManager::ConfigureBoot(const ConfigureBootParams& params) {
   ASSIGN_OR_RETURN(std::shared_ptr<VirtualMachine> vm, Get(params.vm_id));
+  ASSIGN_OR_RETURN(BootProtocolChoice protocol, ParseBootProtocol(params.boot_protocol));
   ASSIGN_OR_RETURN(ImageFile kernel, ImageFile::Open(params.kernel_path, options_.image_roots,
                                                      options_.max_kernel_bytes, "kernel_path"));
   BootSpec spec;
@@ -130,6 +131,7 @@ absl::StatusOr<BootInfo> VmManager::ConfigureBoot(const ConfigureBootParams& par
   spec.kernel = std::make_unique<ImageFile>(std::move(kernel));
   spec.kernel_path = params.kernel_path;
   spec.cmdline = params.cmdline;
+  spec.protocol = protocol;
   return vm->ConfigureBoot(std::move(spec), options_.worker_timeout);
 }
 

@@ -41,6 +41,7 @@ struct ConfigureBootParams {
   std::string kernel_path;
   std::string initrd_path;
   std::string cmdline;
+  std::string boot_protocol;  // "", "auto", "linux64" or "pvh"
 };
 
 class VmManager {

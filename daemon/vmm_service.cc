@@ -45,11 +45,15 @@ grpc::Status VmmServiceImpl::ConfigureBoot(grpc::ServerContext*,
   params.kernel_path = request->kernel_path();
   params.initrd_path = request->initrd_path();
   params.cmdline = request->cmdline();
+  params.boot_protocol = request->boot_protocol();
   absl::StatusOr<BootInfo> info = manager_->ConfigureBoot(params);
   if (!info.ok()) return ToGrpcStatus(info.status());
   ToProto(*info, response);
   response->set_kernel_path(request->kernel_path());
   response->set_cmdline(request->cmdline());
+  if (auto vm = manager_->Get(request->vm_id()); vm.ok()) {
+    response->set_kernel_format((*vm)->Status().kernel_format);
+  }
   return grpc::Status::OK;
 }
 

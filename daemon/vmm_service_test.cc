@@ -311,7 +311,7 @@ TEST_F(ServiceWithKvmTest, ConfigureBootRejectsBadImagesAndPaths) {
   expect("", Code::INVALID_ARGUMENT, "kernel_path is required");
   expect("images/hello_guest.elf", Code::INVALID_ARGUMENT, "absolute path");
   expect(Image("a-directory"), Code::INVALID_ARGUMENT, "not a regular file");
-  expect(Image("garbage.bin"), Code::INVALID_ARGUMENT, "not an ELF");
+  expect(Image("garbage.bin"), Code::INVALID_ARGUMENT, "neither an ELF vmlinux nor a bzImage");
   expect("/etc/hostname", Code::PERMISSION_DENIED, "not under an image root");
   expect(Image("escape"), Code::PERMISSION_DENIED, "outside the image root");
   expect(Image("../../etc/hostname"), Code::PERMISSION_DENIED, "outside the image root");
@@ -330,6 +330,28 @@ TEST_F(ServiceWithKvmTest, ConfigureBootRejectsBadImagesAndPaths) {
   EXPECT_THAT(status.error_message(), HasSubstr("initrd"));
   // None of that changed the VM: it still boots.
   EXPECT_TRUE(Configure("paths", Image("hello_guest.elf")).ok());
+}
+
+TEST_F(ServiceWithKvmTest, BootProtocolIsChosenAndReported) {
+  ASSERT_TRUE(Create("proto", 1, 64).ok());
+  vmm::v1::ConfigureBootRequest request;
+  request.set_vm_id("proto");
+  request.set_kernel_path(Image("hello_guest.elf"));
+  request.set_boot_protocol("floppy");
+  vmm::v1::BootInfo info;
+  grpc::Status status = stub_->ConfigureBoot(Context().get(), request, &info);
+  EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("boot_protocol \"floppy\" is not one of auto, linux64, pvh"));
+  // The hello guest has no PVH note: asking for PVH is the client's mistake.
+  request.set_boot_protocol("pvh");
+  status = stub_->ConfigureBoot(Context().get(), request, &info);
+  EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("no PVH entry"));
+  // auto falls back to the 64-bit protocol.
+  request.set_boot_protocol("auto");
+  ASSERT_TRUE(stub_->ConfigureBoot(Context().get(), request, &info).ok());
+  EXPECT_EQ(info.boot_protocol(), "linux64");
+  EXPECT_EQ(info.kernel_format(), "elf");
 }
 
 TEST_F(ServiceWithKvmTest, StartVcpusNeedsAConfiguredVm) {

@@ -179,6 +179,8 @@ class Parser {
           MakeAbsolute(value, cwd_);
     } else if (name == "cmdline") {
       invocation_.cmdline = value;
+    } else if (name == "protocol") {
+      invocation_.boot_protocol = value;
     }
     return "";
   }

@@ -208,7 +208,8 @@ TEST(UsageTest, CommandUsageListsItsFlags) {
 TEST(UsageTest, ShortUsageIsTheSynopsisAndAPointer) {
   EXPECT_EQ(ShortUsage(Command::kRun),
             "usage: vmmctl [--address ADDR] [--json] [--timeout_s N] run --kernel PATH "
-            "[--initrd PATH] [--cmdline TEXT] [--vcpus N] [--memory-mib M] [--id ID] [--keep]\n"
+            "[--initrd PATH] [--cmdline TEXT] [--protocol NAME] [--vcpus N] [--memory-mib M] "
+            "[--id ID] [--keep]\n"
             "('vmmctl help run' describes each flag)\n");
 }
 

@@ -28,6 +28,7 @@ int Boot(const Invocation& invocation, const CommandContext& context) {
   request.set_kernel_path(invocation.kernel_path);
   request.set_initrd_path(invocation.initrd_path);
   request.set_cmdline(invocation.cmdline);
+  request.set_boot_protocol(invocation.boot_protocol);
   vmm::v1::BootInfo info;
   if (!CallRpc(context, "ConfigureBoot", &Stub::ConfigureBoot, request, &info).ok()) return 1;
   return PrintResponse(context, info, FormatBootInfo(info));

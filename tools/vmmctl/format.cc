@@ -81,15 +81,25 @@ std::string E820TypeName(uint32_t type) {
 
 void AddBootInfoRows(const vmm::v1::BootInfo& info, KeyValueTable& table) {
   table.Add("kernel", OrDash(info.kernel_path()));
+  if (!info.kernel_format().empty() || !info.boot_protocol().empty()) {
+    table.Add("format / protocol", absl::StrCat(OrDash(info.kernel_format()), " / ",
+                                                OrDash(info.boot_protocol())));
+  }
   table.Add("cmdline", absl::StrCat("\"", absl::CEscape(info.cmdline()), "\""));
   table.Add("entry point", Hex(info.entry_point()));
-  table.Add("zero page", Hex(info.zero_page_address()));
+  if (info.boot_protocol() == "pvh") {
+    table.Add("start info", Hex(info.start_info_address()));
+  } else {
+    table.Add("zero page", Hex(info.zero_page_address()));
+  }
   table.Add("cmdline address", HexWithSize(info.cmdline_address(), info.cmdline_size()));
   table.Add("initrd", info.initrd_size() == 0 ? "none"
                                               : HexWithSize(info.initrd_address(), info.initrd_size()));
   table.Add("mp table", HexWithSize(info.mp_table_address(), info.mp_table_size()));
-  table.Add("page tables", absl::StrFormat("0x%x (identity map of 0x%x bytes)",
-                                           info.page_table_address(), info.identity_mapped_bytes()));
+  if (info.boot_protocol() != "pvh") {
+    table.Add("page tables", absl::StrFormat("0x%x (identity map of 0x%x bytes)",
+                                             info.page_table_address(), info.identity_mapped_bytes()));
+  }
   if (info.e820_size() == 0) {
     table.Add("e820", "none");
     return;

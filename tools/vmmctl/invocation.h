@@ -41,6 +41,7 @@ struct Invocation {
   std::string kernel_path;       // --kernel, absolute
   std::string initrd_path;       // --initrd, absolute, or empty
   std::string cmdline;           // --cmdline
+  std::string boot_protocol;     // --protocol: "" (auto), auto, linux64 or pvh
   bool follow = false;           // console --follow
   bool keep = false;             // run --keep
   std::optional<Command> help_topic;  // for kHelp: the command asked about, if any

@@ -49,6 +49,7 @@ class Runner {
     boot.set_kernel_path(invocation_.kernel_path);
     boot.set_initrd_path(invocation_.initrd_path);
     boot.set_cmdline(invocation_.cmdline);
+    boot.set_boot_protocol(invocation_.boot_protocol);
     vmm::v1::BootInfo info;
     if (!CallRpc(context_, "ConfigureBoot", &Stub::ConfigureBoot, boot, &info).ok()) return Abandon();
 
