@@ -9,8 +9,9 @@ packages=(
   # libraries (linked from the system; see third_party/system/BUILD)
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libsystemd-dev
-  # tests: systemd-analyze verifies deploy/vmmd.service
-  systemd
+  # tests: systemd-analyze verifies deploy/vmmd.service; the Linux boot tests unpack
+  # Debian's kernels and build a busybox initramfs
+  systemd xz-utils busybox-static cpio
 )
 
 missing=()
