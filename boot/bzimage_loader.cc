@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -95,7 +96,16 @@ absl::StatusOr<LoadedBzImage> LoadBzImage(const ImageReader& image, GuestMemory&
   // It then needs init_size bytes from max(load, pref_address) (arch/x86/boot/compressed/
   // head_64.S decompresses in place at LOAD_PHYSICAL_ADDR or above).
   const uint64_t work_start = std::max<uint64_t>(load, header.pref_address);
-  const uint64_t end = std::max(load + kernel_bytes, work_start + header.init_size);
+  // pref_address comes from the image: a sum that wraps past 2^64 must not pass for a small
+  // end (a relocatable kernel loads at 1 MiB whatever its pref_address).
+  const std::optional<GuestAddress> load_end = GuestAddress(load).CheckedAdd(kernel_bytes);
+  const std::optional<GuestAddress> work_end = GuestAddress(work_start).CheckedAdd(header.init_size);
+  if (!load_end || !work_end) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "bzImage asks for guest RAM past the 64-bit address space (load %#x, pref_address %#x, "
+        "init_size %#x)", load, header.pref_address, header.init_size));
+  }
+  const uint64_t end = std::max(load_end->value(), work_end->value());
   if (load < layout::kHighMemStart || !memory.Contains(GuestAddress(load), end - load)) {
     return absl::OutOfRangeError(absl::StrFormat(
         "bzImage needs guest RAM [%#x, %#x) (%d MiB including init_size %d MiB); the VM has %d MiB",

@@ -117,5 +117,120 @@ TEST(WriteBootStructuresTest, MemoryTooSmallForTheStructuresIsOutOfRange) {
               StatusIs(absl::StatusCode::kOutOfRange, ::testing::_));
 }
 
+// PVH: hvm_start_info instead of the zero page, the 32-bit GDT, no page tables. Read back at
+// the offsets of xen/include/public/arch-x86/hvm/start_info.h.
+TEST(WriteBootStructuresTest, PvhWritesStartInfoAndNoZeroPageOrPageTables) {
+  GuestMemory memory = GuestMemory::Create(256 * kMiB).value();
+  const std::vector<uint8_t> initrd(2 * 4096 + 5, 0xcd);
+  BootRequest request;
+  request.protocol = BootProtocol::kPvh;
+  request.entry_point = GuestAddress(0x1000abc);
+  request.cmdline = "console=ttyS0";
+  request.initrd = initrd;
+  ASSERT_OK_AND_ASSIGN(BootInfo info, WriteBootStructures(memory, request, 2));
+
+  EXPECT_EQ(info.protocol, BootProtocol::kPvh);
+  EXPECT_EQ(info.entry_point, GuestAddress(0x1000abc));
+  EXPECT_EQ(info.start_info, GuestAddress(0x6000));
+  EXPECT_EQ(info.zero_page, GuestAddress(0));
+  EXPECT_EQ(info.page_table_root, GuestAddress(0));
+  EXPECT_EQ(info.identity_mapped_bytes, 0u);
+  EXPECT_EQ(info.cmdline, GuestAddress(0x20000));
+  EXPECT_EQ(info.initrd_size, initrd.size());
+  ASSERT_EQ(info.e820.size(), 3u);
+
+  auto read32 = [&](uint64_t address) { return memory.Read<uint32_t>(GuestAddress(address)).value(); };
+  auto read64 = [&](uint64_t address) { return memory.Read<uint64_t>(GuestAddress(address)).value(); };
+  EXPECT_EQ(read32(0x6000), 0x336ec578u);  // magic
+  EXPECT_EQ(read32(0x6004), 1u);           // version
+  EXPECT_EQ(read32(0x600c), 1u);           // nr_modules
+  EXPECT_EQ(read64(0x6010), 0x6040u);      // modlist_paddr
+  EXPECT_EQ(read64(0x6018), 0x20000u);     // cmdline_paddr
+  EXPECT_EQ(read64(0x6028), 0x6100u);      // memmap_paddr
+  EXPECT_EQ(read32(0x6030), info.e820.size());
+  // The module is the initrd, where it was written.
+  EXPECT_EQ(read64(0x6040), info.initrd.value());
+  EXPECT_EQ(read64(0x6048), initrd.size());
+  EXPECT_EQ(memory.Read<uint8_t>(info.initrd).value(), 0xcd);
+  // The memory map is the e820 map.
+  for (size_t i = 0; i < info.e820.size(); ++i) {
+    EXPECT_EQ(read64(0x6100 + 24 * i), info.e820[i].addr) << i;
+    EXPECT_EQ(read64(0x6108 + 24 * i), info.e820[i].size) << i;
+    EXPECT_EQ(read32(0x6110 + 24 * i), info.e820[i].type) << i;
+  }
+  EXPECT_EQ(info.e820[2].addr + info.e820[2].size, 256 * kMiB);
+  // The command line is where cmdline_paddr points.
+  char cmdline[14];
+  ASSERT_OK(memory.ReadBytes(GuestAddress(0x20000),
+                             absl::MakeSpan(reinterpret_cast<uint8_t*>(cmdline), sizeof(cmdline))));
+  EXPECT_STREQ(cmdline, "console=ttyS0");
+
+  // The 32-bit GDT (kPvhGdt) and the empty IDT.
+  EXPECT_EQ(read64(0x500), 0u);
+  EXPECT_EQ(read64(0x508), 0x00cf9b000000ffffu);  // 32-bit flat code
+  EXPECT_EQ(read64(0x510), 0x00cf93000000ffffu);  // flat data
+  EXPECT_EQ(read64(0x518), 0x00008b0000000067u);  // 32-bit busy TSS, limit 0x67
+  EXPECT_EQ(read64(0x520), 0u);
+
+  // No zero page, no page tables: the pages stay as mapped, zero.
+  std::vector<uint8_t> page(4096, 0xff);
+  ASSERT_OK(memory.ReadBytes(GuestAddress(0x7000), absl::MakeSpan(page)));
+  EXPECT_EQ(page, std::vector<uint8_t>(4096, 0)) << "zero page";
+  for (uint64_t table = 0x9000; table < 0xf000; table += 0x1000) {
+    ASSERT_OK(memory.ReadBytes(GuestAddress(table), absl::MakeSpan(page)));
+    EXPECT_EQ(page, std::vector<uint8_t>(4096, 0)) << std::hex << table;
+  }
+  // The MP table is written for either protocol.
+  EXPECT_EQ(read32(0x9fc00), 0x5f504d5fu);  // "_MP_"
+}
+
+TEST(WriteBootStructuresTest, Linux64WritesNoStartInfo) {
+  GuestMemory memory = GuestMemory::Create(64 * kMiB).value();
+  ASSERT_OK_AND_ASSIGN(BootInfo info, WriteBootStructures(memory, BootRequest{}, 1));
+  EXPECT_EQ(info.start_info, GuestAddress(0));
+  EXPECT_EQ(memory.Read<uint32_t>(GuestAddress(0x6000)).value(), 0u);
+  EXPECT_EQ(memory.Read<uint64_t>(GuestAddress(0x508)).value(), 0x00af9b000000ffffu);
+}
+
+// A bzImage's header reaches the zero page with the loader's fields (boot.rst): the heap,
+// the video mode, and the kernel's own cmdline_size.
+TEST(WriteBootStructuresTest, BzImageHeaderGivesTheLoaderFields) {
+  GuestMemory memory = GuestMemory::Create(64 * kMiB).value();
+  setup_header header = {};
+  header.boot_flag = 0xaa55;
+  header.header = 0x53726448;
+  header.version = 0x020f;
+  header.loadflags = LOADED_HIGH;
+  header.cmdline_size = 2047;
+  header.initrd_addr_max = 0x7fffffff;
+  header.vid_mode = 0;
+  BootRequest request;
+  request.kernel_header = header;
+  request.cmdline = "root=/dev/vda";
+  ASSERT_OK_AND_ASSIGN(BootInfo info, WriteBootStructures(memory, request, 1));
+  ASSERT_EQ(info.zero_page, GuestAddress(0x7000));
+
+  auto read8 = [&](uint64_t offset) { return memory.Read<uint8_t>(GuestAddress(0x7000 + offset)).value(); };
+  auto read16 = [&](uint64_t offset) { return memory.Read<uint16_t>(GuestAddress(0x7000 + offset)).value(); };
+  auto read32 = [&](uint64_t offset) { return memory.Read<uint32_t>(GuestAddress(0x7000 + offset)).value(); };
+  EXPECT_EQ(read16(0x206), 0x020f);                   // version, the kernel's
+  EXPECT_EQ(read8(0x211), LOADED_HIGH | CAN_USE_HEAP);  // loadflags
+  EXPECT_EQ(read16(0x224), 0xde00);                   // heap_end_ptr
+  EXPECT_EQ(read16(0x1fa), 0xffff);                   // vid_mode "normal"
+  EXPECT_EQ(read8(0x210), 0xff);                      // type_of_loader
+  EXPECT_EQ(read32(0x238), 2047u);  // cmdline_size: the kernel's, not our 14 bytes
+  EXPECT_EQ(read32(0x228), 0x20000u);                 // cmd_line_ptr
+  EXPECT_EQ(read32(0x22c), 0x7fffffffu);              // initrd_addr_max, kept
+
+  // Without a header (an ELF vmlinux) none of the loader fields are set.
+  GuestMemory elf_memory = GuestMemory::Create(64 * kMiB).value();
+  request.kernel_header.reset();
+  ASSERT_OK(WriteBootStructures(elf_memory, request, 1).status());
+  ASSERT_OK_AND_ASSIGN(boot_params params, elf_memory.Read<boot_params>(GuestAddress(0x7000)));
+  EXPECT_EQ(params.hdr.loadflags & CAN_USE_HEAP, 0);
+  EXPECT_EQ(params.hdr.heap_end_ptr, 0);
+  EXPECT_EQ(params.hdr.cmdline_size, request.cmdline.size() + 1);
+}
+
 }  // namespace
 }  // namespace vmmd

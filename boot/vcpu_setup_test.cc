@@ -97,5 +97,71 @@ TEST(VcpuSetupTest, MsrListIsTheSeedsTenPlusMtrrDefType) {
   EXPECT_EQ(msrs[10].data, 0x806u);
 }
 
+// PVH entry state (xen/include/public/arch-x86/hvm/start_info.h, "Entry point").
+TEST(VcpuSetupTest, PvhRegsCarryTheStartInfoInRbx) {
+  const kvm_regs regs = PvhRegs(GuestAddress(0x1000abc), GuestAddress(0x6000));
+  EXPECT_EQ(regs.rip, 0x1000abcu);
+  EXPECT_EQ(regs.rbx, 0x6000u);
+  EXPECT_EQ(regs.rflags, 2u);
+  EXPECT_EQ(regs.rsi, 0u);
+  EXPECT_EQ(regs.rsp, 0u);
+}
+
+TEST(VcpuSetupTest, PvhGdtWords) {
+  EXPECT_EQ(kPvhGdt[0], 0u);
+  EXPECT_EQ(kPvhGdt[1], 0x00cf9b000000ffffu);
+  EXPECT_EQ(kPvhGdt[2], 0x00cf93000000ffffu);
+  EXPECT_EQ(kPvhGdt[3], 0x00008b0000000067u);
+}
+
+TEST(VcpuSetupTest, PvhSregsAreFlatProtectedModeWithoutPaging) {
+  // Start from long-mode state: everything that would keep paging or long mode is cleared.
+  kvm_sregs sregs = {};
+  SetBootSregs(sregs, GuestAddress(0x9000));
+  sregs.cr4 |= 1 << 9;
+  SetPvhSregs(sregs);
+
+  EXPECT_EQ(sregs.cr0, kCr0Pe | kCr0Et);
+  EXPECT_EQ(sregs.cr0, 0x11u);
+  EXPECT_EQ(sregs.cr3, 0u);
+  EXPECT_EQ(sregs.cr4, 0u);
+  EXPECT_EQ(sregs.efer, 0u);
+  EXPECT_EQ(sregs.gdt.base, 0x500u);
+  EXPECT_EQ(sregs.gdt.limit, 31);
+  EXPECT_EQ(sregs.idt.base, 0x520u);
+  EXPECT_EQ(sregs.idt.limit, 7);
+
+  EXPECT_EQ(sregs.cs.selector, 0x8);
+  EXPECT_EQ(sregs.cs.base, 0u);
+  EXPECT_EQ(sregs.cs.limit, 0xffffffffu);
+  EXPECT_EQ(sregs.cs.type, 0xb);  // execute/read, accessed
+  EXPECT_EQ(sregs.cs.present, 1);
+  EXPECT_EQ(sregs.cs.s, 1);
+  EXPECT_EQ(sregs.cs.dpl, 0);
+  EXPECT_EQ(sregs.cs.g, 1);
+  EXPECT_EQ(sregs.cs.db, 1);
+  EXPECT_EQ(sregs.cs.l, 0);
+  EXPECT_EQ(sregs.cs.unusable, 0);
+
+  for (const kvm_segment* data : {&sregs.ds, &sregs.es, &sregs.fs, &sregs.gs, &sregs.ss}) {
+    EXPECT_EQ(data->selector, 0x10);
+    EXPECT_EQ(data->base, 0u);
+    EXPECT_EQ(data->limit, 0xffffffffu);
+    EXPECT_EQ(data->type, 0x3);  // read/write, accessed
+    EXPECT_EQ(data->g, 1);
+    EXPECT_EQ(data->db, 1);
+    EXPECT_EQ(data->l, 0);
+    EXPECT_EQ(data->present, 1);
+  }
+
+  EXPECT_EQ(sregs.tr.selector, 0x18);
+  EXPECT_EQ(sregs.tr.base, 0u);
+  EXPECT_EQ(sregs.tr.limit, 0x67u);
+  EXPECT_EQ(sregs.tr.type, 0xb);  // busy 32-bit TSS
+  EXPECT_EQ(sregs.tr.s, 0);
+  EXPECT_EQ(sregs.tr.g, 0);
+  EXPECT_EQ(sregs.tr.present, 1);
+}
+
 }  // namespace
 }  // namespace vmmd
