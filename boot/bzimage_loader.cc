@@ -55,18 +55,25 @@ absl::StatusOr<LoadedBzImage> LoadBzImage(const ImageReader& image, GuestMemory&
     std::memset(reinterpret_cast<uint8_t*>(&header) + stated_end, 0, kHeaderBytes - stated_end);
   }
 
-  if (header.boot_flag != kBootFlagMagic) {
+  // setup_header is packed: fields passed on by reference (StrFormat, std::max) are read
+  // into aligned locals first.
+  const uint16_t boot_flag = header.boot_flag;
+  const uint32_t magic = header.header;
+  const uint16_t version = header.version;
+  const uint64_t pref_address = header.pref_address;
+  const uint32_t init_size = header.init_size;
+  if (boot_flag != kBootFlagMagic) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "not a bzImage: boot_flag is %#06x, not 0xaa55", header.boot_flag));
+        "not a bzImage: boot_flag is %#06x, not 0xaa55", boot_flag));
   }
-  if (header.header != kSetupHeaderMagic) {
+  if (magic != kSetupHeaderMagic) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "not a bzImage: setup header magic is %#010x, not \"HdrS\"", header.header));
+        "not a bzImage: setup header magic is %#010x, not \"HdrS\"", magic));
   }
-  if (header.version < kBootProtocol64BitEntry) {
+  if (version < kBootProtocol64BitEntry) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "bzImage boot protocol %d.%02d is too old: the 64-bit entry needs 2.12 or later",
-        header.version >> 8, header.version & 0xff));
+        version >> 8, version & 0xff));
   }
   if ((header.xloadflags & XLF_KERNEL_64) == 0) {
     return absl::InvalidArgumentError("bzImage has no 64-bit entry (xloadflags lacks XLF_KERNEL_64)");
@@ -90,26 +97,26 @@ absl::StatusOr<LoadedBzImage> LoadBzImage(const ImageReader& image, GuestMemory&
 
   // A relocatable kernel goes at HIMEM_START and moves itself to an aligned place while it
   // decompresses; any other one where it asks to be (pref_address, protocol 2.10+).
-  const uint64_t load = header.relocatable_kernel != 0 || header.pref_address == 0
+  const uint64_t load = header.relocatable_kernel != 0 || pref_address == 0
                             ? layout::kHighMemStart
-                            : header.pref_address;
+                            : pref_address;
   // It then needs init_size bytes from max(load, pref_address) (arch/x86/boot/compressed/
   // head_64.S decompresses in place at LOAD_PHYSICAL_ADDR or above).
-  const uint64_t work_start = std::max<uint64_t>(load, header.pref_address);
+  const uint64_t work_start = std::max(load, pref_address);
   // pref_address comes from the image: a sum that wraps past 2^64 must not pass for a small
   // end (a relocatable kernel loads at 1 MiB whatever its pref_address).
   const std::optional<GuestAddress> load_end = GuestAddress(load).CheckedAdd(kernel_bytes);
-  const std::optional<GuestAddress> work_end = GuestAddress(work_start).CheckedAdd(header.init_size);
+  const std::optional<GuestAddress> work_end = GuestAddress(work_start).CheckedAdd(init_size);
   if (!load_end || !work_end) {
     return absl::OutOfRangeError(absl::StrFormat(
         "bzImage asks for guest RAM past the 64-bit address space (load %#x, pref_address %#x, "
-        "init_size %#x)", load, header.pref_address, header.init_size));
+        "init_size %#x)", load, pref_address, init_size));
   }
   const uint64_t end = std::max(load_end->value(), work_end->value());
   if (load < layout::kHighMemStart || !memory.Contains(GuestAddress(load), end - load)) {
     return absl::OutOfRangeError(absl::StrFormat(
         "bzImage needs guest RAM [%#x, %#x) (%d MiB including init_size %d MiB); the VM has %d MiB",
-        load, end, (end + (1 << 20) - 1) >> 20, header.init_size >> 20, memory.size() >> 20));
+        load, end, (end + (1 << 20) - 1) >> 20, init_size >> 20, memory.size() >> 20));
   }
 
   constexpr uint64_t kChunk = 1 << 20;

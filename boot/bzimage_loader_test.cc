@@ -119,12 +119,12 @@ TEST_F(BzImageLoaderTest, EndIsTheLoadedCodeWhenItReachesBeyondInitSize) {
 TEST_F(BzImageLoaderTest, KeepsTheWholeHeader) {
   const setup_header expected = GoodHeader();
   ASSERT_OK_AND_ASSIGN(LoadedBzImage loaded, Load(GoodImage()));
-  EXPECT_EQ(loaded.header.version, 0x020f);
-  EXPECT_EQ(loaded.header.cmdline_size, 2047u);
-  EXPECT_EQ(loaded.header.initrd_addr_max, 0x7fffffffu);
-  EXPECT_EQ(loaded.header.init_size, kInitSize);
-  EXPECT_EQ(loaded.header.kernel_alignment, 0x200000u);
-  EXPECT_EQ(loaded.header.kernel_info_offset, 0x12345u);  // the header's last field
+  EXPECT_EQ(+loaded.header.version, 0x020f);
+  EXPECT_EQ(+loaded.header.cmdline_size, 2047u);
+  EXPECT_EQ(+loaded.header.initrd_addr_max, 0x7fffffffu);
+  EXPECT_EQ(+loaded.header.init_size, kInitSize);
+  EXPECT_EQ(+loaded.header.kernel_alignment, 0x200000u);
+  EXPECT_EQ(+loaded.header.kernel_info_offset, 0x12345u);  // the header's last field
   EXPECT_EQ(std::memcmp(&loaded.header, &expected, sizeof(expected)), 0);
 }
 
@@ -312,14 +312,14 @@ TEST_F(BzImageLoaderTest, FieldsBeyondTheStatedHeaderEndAreCleared) {
   // (handover_offset, kernel_info_offset) read as zero.
   header.jump = 0xeb | ((0x264 - 0x202) << 8);
   ASSERT_OK_AND_ASSIGN(LoadedBzImage loaded, Load(header));
-  EXPECT_EQ(loaded.header.init_size, kInitSize);
-  EXPECT_EQ(loaded.header.handover_offset, 0u);
-  EXPECT_EQ(loaded.header.kernel_info_offset, 0u);
+  EXPECT_EQ(+loaded.header.init_size, kInitSize);
+  EXPECT_EQ(+loaded.header.handover_offset, 0u);
+  EXPECT_EQ(+loaded.header.kernel_info_offset, 0u);
   // Ending at 0x268 keeps handover_offset and still clears kernel_info_offset.
   header.jump = 0xeb | ((0x268 - 0x202) << 8);
   ASSERT_OK_AND_ASSIGN(loaded, Load(header));
-  EXPECT_EQ(loaded.header.handover_offset, 0x190u);
-  EXPECT_EQ(loaded.header.kernel_info_offset, 0u);
+  EXPECT_EQ(+loaded.header.handover_offset, 0x190u);
+  EXPECT_EQ(+loaded.header.kernel_info_offset, 0u);
 }
 
 TEST(LooksLikeBzImageTest, NeedsBootFlagAndHdrS) {

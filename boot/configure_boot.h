@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "boot/e820.h"
 #include "boot/kernel_loader.h"
 #include "kvm/guest_memory.h"
 #include "kvm/vcpu.h"
@@ -45,7 +46,7 @@ struct BootInfo {
   GuestAddress page_table_root;
   uint64_t identity_mapped_bytes = 0;
   GuestAddress stack_pointer;
-  std::vector<boot_e820_entry> e820;
+  std::vector<E820Entry> e820;
 };
 
 // Writes the command line, initrd, e820 map and MP table for a VM of `vcpu_count` vCPUs,

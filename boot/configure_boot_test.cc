@@ -41,15 +41,15 @@ TEST(WriteBootStructuresTest, ReportsWhatItWrote) {
 
   // The zero page in memory says the same.
   ASSERT_OK_AND_ASSIGN(boot_params params, memory.Read<boot_params>(info.zero_page));
-  EXPECT_EQ(params.hdr.header, kSetupHeaderMagic);
-  EXPECT_EQ(params.hdr.cmd_line_ptr, layout::kCmdlineStart);
-  EXPECT_EQ(params.hdr.ramdisk_image, info.initrd.value());
-  EXPECT_EQ(params.hdr.ramdisk_size, initrd.size());
+  EXPECT_EQ(+params.hdr.header, kSetupHeaderMagic);
+  EXPECT_EQ(+params.hdr.cmd_line_ptr, layout::kCmdlineStart);
+  EXPECT_EQ(+params.hdr.ramdisk_image, info.initrd.value());
+  EXPECT_EQ(+params.hdr.ramdisk_size, initrd.size());
   ASSERT_EQ(params.e820_entries, info.e820.size());
   for (size_t i = 0; i < info.e820.size(); ++i) {
-    EXPECT_EQ(params.e820_table[i].addr, info.e820[i].addr);
-    EXPECT_EQ(params.e820_table[i].size, info.e820[i].size);
-    EXPECT_EQ(params.e820_table[i].type, info.e820[i].type);
+    EXPECT_EQ(+params.e820_table[i].addr, info.e820[i].addr);
+    EXPECT_EQ(+params.e820_table[i].size, info.e820[i].size);
+    EXPECT_EQ(+params.e820_table[i].type, info.e820[i].type);
   }
   // And the initrd bytes are where the zero page points.
   EXPECT_EQ(memory.Read<uint8_t>(info.initrd).value(), 0xab);
@@ -227,9 +227,9 @@ TEST(WriteBootStructuresTest, BzImageHeaderGivesTheLoaderFields) {
   request.kernel_header.reset();
   ASSERT_OK(WriteBootStructures(elf_memory, request, 1).status());
   ASSERT_OK_AND_ASSIGN(boot_params params, elf_memory.Read<boot_params>(GuestAddress(0x7000)));
-  EXPECT_EQ(params.hdr.loadflags & CAN_USE_HEAP, 0);
-  EXPECT_EQ(params.hdr.heap_end_ptr, 0);
-  EXPECT_EQ(params.hdr.cmdline_size, request.cmdline.size() + 1);
+  EXPECT_EQ(+params.hdr.loadflags & CAN_USE_HEAP, 0);
+  EXPECT_EQ(+params.hdr.heap_end_ptr, 0);
+  EXPECT_EQ(+params.hdr.cmdline_size, request.cmdline.size() + 1);
 }
 
 }  // namespace

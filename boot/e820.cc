@@ -17,11 +17,7 @@ absl::Status E820Map::Add(uint64_t address, uint64_t size, uint32_t type) {
     return absl::InvalidArgumentError(
         absl::StrFormat("e820 range [%#x, +%#x) is empty or wraps", address, size));
   }
-  boot_e820_entry entry = {};
-  entry.addr = address;
-  entry.size = size;
-  entry.type = type;
-  entries_.push_back(entry);
+  entries_.push_back({address, size, type});
   return absl::OkStatus();
 }
 
@@ -48,7 +44,12 @@ absl::StatusOr<E820Map> BuildE820Map(const GuestMemory& memory) {
 }
 
 void StoreE820Map(const E820Map& map, boot_params& params) {
-  std::copy(map.entries().begin(), map.entries().end(), params.e820_table);
+  for (size_t i = 0; i < map.entries().size(); ++i) {
+    const E820Entry& entry = map.entries()[i];
+    params.e820_table[i].addr = entry.addr;
+    params.e820_table[i].size = entry.size;
+    params.e820_table[i].type = entry.type;
+  }
   params.e820_entries = static_cast<uint8_t>(map.entries().size());
 }
 

@@ -18,6 +18,15 @@ namespace vmmd {
 inline constexpr uint32_t kE820Ram = 1;
 inline constexpr uint32_t kE820Reserved = 2;
 
+// One range of the map. The UAPI's struct boot_e820_entry is packed (20 bytes), which
+// misaligns the 64-bit fields of every other element of an array; it is used only where the
+// zero page itself is written.
+struct E820Entry {
+  uint64_t addr = 0;
+  uint64_t size = 0;
+  uint32_t type = 0;
+};
+
 // A map bounded by the zero page's table (E820_MAX_ENTRIES_ZEROPAGE = 128 entries).
 class E820Map {
  public:
@@ -27,10 +36,10 @@ class E820Map {
   // INVALID_ARGUMENT for an empty or wrapping range.
   absl::Status Add(uint64_t address, uint64_t size, uint32_t type);
 
-  absl::Span<const boot_e820_entry> entries() const { return entries_; }
+  absl::Span<const E820Entry> entries() const { return entries_; }
 
  private:
-  std::vector<boot_e820_entry> entries_;
+  std::vector<E820Entry> entries_;
 };
 
 // The map for `memory`: RAM below the EBDA, reserved EBDA..1 MiB, RAM from 1 MiB to

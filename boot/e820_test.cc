@@ -34,7 +34,7 @@ std::vector<Range> MapFor(uint64_t memory_size) {
   GuestMemory memory = GuestMemory::Create(memory_size).value();
   E820Map map = BuildE820Map(memory).value();
   std::vector<Range> ranges;
-  for (const boot_e820_entry& entry : map.entries()) {
+  for (const E820Entry& entry : map.entries()) {
     ranges.push_back({entry.addr, entry.size, entry.type});
   }
   return ranges;
@@ -51,7 +51,7 @@ TEST(E820Test, AddStoresTheEntry) {
   boot_params params = {};
   StoreE820Map(map, params);
   EXPECT_EQ(params.e820_entries, 1);
-  EXPECT_EQ(params.e820_table[0].addr, 0x1u);
+  EXPECT_EQ(+params.e820_table[0].addr, 0x1u);
 }
 
 // dbs-boot test_add_e820_entry's overflow case: the zero page's 128 slots are the limit.

@@ -128,7 +128,7 @@ TEST_F(LoadKernelTest, ElfWithoutPvhNoteBootsLinux64) {
   EXPECT_EQ(kernel.entry_point, GuestAddress(kKernel));
   EXPECT_EQ(kernel.start, GuestAddress(kKernel));
   EXPECT_EQ(kernel.end, GuestAddress(kKernel + 0x100));
-  EXPECT_FALSE(kernel.header.has_value());
+  EXPECT_FALSE(+kernel.header.has_value());
   EXPECT_EQ(ReadByte(kKernel), 0xc3);
 
   ASSERT_OK_AND_ASSIGN(kernel, Load(image, BootProtocolChoice::kLinux64));
@@ -172,9 +172,9 @@ TEST_F(LoadKernelTest, BzImageBootsLinux64WithItsHeader) {
   EXPECT_EQ(kernel.entry_point, GuestAddress(0x100200));
   EXPECT_EQ(kernel.start, GuestAddress(0x100000));
   EXPECT_EQ(kernel.end, GuestAddress(kKernel + 0x400000));
-  ASSERT_TRUE(kernel.header.has_value());
-  EXPECT_EQ(kernel.header->version, 0x020f);
-  EXPECT_EQ(kernel.header->cmdline_size, 2047u);
+  ASSERT_TRUE(+kernel.header.has_value());
+  EXPECT_EQ(+kernel.header->version, 0x020f);
+  EXPECT_EQ(+kernel.header->cmdline_size, 2047u);
   EXPECT_EQ(ReadByte(0x100000), 0x48);
 
   ASSERT_OK_AND_ASSIGN(kernel, Load(image, BootProtocolChoice::kLinux64));

@@ -79,7 +79,7 @@ absl::StatusOr<GuestAddress> WritePvhStartInfo(GuestMemory& memory, const PvhCon
         "PVH memory map holds at most %d entries", layout::kPvhMemmapMaxEntries));
   }
   std::vector<HvmMemmapEntry> memmap;
-  for (const boot_e820_entry& entry : contents.memory_map) {
+  for (const E820Entry& entry : contents.memory_map) {
     memmap.push_back({entry.addr, entry.size, entry.type, 0});
   }
   RETURN_IF_ERROR(memory.WriteBytes(

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "boot/e820.h"
 #include "boot/image_reader.h"
 #include "kvm/guest_memory.h"
 
@@ -64,7 +65,7 @@ struct PvhContents {
   GuestAddress cmdline;
   GuestAddress initrd;
   uint64_t initrd_size = 0;  // 0: no module
-  absl::Span<const boot_e820_entry> memory_map;
+  absl::Span<const E820Entry> memory_map;
 };
 
 // Writes hvm_start_info, its module list and memory map (layout::kPvhStartInfo...) and

@@ -27,7 +27,7 @@ constexpr uint32_t kXenElfNoteEntry = 1;  // XEN_ELFNOTE_ENTRY (the PV entry, no
 
 std::vector<uint8_t> Le(uint64_t value, size_t size) {
   std::vector<uint8_t> bytes(size);
-  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(value >> (8 * i));
+  for (size_t i = 0; i < size; ++i) bytes[i] = i < 8 ? static_cast<uint8_t>(value >> (8 * i)) : 0;
   return bytes;
 }
 
@@ -246,7 +246,7 @@ class WritePvhStartInfoTest : public ::testing::Test {
   uint64_t Read64(uint64_t address) { return memory_.Read<uint64_t>(GuestAddress(address)).value(); }
   uint32_t Read32(uint64_t address) { return memory_.Read<uint32_t>(GuestAddress(address)).value(); }
 
-  static std::vector<boot_e820_entry> ThreeEntries() {
+  static std::vector<E820Entry> ThreeEntries() {
     return {{0, 0x9fc00, 1}, {0x9fc00, 0x60400, 2}, {0x100000, 63 * kMiB, 1}};
   }
 
@@ -255,7 +255,7 @@ class WritePvhStartInfoTest : public ::testing::Test {
 
 TEST_F(WritePvhStartInfoTest, WritesStartInfoAndMemoryMap) {
   ASSERT_OK(memory_.Fill(GuestAddress(kStart), 0xee, 0x1000));
-  const std::vector<boot_e820_entry> e820 = ThreeEntries();
+  const std::vector<E820Entry> e820 = ThreeEntries();
   PvhContents contents;
   contents.cmdline = GuestAddress(0x20000);
   contents.memory_map = e820;
@@ -286,7 +286,7 @@ TEST_F(WritePvhStartInfoTest, WritesStartInfoAndMemoryMap) {
 }
 
 TEST_F(WritePvhStartInfoTest, TheInitrdIsTheOneModule) {
-  const std::vector<boot_e820_entry> e820 = ThreeEntries();
+  const std::vector<E820Entry> e820 = ThreeEntries();
   PvhContents contents;
   contents.cmdline = GuestAddress(0x20000);
   contents.initrd = GuestAddress(0x3c00000);
@@ -302,7 +302,7 @@ TEST_F(WritePvhStartInfoTest, TheInitrdIsTheOneModule) {
 }
 
 TEST_F(WritePvhStartInfoTest, HoldsAtMost128MemoryMapEntries) {
-  std::vector<boot_e820_entry> e820;
+  std::vector<E820Entry> e820;
   for (uint64_t i = 0; i < 128; ++i) e820.push_back({i * 0x1000, 0x1000, 1});
   PvhContents contents;
   contents.memory_map = e820;
@@ -317,7 +317,7 @@ TEST_F(WritePvhStartInfoTest, HoldsAtMost128MemoryMapEntries) {
 }
 
 TEST_F(WritePvhStartInfoTest, MemoryTooSmallIsOutOfRange) {
-  const std::vector<boot_e820_entry> e820 = ThreeEntries();
+  const std::vector<E820Entry> e820 = ThreeEntries();
   PvhContents contents;
   contents.memory_map = e820;
   memory_ = GuestMemory::Create(0x6000).value();

@@ -12,10 +12,10 @@ namespace {
 // dbs-boot test_write_boot_param: the header fields hold what is set.
 TEST(ZeroPageTest, SeedHeaderFields) {
   boot_params params = BuildZeroPage({});
-  EXPECT_EQ(params.hdr.type_of_loader, 0xff);
-  EXPECT_EQ(params.hdr.boot_flag, 0xaa55);
-  EXPECT_EQ(params.hdr.header, 0x53726448u);
-  EXPECT_EQ(params.hdr.kernel_alignment, 0x01000000u);
+  EXPECT_EQ(+params.hdr.type_of_loader, 0xff);
+  EXPECT_EQ(+params.hdr.boot_flag, 0xaa55);
+  EXPECT_EQ(+params.hdr.header, 0x53726448u);
+  EXPECT_EQ(+params.hdr.kernel_alignment, 0x01000000u);
 }
 
 // The kernel reads these at fixed offsets (Documentation/arch/x86/zero-page.rst).
@@ -43,14 +43,14 @@ TEST(ZeroPageTest, CarriesCmdlineInitrdAndE820) {
   contents.initrd_size = 0x123456;
   contents.e820 = &e820;
   const boot_params params = BuildZeroPage(contents);
-  EXPECT_EQ(params.hdr.cmd_line_ptr, layout::kCmdlineStart);
+  EXPECT_EQ(+params.hdr.cmd_line_ptr, layout::kCmdlineStart);
   EXPECT_EQ(params.ext_cmd_line_ptr, 0u);
-  EXPECT_EQ(params.hdr.cmdline_size, 23u);
-  EXPECT_EQ(params.hdr.ramdisk_image, 0x7000000u);
-  EXPECT_EQ(params.hdr.ramdisk_size, 0x123456u);
+  EXPECT_EQ(+params.hdr.cmdline_size, 23u);
+  EXPECT_EQ(+params.hdr.ramdisk_image, 0x7000000u);
+  EXPECT_EQ(+params.hdr.ramdisk_size, 0x123456u);
   EXPECT_EQ(params.e820_entries, 2);
-  EXPECT_EQ(params.e820_table[1].addr, 0x100000u);
-  EXPECT_EQ(params.e820_table[1].size, 0x7f00000u);
+  EXPECT_EQ(+params.e820_table[1].addr, 0x100000u);
+  EXPECT_EQ(+params.e820_table[1].size, 0x7f00000u);
 }
 
 TEST(ZeroPageTest, KernelHeaderIsKeptButLoaderFieldsAreOurs) {
@@ -66,11 +66,11 @@ TEST(ZeroPageTest, KernelHeaderIsKeptButLoaderFieldsAreOurs) {
   contents.cmdline = GuestAddress(layout::kCmdlineStart);
   contents.cmdline_size = 10;
   const boot_params params = BuildZeroPage(contents);
-  EXPECT_EQ(params.hdr.version, 0x020f);
-  EXPECT_EQ(params.hdr.kernel_alignment, 0x200000u);
-  EXPECT_EQ(params.hdr.cmdline_size, 2047u);  // the kernel's, not ours
-  EXPECT_EQ(params.hdr.type_of_loader, 0xff);
-  EXPECT_EQ(params.hdr.ramdisk_image, 0u);
+  EXPECT_EQ(+params.hdr.version, 0x020f);
+  EXPECT_EQ(+params.hdr.kernel_alignment, 0x200000u);
+  EXPECT_EQ(+params.hdr.cmdline_size, 2047u);  // the kernel's, not ours
+  EXPECT_EQ(+params.hdr.type_of_loader, 0xff);
+  EXPECT_EQ(+params.hdr.ramdisk_image, 0u);
 }
 
 TEST(ZeroPageTest, WrittenAtTheLayoutAddress) {

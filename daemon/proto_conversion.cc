@@ -28,7 +28,7 @@ void ToProto(const BootInfo& info, vmm::v1::BootInfo* proto) {
   proto->set_mp_table_size(info.mp_table_size);
   proto->set_page_table_address(info.page_table_root.value());
   proto->set_identity_mapped_bytes(info.identity_mapped_bytes);
-  for (const boot_e820_entry& entry : info.e820) {
+  for (const E820Entry& entry : info.e820) {
     vmm::v1::E820Entry* out = proto->add_e820();
     out->set_address(entry.addr);
     out->set_size(entry.size);

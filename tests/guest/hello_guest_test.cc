@@ -30,9 +30,9 @@ constexpr uint16_t kI8042Command = 0x64;
 constexpr uint8_t kI8042Reset = 0xfe;
 
 // The guest's e820 lines for the map the boot layer says it wrote.
-std::string E820Lines(const std::vector<boot_e820_entry>& e820) {
+std::string E820Lines(const std::vector<E820Entry>& e820) {
   std::string text;
-  for (const boot_e820_entry& entry : e820) {
+  for (const E820Entry& entry : e820) {
     const uint64_t addr = entry.addr, size = entry.size;
     const uint32_t type = entry.type;
     std::string name = type == 1   ? "usable"
@@ -86,7 +86,7 @@ TEST_F(HelloGuestTest, PrintsTheBannerAndResets) {
   EXPECT_EQ(failure, "") << "console so far:\n" << console;
   // The memory line counts every e820 range, reserved ones included: exactly the RAM.
   uint64_t e820_bytes = 0;
-  for (const boot_e820_entry& e : info.e820) e820_bytes += e.size;
+  for (const E820Entry& e : info.e820) e820_bytes += e.size;
   ASSERT_EQ(e820_bytes, kMemorySize);
   EXPECT_EQ(console,
             "vmmd hello guest\r\n"
