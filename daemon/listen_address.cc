@@ -1,6 +1,8 @@
 #include "daemon/listen_address.h"
 
+#include <arpa/inet.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -8,7 +10,9 @@
 
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/errno_status.h"
@@ -50,6 +54,33 @@ bool SomeoneListens(const std::string& path) {
   return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
 }
 
+// Whether a listening host is reachable from this host only. Strict on purpose: a name such as
+// "127.example.com" or "localhost.example.com" is not loopback, whatever it resolves to.
+absl::StatusOr<bool> IsLoopbackHost(absl::string_view host) {
+  if (host.empty()) return absl::InvalidArgumentError("name the host (0.0.0.0 or [::] for every address)");
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return absl::InvalidArgumentError("unbalanced [ ] around an IPv6 address");
+    const std::string literal(host.substr(1, host.size() - 2));
+    in6_addr v6;
+    if (::inet_pton(AF_INET6, literal.c_str(), &v6) != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(literal, " is not an IPv6 address"));
+    }
+    return IN6_IS_ADDR_LOOPBACK(&v6) != 0;
+  }
+  if (host.find(':') != absl::string_view::npos) {
+    return absl::InvalidArgumentError("write an IPv6 address in brackets, e.g. [::1]:PORT");
+  }
+  const std::string name(host);
+  in_addr v4;
+  if (::inet_pton(AF_INET, name.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') {
+      return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is not a host name or address"));
+    }
+  }
+  return absl::AsciiStrToLower(name) == "localhost";
+}
+
 }  // namespace
 
 absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view address) {
@@ -68,13 +99,24 @@ absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view address) {
     return result;
   }
   if (absl::ConsumePrefix(&rest, "tcp:")) {
-    const bool loopback = absl::StartsWith(rest, "127.") || absl::StartsWith(rest, "localhost:") ||
-                          absl::StartsWith(rest, "[::1]:");
-    if (!loopback) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--listen ", address, ": TCP is served on loopback only (127.0.0.1, localhost, [::1])"));
+    const size_t colon = rest.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("--listen ", address, ": expected tcp:HOST:PORT"));
+    }
+    absl::string_view host = rest.substr(0, colon);
+    const absl::string_view port_text = rest.substr(colon + 1);
+    uint32_t port = 0;
+    if (!absl::SimpleAtoi(port_text, &port) || port == 0 || port > 65535 ||
+        port_text.find_first_not_of("0123456789") != absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--listen ", address, ": the port must be a number from 1 to 65535"));
+    }
+    absl::StatusOr<bool> loopback = IsLoopbackHost(host);
+    if (!loopback.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--listen ", address, ": ", loopback.status().message()));
     }
     result.is_unix = false;
+    result.is_loopback = *loopback;
     result.grpc_target = std::string(rest);
     return result;
   }

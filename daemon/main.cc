@@ -21,13 +21,22 @@
 #include "grpcpp/health_check_service_interface.h"
 
 ABSL_FLAG(std::string, listen, vmmd::kDefaultListenAddress,
-          "unix:/path/to.sock, or tcp:127.0.0.1:PORT (loopback only)");
+          "unix:/path/to.sock, or tcp:HOST:PORT (beyond loopback only with --tls_cert_file "
+          "and --tls_key_file)");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain the TCP listener presents (TLS; with --tls_key_file)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificate(s): clients must present a certificate signed by one (mutual TLS)");
 ABSL_FLAG(std::vector<std::string>, image_root, {},
           "directory kernels and initrds may be loaded from (repeatable, or comma-separated)");
 ABSL_FLAG(std::string, socket_group, "", "group allowed to use the Unix socket");
 ABSL_FLAG(std::string, console_log_dir, "", "also write each VM's console to DIR/<vm_id>.log");
 ABSL_FLAG(uint32_t, max_vcpus, 254, "most vCPUs one VM may have (at most 254)");
 ABSL_FLAG(uint64_t, max_memory_mib, 64 * 1024, "most memory one VM may have, in MiB");
+ABSL_FLAG(uint64_t, max_total_memory_mib, 0,
+          "most memory all VMs together may have, in MiB, until deleted (0: no limit)");
+ABSL_FLAG(uint32_t, max_vms, 1024, "most VMs that may exist at once, in any state, until deleted");
 ABSL_FLAG(int32_t, worker_timeout_ms, 30000, "how long an RPC waits for a VM's worker thread");
 ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "the KVM device");
 
@@ -63,6 +72,10 @@ std::vector<std::string> CanonicalRoots(const std::vector<std::string>& flag_val
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("vmmd: creates and boots KVM virtual machines over gRPC");
   absl::ParseCommandLine(argc, argv);
+  // glog formats each line's time with mktime(), and with TZ unset glibc then stats (and may
+  // reopen) /etc/localtime for every line. Naming the zone file once makes glibc read it
+  // once: vCPU threads, whose seccomp filter allows no file access, can log as well.
+  ::setenv("TZ", ":/etc/localtime", /*overwrite=*/0);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
 
@@ -78,6 +91,16 @@ int main(int argc, char** argv) {
   absl::StatusOr<vmmd::ListenAddress> address = vmmd::ParseListenAddress(absl::GetFlag(FLAGS_listen));
   if (!address.ok()) {
     LOG(ERROR) << address.status().message();
+    return 2;
+  }
+  vmmd::TlsFiles tls;
+  tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      vmmd::MakeServerCredentials(*address, tls);
+  if (!credentials.ok()) {
+    LOG(ERROR) << credentials.status().message();
     return 2;
   }
   const std::string group = absl::GetFlag(FLAGS_socket_group);
@@ -98,21 +121,30 @@ int main(int argc, char** argv) {
   options.image_roots = CanonicalRoots(absl::GetFlag(FLAGS_image_root));
   options.max_vcpus = absl::GetFlag(FLAGS_max_vcpus);
   options.max_memory_mib = absl::GetFlag(FLAGS_max_memory_mib);
+  options.max_total_memory_mib = absl::GetFlag(FLAGS_max_total_memory_mib);
+  options.max_vms = absl::GetFlag(FLAGS_max_vms);
   options.console_log_dir = absl::GetFlag(FLAGS_console_log_dir);
   options.worker_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_worker_timeout_ms));
   vmmd::VmManager manager(std::move(kvm), options);
   vmmd::VmmServiceImpl service(&manager);
 
-  absl::StatusOr<std::unique_ptr<grpc::Server>> server = vmmd::StartServer(*address, &service);
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+      vmmd::StartServer(*address, &service, vmmd::ServerLimits(), *credentials);
   if (!server.ok()) {
-    LOG(ERROR) << server.status().message();
+    LOG(ERROR) << server.status().message()
+               << (tls.any() ? " (TLS: are --tls_cert_file and --tls_key_file a certificate and "
+                               "its own key, both PEM?)"
+                             : "");
     return 1;
   }
   if (absl::Status restricted = vmmd::RestrictUnixSocket(*address, group); !restricted.ok()) {
     LOG(ERROR) << restricted.message();
     return 1;
   }
-  LOG(INFO) << "vmmd serving on " << absl::GetFlag(FLAGS_listen) << " with "
+  const char* security = !tls.any()                   ? ""
+                         : tls.client_ca_file.empty() ? " (TLS)"
+                                                      : " (TLS, client certificates required)";
+  LOG(INFO) << "vmmd serving on " << absl::GetFlag(FLAGS_listen) << security << " with "
             << options.image_roots.size() << " image root(s)";
   sd_notify(0, absl::StrCat("READY=1\nSTATUS=serving on ", absl::GetFlag(FLAGS_listen)).c_str());
 

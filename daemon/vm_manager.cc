@@ -8,11 +8,43 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "boot/layout.h"
 #include "boot/mptable.h"
 #include "daemon/image_file.h"
 #include "glog/logging.h"
 
 namespace vmmd {
+namespace {
+
+static_assert(VmManager::kMaxCmdlineLength == layout::kCmdlineMaxSize - 1,
+              "the up-front cmdline limit is what fits at layout::kCmdlineStart");
+
+absl::Status CheckLength(absl::string_view field, absl::string_view value, size_t limit) {
+  if (value.size() <= limit) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s is %d bytes; the limit is %d bytes", field, value.size(), limit));
+}
+
+absl::Status CheckPath(absl::string_view field, absl::string_view path) {
+  RETURN_IF_ERROR(CheckLength(field, path, VmManager::kMaxPathLength));
+  // The path goes to the kernel as a C string: a NUL would silently name another file.
+  if (path.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " contains a NUL byte"));
+  }
+  return absl::OkStatus();
+}
+
+// For lookups: the id of an existing VM, without echoing a megabyte back in NOT_FOUND.
+absl::Status ValidateLookupId(const std::string& vm_id) {
+  if (vm_id.empty()) return absl::InvalidArgumentError("vm_id is required");
+  if (vm_id.size() > VmManager::kMaxVmIdLength) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "vm_id must be 1 to %d characters; got %d", VmManager::kMaxVmIdLength, vm_id.size()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 VmManager::VmManager(std::unique_ptr<KvmSystem> kvm, VmManagerOptions options)
     : kvm_(std::move(kvm)), options_(std::move(options)) {
@@ -46,6 +78,14 @@ absl::Status VmManager::ValidateVmId(const std::string& vm_id) {
   return absl::OkStatus();
 }
 
+absl::Status VmManager::ValidateConfigureBootParams(const ConfigureBootParams& params) {
+  RETURN_IF_ERROR(ValidateLookupId(params.vm_id));
+  RETURN_IF_ERROR(CheckPath("kernel_path", params.kernel_path));
+  RETURN_IF_ERROR(CheckPath("initrd_path", params.initrd_path));
+  RETURN_IF_ERROR(CheckLength("cmdline", params.cmdline, kMaxCmdlineLength));
+  return CheckLength("boot_protocol", params.boot_protocol, kMaxBootProtocolLength);
+}
+
 std::string VmManager::GenerateIdLocked() {
   while (true) {
     std::string id = absl::StrFormat("vm-%08x", static_cast<uint32_t>(next_generated_++ * 2654435761u));
@@ -71,9 +111,26 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
   {
     absl::MutexLock lock(&mutex_);
     id = params.vm_id.empty() ? GenerateIdLocked() : params.vm_id;
-    if (!vms_.emplace(id, nullptr).second) {
+    if (vms_.count(id) != 0) {
       return absl::AlreadyExistsError(absl::StrCat("vm_id ", id, " already exists"));
     }
+    if (reserved_vms_ >= options_.max_vms) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "%d VMs exist; the limit is %d (--max_vms): delete one first", reserved_vms_,
+          options_.max_vms));
+    }
+    if (options_.max_total_memory_mib != 0 &&
+        params.memory_mib > options_.max_total_memory_mib - std::min(reserved_memory_mib_,
+                                                                      options_.max_total_memory_mib)) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "memory_mib %d would bring the memory of all VMs to %d MiB; the limit is %d MiB "
+          "(--max_total_memory_mib), and %d MiB are in use",
+          params.memory_mib, reserved_memory_mib_ + params.memory_mib,
+          options_.max_total_memory_mib, reserved_memory_mib_));
+    }
+    vms_.emplace(id, nullptr);
+    ++reserved_vms_;
+    reserved_memory_mib_ += params.memory_mib;
   }
   VmConfig config;
   config.id = id;
@@ -84,20 +141,31 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
   }
   absl::StatusOr<std::shared_ptr<VirtualMachine>> vm =
       VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(config), options_.worker_timeout);
-  absl::MutexLock lock(&mutex_);
   if (!vm.ok()) {
-    vms_.erase(id);
+    {
+      absl::MutexLock lock(&mutex_);
+      vms_.erase(id);
+    }
+    // VirtualMachine::Create has released what it built.
+    ReleaseReservation(params.memory_mib);
     return vm.status();
   }
+  absl::MutexLock lock(&mutex_);
   vms_[id] = *vm;
   return vm;
 }
 
+void VmManager::ReleaseReservation(uint64_t memory_mib) {
+  absl::MutexLock lock(&mutex_);
+  --reserved_vms_;
+  reserved_memory_mib_ -= memory_mib;
+}
+
 absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Get(const std::string& vm_id) const {
+  RETURN_IF_ERROR(ValidateLookupId(vm_id));
   absl::MutexLock lock(&mutex_);
   auto it = vms_.find(vm_id);
   if (it == vms_.end() || it->second == nullptr) {
-    if (vm_id.empty()) return absl::InvalidArgumentError("vm_id is required");
     return absl::NotFoundError(absl::StrCat("vm_id ", vm_id, " not found"));
   }
   return it->second;
@@ -113,6 +181,7 @@ std::vector<std::shared_ptr<VirtualMachine>> VmManager::List() const {
 }
 
 absl::StatusOr<BootInfo> VmManager::ConfigureBoot(const ConfigureBootParams& params) {
+  RETURN_IF_ERROR(ValidateConfigureBootParams(params));
   ASSIGN_OR_RETURN(std::shared_ptr<VirtualMachine> vm, Get(params.vm_id));
   ASSIGN_OR_RETURN(BootProtocolChoice protocol, ParseBootProtocol(params.boot_protocol));
   ASSIGN_OR_RETURN(ImageFile kernel, ImageFile::Open(params.kernel_path, options_.image_roots,
@@ -136,18 +205,20 @@ absl::StatusOr<BootInfo> VmManager::ConfigureBoot(const ConfigureBootParams& par
 }
 
 absl::Status VmManager::Delete(const std::string& vm_id) {
+  RETURN_IF_ERROR(ValidateLookupId(vm_id));
   std::shared_ptr<VirtualMachine> vm;
   {
     absl::MutexLock lock(&mutex_);
     auto it = vms_.find(vm_id);
     if (it == vms_.end() || it->second == nullptr) {
-      if (vm_id.empty()) return absl::InvalidArgumentError("vm_id is required");
       return absl::NotFoundError(absl::StrCat("vm_id ", vm_id, " not found"));
     }
     vm = std::move(it->second);
     vms_.erase(it);
   }
   vm->Shutdown();
+  // Joined and unmapped: its memory and its place count for new VMs again.
+  ReleaseReservation(vm->Status().memory_mib);
   LOG(INFO) << "vm " << vm_id << ": deleted";
   return absl::OkStatus();
 }
@@ -159,7 +230,9 @@ void VmManager::ShutdownAll() {
     vms.swap(vms_);
   }
   for (auto& [id, vm] : vms) {
-    if (vm) vm->Shutdown();
+    if (!vm) continue;  // still being created: Create keeps or gives back its reservation
+    vm->Shutdown();
+    ReleaseReservation(vm->Status().memory_mib);
   }
 }
 

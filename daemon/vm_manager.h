@@ -24,6 +24,8 @@ struct VmManagerOptions {
   std::vector<std::string> image_roots;  // canonical absolute directories
   uint32_t max_vcpus = 254;              // per VM, at most the MP table's 254
   uint64_t max_memory_mib = 64 * 1024;   // per VM
+  uint64_t max_total_memory_mib = 0;     // all VMs together, until deleted; 0: no limit
+  uint32_t max_vms = 1024;               // VMs at once, in any state, until deleted
   uint64_t max_kernel_bytes = 512 << 20;
   uint64_t max_initrd_bytes = 1024ull << 20;
   std::string console_log_dir;           // empty: no console log files
@@ -49,18 +51,27 @@ class VmManager {
   // The smallest guest: boot structures below 1 MiB, a kernel above it.
   static constexpr uint64_t kMinMemoryMib = 2;
   static constexpr size_t kMaxVmIdLength = 64;
+  // kernel_path and initrd_path: PATH_MAX (4096) counts the terminating NUL.
+  static constexpr size_t kMaxPathLength = 4095;
+  // cmdline before the kernel's own cmdline_size applies: what fits at layout::kCmdlineStart.
+  static constexpr size_t kMaxCmdlineLength = 65535;
+  // boot_protocol: "auto", "linux64" or "pvh"; longer is a mistake, not worth echoing back.
+  static constexpr size_t kMaxBootProtocolLength = 16;
 
   // `kvm` null means /dev/kvm could not be opened: creating VMs is UNAVAILABLE.
   VmManager(std::unique_ptr<KvmSystem> kvm, VmManagerOptions options);
   ~VmManager();  // ShutdownAll()
 
   // INVALID_ARGUMENT for a bad vm_id, vcpu_count or memory_mib (naming the field and the
-  // limit), ALREADY_EXISTS for a taken vm_id, UNAVAILABLE without KVM.
+  // limit), ALREADY_EXISTS for a taken vm_id, UNAVAILABLE without KVM, RESOURCE_EXHAUSTED
+  // when max_vms VMs exist or memory_mib would take the VMs' memory beyond
+  // max_total_memory_mib (a VM's memory counts until DeleteVm has released it).
   absl::StatusOr<std::shared_ptr<VirtualMachine>> Create(const CreateVmParams& params);
-  // NOT_FOUND for an unknown vm_id.
+  // NOT_FOUND for an unknown vm_id; INVALID_ARGUMENT for an empty or over-long one.
   absl::StatusOr<std::shared_ptr<VirtualMachine>> Get(const std::string& vm_id) const;
   std::vector<std::shared_ptr<VirtualMachine>> List() const;
-  // Opens the images (see ImageFile::Open for its errors) and configures the VM.
+  // Checks every string's length first (INVALID_ARGUMENT naming the field and the limit),
+  // then opens the images (see ImageFile::Open for its errors) and configures the VM.
   absl::StatusOr<BootInfo> ConfigureBoot(const ConfigureBootParams& params);
   // Removes the VM and releases everything it held. NOT_FOUND for an unknown vm_id.
   absl::Status Delete(const std::string& vm_id);
@@ -71,9 +82,13 @@ class VmManager {
 
   // Checks a client-chosen id: 1 to 64 of [A-Za-z0-9_-].
   static absl::Status ValidateVmId(const std::string& vm_id);
+  // Checks the lengths of ConfigureBoot's strings (and that the paths hold no NUL byte).
+  static absl::Status ValidateConfigureBootParams(const ConfigureBootParams& params);
 
  private:
   std::string GenerateIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Gives back what a VM reserved in Create, once its memory and threads are released.
+  void ReleaseReservation(uint64_t memory_mib);
 
   const std::unique_ptr<KvmSystem> kvm_;
   const VmManagerOptions options_;
@@ -83,6 +98,10 @@ class VmManager {
   // A null entry reserves an id while its VM is being created.
   std::map<std::string, std::shared_ptr<VirtualMachine>> vms_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_generated_ ABSL_GUARDED_BY(mutex_) = 0;
+  // What existing VMs hold, counted from Create until Delete has released it (a VM being
+  // deleted still counts while its threads are joined and its memory unmapped).
+  uint32_t reserved_vms_ ABSL_GUARDED_BY(mutex_) = 0;
+  uint64_t reserved_memory_mib_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace vmmd

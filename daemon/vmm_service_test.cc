@@ -57,6 +57,7 @@ class ServiceTest : public ::testing::Test {
     options.console_log_dir = console_log_dir_;
     options.max_memory_mib = 1024;
     options.worker_timeout = absl::Seconds(30);
+    AdjustOptions(options);
     manager_ = std::make_unique<VmManager>(std::move(kvm), options);
     service_ = std::make_unique<VmmServiceImpl>(manager_.get());
     absl::StatusOr<ListenAddress> address = ParseListenAddress("unix:" + dir_ + "/vmmd.sock");
@@ -67,6 +68,9 @@ class ServiceTest : public ::testing::Test {
     stub_ = VmmService::NewStub(
         grpc::CreateChannel("unix:" + dir_ + "/vmmd.sock", grpc::InsecureChannelCredentials()));
   }
+
+  // For fixtures that test the daemon's limits.
+  virtual void AdjustOptions(VmManagerOptions& options) {}
 
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::system_clock::now());
@@ -449,6 +453,142 @@ TEST_F(ServiceWithKvmTest, DeleteEndsAFollowingConsoleStreamAndForgetsTheVm) {
   EXPECT_EQ(text, "idle guest ready\r\n");
   EXPECT_EQ(Get("followed").error_code(), Code::NOT_FOUND);
   EXPECT_EQ(Delete("followed").error_code(), Code::NOT_FOUND);
+}
+
+// ---------------------------------------------------------------------------------------
+// Limits: string lengths, the VM count, the memory of all VMs, the worker's deadline.
+
+TEST_F(ServiceWithoutKvmTest, ConfigureBootChecksEveryStringsLengthFirst) {
+  // The VM does not exist: a length error shows that the check came before the lookup.
+  auto configure = [&](const std::string& vm_id, const std::string& kernel,
+                       const std::string& initrd, const std::string& cmdline,
+                       const std::string& protocol) {
+    vmm::v1::ConfigureBootRequest request;
+    request.set_vm_id(vm_id);
+    request.set_kernel_path(kernel);
+    request.set_initrd_path(initrd);
+    request.set_cmdline(cmdline);
+    request.set_boot_protocol(protocol);
+    vmm::v1::BootInfo info;
+    return stub_->ConfigureBoot(Context().get(), request, &info);
+  };
+  const std::string path_4095 = "/" + std::string(4094, 'p');
+  const std::string path_4096 = "/" + std::string(4095, 'p');
+  struct Case {
+    grpc::Status status;
+    std::string message;
+  };
+  const Case cases[] = {
+      {configure("ghost", path_4096, "", "", ""), "kernel_path is 4096 bytes; the limit is 4095 bytes"},
+      {configure("ghost", "/k", path_4096 + "pppp", "", ""), "initrd_path is 4100 bytes; the limit is 4095 bytes"},
+      {configure("ghost", "/k", "", std::string(65536, 'c'), ""), "cmdline is 65536 bytes; the limit is 65535 bytes"},
+      {configure("ghost", "/k", "", "", std::string(17, 'x')), "boot_protocol is 17 bytes; the limit is 16 bytes"},
+      {configure(std::string(65, 'v'), "/k", "", "", ""), "vm_id must be 1 to 64 characters; got 65"},
+      {configure("ghost", std::string("/images/a.elf\0/etc/shadow", 25), "", "", ""), "kernel_path contains a NUL byte"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.status.error_code(), Code::INVALID_ARGUMENT) << c.message;
+    EXPECT_THAT(c.status.error_message(), HasSubstr(c.message));
+  }
+  // Exactly at the limits, the strings pass and the unknown VM is what is wrong.
+  grpc::Status fits = configure("ghost", path_4095, path_4095, std::string(65535, 'c'), "linux64");
+  EXPECT_EQ(fits.error_code(), Code::NOT_FOUND) << fits.error_message();
+
+  // Every lookup refuses an over-long vm_id instead of echoing it back.
+  const std::string long_id(100000, 'v');
+  EXPECT_EQ(Get(long_id).error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(Get(long_id).error_message(), HasSubstr("vm_id must be 1 to 64 characters; got 100000"));
+  EXPECT_EQ(Delete(long_id).error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_EQ(Stop(long_id).error_code(), Code::INVALID_ARGUMENT);
+  std::string text;
+  EXPECT_EQ(Console(long_id, false, &text).error_code(), Code::INVALID_ARGUMENT);
+}
+
+class TotalMemoryLimitTest : public ServiceWithKvmTest {
+ protected:
+  void AdjustOptions(VmManagerOptions& options) override { options.max_total_memory_mib = 256; }
+};
+
+TEST_F(TotalMemoryLimitTest, MemoryOfAllVmsIsLimitedUntilDeleteReleasesIt) {
+  ASSERT_TRUE(Create("a", 1, 128).ok());
+  ASSERT_TRUE(Create("b", 1, 96).ok());
+  grpc::Status status = Create("c", 1, 64);
+  EXPECT_EQ(status.error_code(), Code::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("memory_mib 64 would bring the memory of all VMs to 288 MiB; the limit is "
+                        "256 MiB (--max_total_memory_mib), and 224 MiB are in use"));
+  // Refused requests reserve nothing: exactly the rest still fits.
+  ASSERT_TRUE(Create("c", 1, 32).ok());
+  status = Create("d", 1, 2);
+  EXPECT_EQ(status.error_code(), Code::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("memory_mib 2 would bring the memory of all VMs to 258 MiB"));
+  // A stopped VM keeps its memory; a deleted one gives it back.
+  ASSERT_TRUE(Stop("a").ok());
+  EXPECT_EQ(Create("d", 1, 2).error_code(), Code::RESOURCE_EXHAUSTED);
+  ASSERT_TRUE(Delete("a").ok());
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(Create("d", 1, 128, &vm).ok());
+  EXPECT_EQ(vm.memory_mib(), 128u);
+}
+
+class VmCountLimitTest : public ServiceWithKvmTest {
+ protected:
+  void AdjustOptions(VmManagerOptions& options) override { options.max_vms = 3; }
+};
+
+TEST_F(VmCountLimitTest, NumberOfVmsIsLimitedUntilDeleteReleasesOne) {
+  for (const char* id : {"one", "two", "three"}) ASSERT_TRUE(Create(id, 1, 16).ok()) << id;
+  grpc::Status status = Create("four", 1, 16);
+  EXPECT_EQ(status.error_code(), Code::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("3 VMs exist; the limit is 3 (--max_vms)"));
+  // A taken id is still reported as such, whatever the count.
+  EXPECT_EQ(Create("one", 1, 16).error_code(), Code::ALREADY_EXISTS);
+  ASSERT_TRUE(Delete("two").ok());
+  EXPECT_TRUE(Create("four", 1, 16).ok());
+  EXPECT_EQ(Create("five", 1, 16).error_code(), Code::RESOURCE_EXHAUSTED);
+}
+
+class WorkerTimeoutTest : public ServiceWithKvmTest {
+ protected:
+  void AdjustOptions(VmManagerOptions& options) override {
+    options.worker_timeout = absl::Milliseconds(1);
+  }
+};
+
+TEST_F(WorkerTimeoutTest, ATooShortWorkerTimeoutIsDeadlineExceededNotAHang) {
+  {
+    std::ofstream initrd(Image("big.initrd"), std::ios::binary);
+    initrd << std::string(64 << 20, '\0');
+  }
+  // Creating a VM takes its worker about a millisecond: retry until one answers in time.
+  grpc::Status created;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    created = Create("slow", 1, 256);
+    if (created.error_code() != Code::DEADLINE_EXCEEDED) break;
+  }
+  if (created.error_code() == Code::DEADLINE_EXCEEDED) {
+    // Never in time: CreateVm itself showed the deadline, and the VM was not kept.
+    EXPECT_THAT(created.error_message(), HasSubstr("slow/worker did not answer within 1ms"));
+    EXPECT_EQ(Get("slow").error_code(), Code::NOT_FOUND);
+  } else {
+    ASSERT_TRUE(created.ok()) << created.error_message();
+    // Copying 64 MiB into guest memory takes the worker far longer than 1 ms.
+    grpc::Status status = Configure("slow", Image("hello_guest.elf"), "console=ttyS0", Image("big.initrd"));
+    EXPECT_EQ(status.error_code(), Code::DEADLINE_EXCEEDED) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("slow/worker did not answer within 1ms"));
+  }
+  // The daemon still serves; the late work finishes on the worker, and DeleteVm (which waits
+  // for the worker, not for the timeout) releases the VM.
+  vmm::v1::ListVmsResponse list;
+  ASSERT_TRUE(stub_->ListVms(Context().get(), vmm::v1::ListVmsRequest(), &list).ok());
+  if (created.ok()) {
+    EXPECT_EQ(list.vms_size(), 1);
+    EXPECT_TRUE(Delete("slow").ok());
+  }
+  EXPECT_EQ(Get("slow").error_code(), Code::NOT_FOUND);
+  vmm::v1::ListVmsResponse empty;
+  ASSERT_TRUE(stub_->ListVms(Context().get(), vmm::v1::ListVmsRequest(), &empty).ok());
+  EXPECT_EQ(empty.vms_size(), 0);
 }
 
 }  // namespace

@@ -6,12 +6,21 @@ set -euo pipefail
 packages=(
   # build
   bazel-bootstrap g++ gcc binutils pkg-config python3 linux-libc-dev
+  # sanitizer builds and fuzzing (tools/bazel-clang, tools/fuzz): clang-14, its runtimes
+  # (ASan, UBSan, TSan, libFuzzer) and <fuzzer/FuzzedDataProvider.h>
+  clang-14 libclang-rt-14-dev
   # libraries (linked from the system; see third_party/system/BUILD)
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libsystemd-dev
+  libseccomp-dev
   # tests: systemd-analyze verifies deploy/vmmd.service; the Linux boot tests unpack
   # Debian's kernels and build a busybox initramfs
   systemd xz-utils busybox-static cpio
+  # tests: //tests/daemon:tls_test makes its CA and certificates with the openssl CLI
+  openssl
+  # benchmarks (tools/bench): QEMU microvm as the peer, callgrind, and the plot (Debian's
+  # python3 with matplotlib: /usr/bin/python3)
+  qemu-system-x86 valgrind python3-matplotlib
 )
 
 missing=()

@@ -42,7 +42,8 @@ fail() {
   failures=$((failures + 1))
 }
 
-# The directives deploy/INSTALL.md and the daemon depend on, as whole lines.
+# The directives deploy/INSTALL.md and the daemon depend on, and the hardening INSTALL.md
+# describes, as whole lines.
 for directive in \
     'Type=notify' \
     'DeviceAllow=/dev/kvm rw' \
@@ -51,11 +52,43 @@ for directive in \
     'NoNewPrivileges=yes' \
     'RuntimeDirectory=vmmd' \
     'RuntimeDirectoryMode=0750' \
-    'Restart=on-failure'; do
+    'Restart=on-failure' \
+    'UMask=0027' \
+    'ProtectHome=yes' \
+    'PrivateTmp=yes' \
+    'ProtectProc=invisible' \
+    'ProcSubset=pid' \
+    'PrivateMounts=yes' \
+    'PrivateIPC=yes' \
+    'CapabilityBoundingSet=CAP_CHOWN' \
+    'RestrictSUIDSGID=yes' \
+    'LockPersonality=yes' \
+    'RestrictRealtime=yes' \
+    'RestrictNamespaces=yes' \
+    'ProtectKernelModules=yes' \
+    'ProtectKernelTunables=yes' \
+    'ProtectKernelLogs=yes' \
+    'ProtectControlGroups=yes' \
+    'ProtectClock=yes' \
+    'ProtectHostname=yes' \
+    'MemoryDenyWriteExecute=yes' \
+    'LimitCORE=0' \
+    'SystemCallArchitectures=native' \
+    'SystemCallFilter=@system-service' \
+    'SystemCallFilter=seccomp' \
+    'SystemCallErrorNumber=EPERM' \
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
+    'PrivateNetwork=yes' \
+    'IPAddressDeny=any' \
+    'IPAddressAllow=localhost'; do
   grep -qxF -- "$directive" "$unit" || fail "$unit lacks the line '$directive'"
 done
 grep -q '^ExecStart=/usr/local/bin/vmmd\( \|$\)' "$unit" ||
   fail "$unit: ExecStart= does not start /usr/local/bin/vmmd"
+# Limits with a value of their own choosing: present, and a number.
+for limit in LimitNOFILE TasksMax; do
+  grep -qE "^$limit=[0-9]+$" "$unit" || fail "$unit lacks a numeric $limit="
+done
 
 tmp=$(mktemp -d "${TEST_TMPDIR:-${TMPDIR:-/tmp}}/vmmd-unit.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

@@ -1,0 +1,188 @@
+// The vCPU seccomp filter in a thread of its own: what it refuses (with EPERM), what it still
+// allows, and that it confines only the thread that installed it.
+#include "daemon/vcpu_seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kvm/kvm_system.h"
+#include "kvm/vcpu.h"
+#include "kvm/vm.h"
+
+namespace vmmd {
+namespace {
+
+using ::testing::HasSubstr;
+
+// 0 if the call succeeded, else its errno.
+int ErrorOf(long result) { return result < 0 ? errno : 0; }
+
+// The "Seccomp:" and "Seccomp_filters:" values of one thread of this process.
+struct SeccompState {
+  int mode = -1;
+  int filters = -1;
+};
+SeccompState ThreadSeccomp(pid_t tid) {
+  std::ifstream status(absl::StrCat("/proc/self/task/", tid, "/status"));
+  SeccompState state;
+  std::string line;
+  while (std::getline(status, line)) {
+    std::sscanf(line.c_str(), "Seccomp: %d", &state.mode);
+    std::sscanf(line.c_str(), "Seccomp_filters: %d", &state.filters);
+  }
+  return state;
+}
+
+// A one-way gate between two threads: std::mutex and condition_variable, i.e. futex.
+class Gate {
+ public:
+  void Open() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    opened_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    opened_.wait(lock, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable opened_;
+  bool open_ = false;
+};
+
+TEST(VcpuSeccompTest, ConfinesOnlyTheCallingThread) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  const SeccompState before = ThreadSeccomp(::gettid());
+
+  absl::Status installed;
+  pid_t confined_tid = 0;
+  std::map<std::string, int> errors;  // call -> 0 or errno, from the confined thread
+  Gate installed_gate, go_gate;
+  std::thread confined([&] {
+    confined_tid = ::gettid();
+    installed = InstallVcpuSeccompFilter();
+    installed_gate.Open();
+    if (!installed.ok()) return;
+    go_gate.Wait();  // futex, with the filter in place
+
+    // Refused: what a hijacked vCPU thread would want.
+    errors["socket"] = ErrorOf(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    errors["openat(/etc/hostname)"] = ErrorOf(::openat(AT_FDCWD, "/etc/hostname", O_RDONLY | O_CLOEXEC));
+    // A path that does not exist: unconfined, this is ENOENT (and nothing runs).
+    char* no_args[] = {nullptr};
+    errors["execve"] = ErrorOf(::execve("/nonexistent/vmmd-seccomp-test", no_args, no_args));
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);  // only if the filter failed to stop fork
+    errors["fork"] = ErrorOf(child);
+    termios terminal;
+    errors["ioctl(TCGETS)"] = ErrorOf(::ioctl(pipe_fds[0], TCGETS, &terminal));  // ENOTTY unconfined
+    void* code = ::mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errors["mmap(PROT_EXEC)"] = code == MAP_FAILED ? errno : 0;
+
+    // Allowed: what the run loop and the devices do.
+    errors["write(pipe)"] = ErrorOf(::write(pipe_fds[1], "v", 1));
+    errors["getpid"] = ErrorOf(::getpid());
+    void* data = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errors["mmap(rw)"] = data == MAP_FAILED ? errno : 0;
+    if (data != MAP_FAILED) errors["munmap"] = ErrorOf(::munmap(data, 1 << 20));
+    std::vector<char> heap(8 << 20, 'x');  // malloc beyond its mmap threshold
+    errors["malloc"] = heap.back() == 'x' ? 0 : -1;
+  });
+  installed_gate.Wait();
+  ASSERT_TRUE(installed.ok()) << installed;
+
+  // The confined thread is marked in /proc; this one is not, and keeps every system call.
+  const SeccompState confined_state = ThreadSeccomp(confined_tid);
+  EXPECT_EQ(confined_state.mode, 2);
+  EXPECT_EQ(confined_state.filters, before.filters + 1);
+  const SeccompState after = ThreadSeccomp(::gettid());
+  EXPECT_EQ(after.mode, before.mode);
+  EXPECT_EQ(after.filters, before.filters);
+  const int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_GE(sock, 0) << "socket() in an unconfined thread: errno " << errno;
+  if (sock >= 0) ::close(sock);
+  const int file = ::openat(AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(file, 0) << "openat() in an unconfined thread: errno " << errno;
+  if (file >= 0) ::close(file);
+  // So is a thread started after the filter was installed.
+  int later_socket_error = -1;
+  std::thread([&] {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    later_socket_error = ErrorOf(fd);
+    if (fd >= 0) ::close(fd);
+  }).join();
+  EXPECT_EQ(later_socket_error, 0);
+
+  go_gate.Open();
+  confined.join();
+
+  for (const char* refused : {"socket", "openat(/etc/hostname)", "execve", "fork", "ioctl(TCGETS)",
+                              "mmap(PROT_EXEC)"}) {
+    EXPECT_EQ(errors[refused], EPERM) << refused << " in the confined thread";
+  }
+  for (const char* allowed : {"write(pipe)", "getpid", "mmap(rw)", "munmap", "malloc"}) {
+    EXPECT_EQ(errors[allowed], 0) << allowed << " in the confined thread";
+  }
+  char byte = 0;
+  EXPECT_EQ(::read(pipe_fds[0], &byte, 1), 1);
+  EXPECT_EQ(byte, 'v');
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+}
+
+// The vCPU ioctls: the register reads of the crash dump pass, anything that changes a vCPU or
+// the VM does not. (KVM_RUN itself is exercised by every daemon test that boots a guest.)
+TEST(VcpuSeccompTest, OnlyTheRunLoopsVcpuIoctlsPass) {
+  absl::StatusOr<KvmSystem> kvm = KvmSystem::Open();
+  if (!kvm.ok()) GTEST_SKIP() << "no usable /dev/kvm";
+  absl::StatusOr<Vm> vm = kvm->CreateVm();
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  absl::StatusOr<std::unique_ptr<Vcpu>> vcpu = vm->CreateVcpu(0);
+  ASSERT_TRUE(vcpu.ok()) << vcpu.status();
+
+  absl::Status installed, get_regs, get_sregs, set_regs, get_fpu, create_vcpu;
+  std::thread confined([&] {
+    installed = InstallVcpuSeccompFilter();
+    if (!installed.ok()) return;
+    absl::StatusOr<kvm_regs> regs = (*vcpu)->GetRegs();
+    get_regs = regs.status();
+    get_sregs = (*vcpu)->GetSregs().status();
+    set_regs = (*vcpu)->SetRegs(regs.ok() ? *regs : kvm_regs{});
+    get_fpu = (*vcpu)->GetFpu().status();
+    create_vcpu = vm->CreateVcpu(1).status();
+  });
+  confined.join();
+  ASSERT_TRUE(installed.ok()) << installed;
+  EXPECT_TRUE(get_regs.ok()) << get_regs;
+  EXPECT_TRUE(get_sregs.ok()) << get_sregs;
+  for (const absl::Status& refused : {set_regs, get_fpu, create_vcpu}) {
+    EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
+    EXPECT_THAT(std::string(refused.message()), HasSubstr("(errno 1)"));
+  }
+  // Unconfined, the same calls work.
+  EXPECT_TRUE((*vcpu)->GetFpu().ok());
+  EXPECT_TRUE(vm->CreateVcpu(1).ok());
+}
+
+}  // namespace
+}  // namespace vmmd
