@@ -3,6 +3,10 @@
  * the i8042. The daemon's end-to-end test and the README quote its banner, so the lines
  * printed here are an interface: change them only together with those.
  *
+ * It reads the memory map and command line from whichever boot protocol entered it: the
+ * 64-bit Linux protocol (entry.S, RSI = zero page) or, in the hello_guest_pvh build, PVH
+ * (pvh_entry.S, EBX = hvm_start_info); the banner is the same for both.
+ *
  * Kept small: guest instructions are slow on nested KVM and every port access is an exit. */
 #include "tests/guest/boot_tables.h"
 #include "tests/guest/guest_io.h"
@@ -13,6 +17,16 @@
 #define ZP_E820_TABLE 0x2d0   /* struct boot_e820_entry e820_table[128] */
 #define E820_ENTRY_SIZE 20    /* u64 addr, u64 size, u32 type (packed) */
 #define E820_MAX_ENTRIES 128
+
+/* struct hvm_start_info (xen/include/public/arch-x86/hvm/start_info.h): u32 magic at 0,
+ * u32 version, flags, nr_modules, u64 modlist_paddr at 16, u64 cmdline_paddr at 24,
+ * u64 rsdp_paddr at 32, u64 memmap_paddr at 40, u32 memmap_entries at 48 (version 1);
+ * memory map entries are {u64 addr, u64 size, u32 type, u32 reserved}, the e820 types. */
+#define HVM_START_MAGIC 0x336ec578
+#define HVM_CMDLINE_PADDR 24
+#define HVM_MEMMAP_PADDR 40
+#define HVM_MEMMAP_ENTRIES 48
+#define HVM_MEMMAP_ENTRY_SIZE 24
 #define E820_RAM 1
 #define E820_RESERVED 2
 
@@ -72,9 +86,35 @@ static u32 count_processors(void) {
   return processors;
 }
 
-static void print_e820(u64 zero_page, u32 count) {
-  for (u32 i = 0; i < count; ++i) {
-    u64 entry = zero_page + ZP_E820_TABLE + i * E820_ENTRY_SIZE;
+/* What the guest was told, from either protocol: the memory map (entries start with u64
+ * addr, u64 size, u32 type in both) and the command line. */
+struct boot_data {
+  u64 map;        /* first entry */
+  u32 map_stride; /* bytes per entry */
+  u32 map_count;
+  u64 cmdline; /* 0: none */
+};
+
+static struct boot_data read_boot_data(u64 boot) {
+  struct boot_data data;
+  if (peek32(boot) == HVM_START_MAGIC) {
+    data.map = peek64(boot + HVM_MEMMAP_PADDR);
+    data.map_stride = HVM_MEMMAP_ENTRY_SIZE;
+    data.map_count = peek32(boot + HVM_MEMMAP_ENTRIES);
+    data.cmdline = peek64(boot + HVM_CMDLINE_PADDR);
+  } else {
+    data.map = boot + ZP_E820_TABLE;
+    data.map_stride = E820_ENTRY_SIZE;
+    data.map_count = peek8(boot + ZP_E820_ENTRIES);
+    data.cmdline = peek32(boot + ZP_CMD_LINE_PTR);
+  }
+  if (data.map_count > E820_MAX_ENTRIES) data.map_count = E820_MAX_ENTRIES;
+  return data;
+}
+
+static void print_e820(const struct boot_data* boot) {
+  for (u32 i = 0; i < boot->map_count; ++i) {
+    u64 entry = boot->map + i * boot->map_stride;
     u64 addr = peek64(entry);
     u64 size = peek64(entry + 8);
     u32 type = peek32(entry + 16);
@@ -95,27 +135,25 @@ static void print_e820(u64 zero_page, u32 count) {
   }
 }
 
-void guest_main(u64 zero_page, u64 entry_rsp) {
+/* boot: the zero page (64-bit entry) or hvm_start_info (PVH entry). */
+void guest_main(u64 boot, u64 entry_rsp) {
   (void)entry_rsp;
+  const struct boot_data data = read_boot_data(boot);
   put_str("vmmd hello guest\n");
 
   put_str("vcpus: ");
   put_dec(count_processors());
   put_str("\n");
 
-  u32 e820_count = peek8(zero_page + ZP_E820_ENTRIES);
-  if (e820_count > E820_MAX_ENTRIES) e820_count = E820_MAX_ENTRIES;
   u64 memory = 0;
-  for (u32 i = 0; i < e820_count; ++i) {
-    memory += peek64(zero_page + ZP_E820_TABLE + i * E820_ENTRY_SIZE + 8);
-  }
+  for (u32 i = 0; i < data.map_count; ++i) memory += peek64(data.map + i * data.map_stride + 8);
   put_str("memory: ");
   put_dec(memory >> 20);
   put_str(" MiB\n");
-  print_e820(zero_page, e820_count);
+  print_e820(&data);
 
   put_str("cmdline: ");
-  u64 cmdline = peek32(zero_page + ZP_CMD_LINE_PTR);
+  u64 cmdline = data.cmdline;
   for (u32 i = 0; cmdline != 0 && i < CMDLINE_MAX; ++i) {
     u8 c = peek8(cmdline + i);
     if (c == 0) break;
