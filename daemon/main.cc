@@ -1,5 +1,6 @@
 // vmmd: the VM daemon. Serves VmmService over gRPC (Unix socket by default), with health
 // checking and reflection, until SIGTERM or SIGINT; then stops every VM and exits cleanly.
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
@@ -72,6 +73,10 @@ std::vector<std::string> CanonicalRoots(const std::vector<std::string>& flag_val
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("vmmd: creates and boots KVM virtual machines over gRPC");
   absl::ParseCommandLine(argc, argv);
+  // One malloc arena: each VM brings threads that come and go, and glibc's per-thread
+  // arenas fragmented the heap under churn (RSS crept ~0.6 KiB per VM cycle; with one arena
+  // it levels off). vmmd's allocations are few and off the vCPU hot path.
+  mallopt(M_ARENA_MAX, 1);
   // glog formats each line's time with mktime(), and with TZ unset glibc then stats (and may
   // reopen) /etc/localtime for every line. Naming the zone file once makes glibc read it
   // once: vCPU threads, whose seccomp filter allows no file access, can log as well.

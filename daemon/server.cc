@@ -1,5 +1,8 @@
 #include "daemon/server.h"
 
+#include <memory>
+#include <vector>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +13,7 @@
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 #include "glog/logging.h"
+#include "daemon/parse_failure_interceptor.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
@@ -111,6 +115,9 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
   grpc::ResourceQuota quota("vmmd");
   quota.SetMaxThreads(limits.max_server_threads);
   builder.SetResourceQuota(quota);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<ParseFailureInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // One idle poller: the sync server then rests at the same thread count after every burst
   // of calls (its default keeps one or two, depending on history); busy calls still get a
   // thread each, up to the quota.

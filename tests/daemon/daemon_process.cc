@@ -148,15 +148,23 @@ std::string DaemonProcess::ThreadNames() const {
   return names;
 }
 
-uint64_t DaemonProcess::VirtualMemoryBytes() const {
-  std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
+namespace {
+
+// A "Name: N kB" field of /proc/<pid>/status, in bytes; 0 when absent.
+uint64_t StatusFieldBytes(pid_t pid, const char* format) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(status, line)) {
     unsigned long long kib = 0;
-    if (std::sscanf(line.c_str(), "VmSize: %llu kB", &kib) == 1) return kib * 1024;
+    if (std::sscanf(line.c_str(), format, &kib) == 1) return kib * 1024;
   }
   return 0;
 }
+
+}  // namespace
+
+uint64_t DaemonProcess::VirtualMemoryBytes() const { return StatusFieldBytes(pid_, "VmSize: %llu kB"); }
+uint64_t DaemonProcess::ResidentMemoryBytes() const { return StatusFieldBytes(pid_, "VmRSS: %llu kB"); }
 
 std::string DaemonProcess::Log() const {
   std::ifstream in(log_path_);

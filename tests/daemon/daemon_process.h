@@ -48,6 +48,8 @@ class DaemonProcess {
   std::string ThreadNames() const;  // "name name ...", for failure messages
   // VmSize from /proc/<pid>/status: every mapping, guest RAM included, in bytes.
   uint64_t VirtualMemoryBytes() const;
+  // VmRSS from /proc/<pid>/status: what is resident, guest pages the guests touched included.
+  uint64_t ResidentMemoryBytes() const;
   std::string Log() const;  // what the daemon wrote to stderr
 
  private:
