@@ -40,15 +40,21 @@ class ABSL_LOCKABLE Mutex {
 
   // With the lock held: releases it until `condition` holds, then holds it again.
   void Await(const absl::Condition& condition) {
-    std::unique_lock<std::mutex> lock(mutex_, std::adopt_lock);
-    changed_.wait(lock, [&] { return condition.Eval(); });
-    lock.release();
+    AwaitWithTimeout(condition, absl::InfiniteDuration());
   }
   // As Await, giving up after `timeout`; returns whether the condition holds.
   bool AwaitWithTimeout(const absl::Condition& condition, absl::Duration timeout) {
     std::unique_lock<std::mutex> lock(mutex_, std::adopt_lock);
-    const bool met = changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-                                       [&] { return condition.Eval(); });
+    // Releasing the lock here is a release like Unlock: other waiters re-check.
+    changed_.notify_all();
+    bool met;
+    if (timeout >= absl::Hours(24 * 365)) {  // "infinite": wait_for would overflow
+      changed_.wait(lock, [&] { return condition.Eval(); });
+      met = true;
+    } else {
+      met = changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                              [&] { return condition.Eval(); });
+    }
     lock.release();
     return met;
   }

@@ -3,18 +3,18 @@
 namespace vmmd {
 
 void EventLog::Append(VmState state, std::string reason) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   events_.push_back({next_sequence_++, state, std::move(reason), absl::Now()});
   if (events_.size() > kMaxEvents) events_.pop_front();
 }
 
 void EventLog::Close() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   closed_ = true;
 }
 
 EventLog::Batch EventLog::Read(uint64_t from, absl::Duration timeout) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return closed_ || next_sequence_ > from;
   };

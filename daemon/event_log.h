@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "daemon/vm_state.h"
 
@@ -38,7 +39,7 @@ class EventLog {
   Batch Read(uint64_t from, absl::Duration timeout);
 
  private:
-  absl::Mutex mutex_;
+  Mutex mutex_;
   std::deque<VmEventRecord> events_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;

@@ -84,12 +84,12 @@ absl::Status InstallVcpuSeccompFilter() {
       {SCMP_SYS(ioctl), "ioctl(KVM_GET_SREGS)", IoctlRequestIs(KVM_GET_SREGS)},
       // Device output: the COM1 irqfd (an eventfd), the console log file, glog to stderr.
       {SCMP_SYS(write), "write", std::nullopt},
-      // absl::Mutex and CondVar (devices, the console ring, the worker's queue, pausing).
+      // Mutex and CondVar (devices, the console ring, the worker's queue, pausing).
       {SCMP_SYS(futex), "futex", std::nullopt},
-      // absl::Mutex backs off under contention: it spins, yields, then sleeps.
+      // Mutex backs off under contention: it spins, yields, then sleeps.
       {SCMP_SYS(sched_yield), "sched_yield", std::nullopt},
       {SCMP_SYS(clock_nanosleep), "clock_nanosleep", std::nullopt},
-      // absl::Mutex reads the thread's priority (pthread_getschedparam) when it queues a
+      // Mutex reads the thread's priority (pthread_getschedparam) when it queues a
       // waiter; glibc asks the kernel about this thread, by its tid.
       {SCMP_SYS(sched_getparam), "sched_getparam(own thread)", SCMP_A0(SCMP_CMP_EQ, own_tid)},
       {SCMP_SYS(sched_getparam), "sched_getparam(0)", SCMP_A0(SCMP_CMP_EQ, 0)},

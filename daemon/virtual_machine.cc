@@ -87,7 +87,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VirtualMachine::Create(
     return created;
   }
   {
-    absl::MutexLock lock(&machine->mutex_);
+    MutexLock lock(&machine->mutex_);
     machine->SetState(VmState::kCreated, "created");
   }
   LOG(INFO) << "vm " << machine->id() << ": created, " << machine->config_.vcpu_count
@@ -162,7 +162,7 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureBoot(BootSpec spec, absl::Dura
 
 absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     RETURN_IF_ERROR(RequireState(VmState::kCreated, "configure"));
   }
   if (!hardware_) return absl::FailedPreconditionError("VM has been deleted");
@@ -187,7 +187,7 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
     }
     return HostError("programming vCPUs", info.status());
   }
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   boot_info_ = *info;
   kernel_path_ = spec.kernel_path;
   kernel_format_ = kernel.format;
@@ -204,10 +204,10 @@ absl::Status VirtualMachine::Start(absl::Duration timeout) {
 }
 
 absl::Status VirtualMachine::StartOnWorker() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   RETURN_IF_ERROR(RequireState(VmState::kConfigured, "start"));
   {
-    absl::MutexLock control(&control_mutex_);
+    MutexLock control(&control_mutex_);
     live_vcpu_threads_ = hardware_->vcpus.size();
   }
   for (size_t i = 0; i < hardware_->vcpus.size(); ++i) {
@@ -223,16 +223,16 @@ absl::Status VirtualMachine::Pause(absl::Duration timeout) {
 
 absl::Status VirtualMachine::PauseOnWorker(absl::Duration timeout) {
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     RETURN_IF_ERROR(RequireState(VmState::kRunning, "pause"));
   }
   {
-    absl::MutexLock control(&control_mutex_);
+    MutexLock control(&control_mutex_);
     paused_ = true;
   }
   KickAllVcpus();
   {
-    absl::MutexLock control(&control_mutex_);
+    MutexLock control(&control_mutex_);
     auto all_parked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mutex_) {
       return stop_requested_ || parked_vcpus_ == live_vcpu_threads_;
     };
@@ -243,7 +243,7 @@ absl::Status VirtualMachine::PauseOnWorker(absl::Duration timeout) {
     if (stop_requested_) return absl::FailedPreconditionError("VM stopped while pausing");
   }
   // Lock order: mutex_ before control_mutex_, never the other way round.
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   SetState(VmState::kPaused, "paused by request");
   return absl::OkStatus();
 }
@@ -253,10 +253,10 @@ absl::Status VirtualMachine::Resume(absl::Duration timeout) {
 }
 
 absl::Status VirtualMachine::ResumeOnWorker() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   RETURN_IF_ERROR(RequireState(VmState::kPaused, "resume"));
   {
-    absl::MutexLock control(&control_mutex_);
+    MutexLock control(&control_mutex_);
     paused_ = false;
   }
   SetState(VmState::kRunning, "resumed by request");
@@ -269,14 +269,14 @@ absl::Status VirtualMachine::Stop(absl::Duration timeout) {
 
 absl::Status VirtualMachine::StopOnWorker(const std::string& reason) {
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     if (state_ == VmState::kStopped) {
       return absl::FailedPreconditionError(
           absl::StrCat("vm ", id(), " is already STOPPED (", exit_reason_, ")"));
     }
   }
   {
-    absl::MutexLock control(&control_mutex_);
+    MutexLock control(&control_mutex_);
     if (!stop_requested_) {
       stop_requested_ = true;
       stop_reason_ = reason;
@@ -294,10 +294,10 @@ void VirtualMachine::JoinVcpuThreadsOnWorker() {
   vcpu_threads_.clear();
   std::string reason;
   {
-    absl::MutexLock control(&control_mutex_);
+    MutexLock control(&control_mutex_);
     reason = stop_reason_.empty() ? "stopped" : stop_reason_;
   }
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   if (state_ == VmState::kStopped) return;
   exit_reason_ = reason;
   SetState(VmState::kStopped, reason);
@@ -307,7 +307,7 @@ void VirtualMachine::JoinVcpuThreadsOnWorker() {
 
 void VirtualMachine::RequestGuestStop(std::string reason) {
   {
-    absl::MutexLock control(&control_mutex_);
+    MutexLock control(&control_mutex_);
     if (stop_requested_) return;
     stop_requested_ = true;
     stop_reason_ = std::move(reason);
@@ -338,7 +338,7 @@ void VirtualMachine::VcpuLoop(size_t index) {
   };
   while (true) {
     {
-      absl::MutexLock control(&control_mutex_);
+      MutexLock control(&control_mutex_);
       if (paused_ && !stop_requested_) {
         ++parked_vcpus_;
         control_mutex_.Await(absl::Condition(&unpaused_or_stopping));
@@ -388,7 +388,7 @@ void VirtualMachine::VcpuLoop(size_t index) {
       RequestGuestStop(absl::StrCat("unhandled KVM exit reason ", other->reason));
     }
   }
-  absl::MutexLock control(&control_mutex_);
+  MutexLock control(&control_mutex_);
   --live_vcpu_threads_;
 }
 
@@ -399,7 +399,7 @@ void VirtualMachine::Shutdown() {
   // WorkerThread::Shutdown runs what is queued first, so this task always runs.
   worker_.Post([this] {
     {
-      absl::MutexLock control(&control_mutex_);
+      MutexLock control(&control_mutex_);
       if (!stop_requested_) {
         stop_requested_ = true;
         stop_reason_ = "deleted";
@@ -430,7 +430,7 @@ VmStatus VirtualMachine::Status() const {
   status.unhandled_io = unhandled_io_.load();
   status.unhandled_mmio = unhandled_mmio_.load();
   status.console_bytes = console_.total_written();
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   status.state = state_;
   status.exit_reason = exit_reason_;
   status.boot_info = boot_info_;

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "boot/configure_boot.h"
 #include "boot/image_reader.h"
@@ -125,7 +126,7 @@ class VirtualMachine {
   EventLog events_;
   int console_log_fd_ = -1;  // owned; closed with the hardware
 
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   VmState state_ ABSL_GUARDED_BY(mutex_) = VmState::kCreated;
   std::string exit_reason_ ABSL_GUARDED_BY(mutex_);
   std::optional<BootInfo> boot_info_ ABSL_GUARDED_BY(mutex_);
@@ -134,7 +135,7 @@ class VirtualMachine {
   std::string cmdline_ ABSL_GUARDED_BY(mutex_);
 
   // What vCPU threads check between KVM_RUN calls. Taken after mutex_ when both are held.
-  absl::Mutex control_mutex_;
+  Mutex control_mutex_;
   bool stop_requested_ ABSL_GUARDED_BY(control_mutex_) = false;
   std::string stop_reason_ ABSL_GUARDED_BY(control_mutex_);
   bool paused_ ABSL_GUARDED_BY(control_mutex_) = false;

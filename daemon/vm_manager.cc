@@ -57,7 +57,7 @@ VmManager::VmManager(std::unique_ptr<KvmSystem> kvm, VmManagerOptions options)
     }
   }
   // A random start keeps generated ids from repeating across daemon restarts.
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   next_generated_ = std::random_device()();
 }
 
@@ -109,7 +109,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
 
   std::string id;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     id = params.vm_id.empty() ? GenerateIdLocked() : params.vm_id;
     if (vms_.count(id) != 0) {
       return absl::AlreadyExistsError(absl::StrCat("vm_id ", id, " already exists"));
@@ -143,27 +143,27 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
       VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(config), options_.worker_timeout);
   if (!vm.ok()) {
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       vms_.erase(id);
     }
     // VirtualMachine::Create has released what it built.
     ReleaseReservation(params.memory_mib);
     return vm.status();
   }
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   vms_[id] = *vm;
   return vm;
 }
 
 void VmManager::ReleaseReservation(uint64_t memory_mib) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   --reserved_vms_;
   reserved_memory_mib_ -= memory_mib;
 }
 
 absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Get(const std::string& vm_id) const {
   RETURN_IF_ERROR(ValidateLookupId(vm_id));
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   auto it = vms_.find(vm_id);
   if (it == vms_.end() || it->second == nullptr) {
     return absl::NotFoundError(absl::StrCat("vm_id ", vm_id, " not found"));
@@ -172,7 +172,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Get(const std::string
 }
 
 std::vector<std::shared_ptr<VirtualMachine>> VmManager::List() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   std::vector<std::shared_ptr<VirtualMachine>> vms;
   for (const auto& [id, vm] : vms_) {
     if (vm) vms.push_back(vm);
@@ -208,7 +208,7 @@ absl::Status VmManager::Delete(const std::string& vm_id) {
   RETURN_IF_ERROR(ValidateLookupId(vm_id));
   std::shared_ptr<VirtualMachine> vm;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     auto it = vms_.find(vm_id);
     if (it == vms_.end() || it->second == nullptr) {
       return absl::NotFoundError(absl::StrCat("vm_id ", vm_id, " not found"));
@@ -226,7 +226,7 @@ absl::Status VmManager::Delete(const std::string& vm_id) {
 void VmManager::ShutdownAll() {
   std::map<std::string, std::shared_ptr<VirtualMachine>> vms;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     vms.swap(vms_);
   }
   for (auto& [id, vm] : vms) {

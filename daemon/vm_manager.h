@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "daemon/virtual_machine.h"
 #include "kvm/kvm_system.h"
@@ -94,7 +95,7 @@ class VmManager {
   const VmManagerOptions options_;
   std::vector<kvm_cpuid_entry2> supported_cpuid_;
 
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   // A null entry reserves an id while its VM is being created.
   std::map<std::string, std::shared_ptr<VirtualMachine>> vms_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_generated_ ABSL_GUARDED_BY(mutex_) = 0;

@@ -16,14 +16,14 @@ WorkerThread::WorkerThread(std::string name) : name_(std::move(name)) {
 WorkerThread::~WorkerThread() { Shutdown(); }
 
 void WorkerThread::Post(absl::AnyInvocable<void() &&> task) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   if (stopping_) return;
   tasks_.push_back(std::move(task));
 }
 
 void WorkerThread::Shutdown() {
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
@@ -33,7 +33,7 @@ void WorkerThread::Loop() {
   while (true) {
     absl::AnyInvocable<void() &&> task;
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
         return stopping_ || !tasks_.empty();
       };

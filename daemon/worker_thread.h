@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 
 namespace vmmd {
@@ -43,7 +44,7 @@ class WorkerThread {
   void Loop();
 
   const std::string name_;
-  absl::Mutex mutex_;
+  Mutex mutex_;
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;
@@ -54,20 +55,20 @@ auto WorkerThread::Call(Fn fn, absl::Duration timeout) -> decltype(fn()) {
   using Result = decltype(fn());
   if (OnWorkerThread()) return fn();
   struct Reply {
-    absl::Mutex mutex;
+    Mutex mutex;
     std::optional<Result> result ABSL_GUARDED_BY(mutex);
   };
   auto reply = std::make_shared<Reply>();
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     if (stopping_) return absl::UnavailableError(absl::StrCat(name_, " has shut down"));
   }
   Post([reply, fn = std::move(fn)]() mutable {
     Result result = fn();
-    absl::MutexLock lock(&reply->mutex);
+    MutexLock lock(&reply->mutex);
     reply->result.emplace(std::move(result));
   });
-  absl::MutexLock lock(&reply->mutex);
+  MutexLock lock(&reply->mutex);
   auto has_result = [&reply]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(reply->mutex) {
     return reply->result.has_value();
   };

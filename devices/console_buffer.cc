@@ -9,7 +9,7 @@ ConsoleBuffer::ConsoleBuffer(size_t capacity)
     : capacity_(std::max<size_t>(capacity, 1)), ring_(new uint8_t[capacity_]) {}
 
 void ConsoleBuffer::Append(absl::Span<const uint8_t> bytes) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   if (closed_ || bytes.empty()) return;
   const size_t capacity = capacity_;
   // Only the newest `capacity` bytes can survive; skip the rest, but still count them so that
@@ -23,18 +23,18 @@ void ConsoleBuffer::Append(absl::Span<const uint8_t> bytes) {
   std::memcpy(ring_.get() + start, kept.data(), first);
   std::memcpy(ring_.get(), kept.data() + first, kept.size() - first);
   written_ += kept.size();
-  // Readers blocked in Read() wait on a condition over written_; absl::Mutex re-evaluates it
+  // Readers blocked in Read() wait on a condition over written_; Mutex re-evaluates it
   // when this lock is released, so no explicit signal is needed.
 }
 
 void ConsoleBuffer::Close() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   closed_ = true;
 }
 
 ConsoleBuffer::Chunk ConsoleBuffer::Read(uint64_t offset, size_t max_bytes,
                                          absl::Duration timeout) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   if (max_bytes > 0 && timeout > absl::ZeroDuration()) {
     // Bytes older than the ring are gone but the ones after them are there, so "anything
     // at or past `offset`" is simply written_ > offset.
@@ -62,7 +62,7 @@ ConsoleBuffer::Chunk ConsoleBuffer::Read(uint64_t offset, size_t max_bytes,
 }
 
 uint64_t ConsoleBuffer::total_written() const {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return written_;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 
@@ -47,7 +48,7 @@ class ConsoleBuffer {
   size_t capacity() const { return capacity_; }
 
  private:
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   // Fixed size, allocated once. Its bytes are read and written under mutex_; its size never
   // changes, so capacity() reads it without the lock.
   // Left uninitialised: the kernel hands out pages only as the guest's output reaches them,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/types/span.h"
 #include "devices/port_io_device.h"
 
@@ -34,26 +35,26 @@ class RecordingDevice : public PortIoDevice {
 
   void Read(uint16_t offset, absl::Span<uint8_t> data) override {
     for (uint8_t& byte : data) byte = fill_;
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     reads_.push_back({offset, std::vector<uint8_t>(data.size(), 0)});
   }
   void Write(uint16_t offset, absl::Span<const uint8_t> data) override {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     writes_.push_back({offset, std::vector<uint8_t>(data.begin(), data.end())});
   }
 
   std::vector<Access> reads() const {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return reads_;
   }
   std::vector<Access> writes() const {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     return writes_;
   }
 
  private:
   const uint8_t fill_;
-  mutable absl::Mutex mutex_;
+  mutable Mutex mutex_;
   std::vector<Access> reads_ ABSL_GUARDED_BY(mutex_);
   std::vector<Access> writes_ ABSL_GUARDED_BY(mutex_);
 };

@@ -55,7 +55,7 @@ void I8042::Read(uint16_t offset, absl::Span<uint8_t> data) {
   if (data.empty()) return;
   // Wider accesses act on the addressed port only; the ports after it are not ours.
   std::memset(data.data(), 0xff, data.size());
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   if (offset == kDataOffset) {
     if (output_.empty()) {
       data[0] = 0;  // nothing waiting; drivers check status bit 0 first
@@ -72,7 +72,7 @@ void I8042::Write(uint16_t offset, absl::Span<const uint8_t> data) {
   if (data.empty()) return;
   bool reset = false;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     if (offset == kDataOffset) {
       last_write_was_command_ = false;
       reset = WriteDataLocked(data[0]);

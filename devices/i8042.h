@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "devices/port_io_device.h"
 
 namespace vmmd {
@@ -59,7 +60,7 @@ class I8042 : public PortIoDevice {
   bool WriteDataLocked(uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const std::function<void()> on_reset_;
-  absl::Mutex mutex_;
+  Mutex mutex_;
   uint8_t command_byte_ ABSL_GUARDED_BY(mutex_) = 0x45;  // translate, system flag, kbd int
   uint8_t pending_command_ ABSL_GUARDED_BY(mutex_) = 0;  // a command awaiting its data byte
   // Output port: bit 0 high = CPU running (not reset), bit 1 = A20 enabled.

@@ -92,18 +92,18 @@ void Serial::Read(uint16_t offset, absl::Span<uint8_t> data) {
   if (data.empty()) return;
   // Wider accesses act on the addressed register only; the other bytes read as 0.
   std::memset(data.data(), 0, data.size());
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   data[0] = ReadRegisterLocked(offset);
 }
 
 void Serial::Write(uint16_t offset, absl::Span<const uint8_t> data) {
   if (data.empty()) return;
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   WriteRegisterLocked(offset, data[0]);
 }
 
 size_t Serial::EnqueueInput(absl::Span<const uint8_t> bytes) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   // In loopback the serial input is disconnected from the receiver (datasheet, MCR bit 4).
   if (mcr_ & kMcrLoop) return 0;
   const size_t room = kMaxInputBytes - std::min(input_.size(), kMaxInputBytes);

@@ -17,6 +17,7 @@
 #include <functional>
 
 #include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "absl/types/span.h"
 #include "devices/port_io_device.h"
 
@@ -57,7 +58,7 @@ class Serial : public PortIoDevice {
   InterruptLine* const interrupt_;
   const std::function<void(uint8_t)> output_;
 
-  absl::Mutex mutex_;
+  Mutex mutex_;
   uint8_t ier_ ABSL_GUARDED_BY(mutex_) = 0;
   uint8_t lcr_ ABSL_GUARDED_BY(mutex_) = 0x03;  // 8N1
   uint8_t mcr_ ABSL_GUARDED_BY(mutex_) = 0x08;  // OUT2

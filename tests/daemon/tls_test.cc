@@ -221,6 +221,10 @@ TEST_F(TlsTest, LoopbackWithTlsServesTlsClientsOnly) {
   flags.push_back(absl::StrCat("--listen=tcp:127.0.0.1:", port_));
   StartVmmd(flags);
   ASSERT_TRUE(vmmd_->WaitUntilListening(port_));
+  // The "serving" line may land in the log a moment after the port accepts connections.
+  for (int i = 0; i < 250 && vmmd_->Log().find("(TLS)") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   EXPECT_THAT(vmmd_->Log(), HasSubstr("(TLS)"));
 
   grpc::Status status = ListVms(TlsClient("ca.crt"));

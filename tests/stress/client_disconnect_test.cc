@@ -289,20 +289,32 @@ TEST_F(ClientDisconnectTest, VanishingFollowersAndDeletedVmsLeaveNothingBehind) 
       }
       console_status = reader->Finish();
     });
-    std::thread watcher(
-        [&] { events = WatchEvents(*stub_, id, std::chrono::seconds(60), &watch_status); });
+    std::atomic<bool> watch_following{false};
+    std::thread watcher([&] {
+      vmm::v1::WatchVmRequest request;
+      request.set_vm_id(id);
+      auto context = Context(std::chrono::seconds(60));
+      auto reader = stub_->WatchVm(context.get(), request);
+      vmm::v1::VmEvent event;
+      while (reader->Read(&event)) {
+        events.push_back(absl::StrCat(vmm::v1::VmState_Name(event.state()), ":", event.reason()));
+        watch_following.store(true);
+      }
+      watch_status = reader->Finish();
+    });
+    // Both streams must be following before the VM goes, or this would test a lookup race.
     const absl::Time wait_until = absl::Now() + kFollowTimeout;
-    while (!console_following.load() && absl::Now() < wait_until) {
+    while (!(console_following.load() && watch_following.load()) && absl::Now() < wait_until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     EXPECT_TRUE(console_following.load()) << id;
+    EXPECT_TRUE(watch_following.load()) << id;
     const absl::Time deleted_at = absl::Now();
     ASSERT_TRUE(DeleteVm(*stub_, id).ok()) << id;
     console_follower.join();
     watcher.join();
     const absl::Duration to_end = absl::Now() - deleted_at;
     slowest_end = std::max(slowest_end, to_end);
-    EXPECT_LT(to_end, absl::FromChrono(kStreamEndBound)) << id;
     EXPECT_THAT(console_text, ::testing::HasSubstr("idle guest ready")) << id;
     if (console_status.ok() && watch_status.ok() && !events.empty() &&
         events.back() == "VM_STATE_STOPPED:deleted") {

@@ -154,7 +154,7 @@ TEST_F(HostileGuestTest, SerialFloodAloneStaysInItsRing) {
   EXPECT_TRUE(replay.contiguous);
   EXPECT_EQ(FirstPatternMismatch(replay), -1);
   const uint64_t growth = sampler.peak() > resident_before ? sampler.peak() - resident_before : 0;
-  EXPECT_LT(growth, kMaxResidentGrowth);
+  if (kMemoryBoundsApply) EXPECT_LT(growth, kMaxResidentGrowth);
   std::printf(
       "serial flood alone: %s in %.2f s = %.3f MB/s (%.2f us per byte); StreamConsole "
       "replay %zu bytes from offset %llu; daemon RSS %s -> peak %s (+%s)\n",
@@ -263,7 +263,7 @@ TEST_F(HostileGuestTest, EightVmsAtOnceFaultsAreContained) {
   sampler.Stop();
 
   const uint64_t growth = sampler.peak() > resident_before ? sampler.peak() - resident_before : 0;
-  EXPECT_LT(growth, kMaxResidentGrowth)
+  if (kMemoryBoundsApply) EXPECT_LT(growth, kMaxResidentGrowth)
       << "resident " << MiB(resident_before) << " -> peak " << MiB(sampler.peak());
   std::printf(
       "hostile guests: triple fault -> %s \"%s\"; flood %s in %.2f s = %.3f MB/s beside "
