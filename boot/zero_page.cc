@@ -32,12 +32,13 @@ boot_params BuildZeroPage(const ZeroPageContents& contents) {
   // header, so it gets the length we wrote, as the seeds do.
   if (!contents.kernel_header) params.hdr.cmdline_size = contents.cmdline_size;
 
-  if (contents.initrd_size != 0) {
-    params.hdr.ramdisk_image = static_cast<uint32_t>(contents.initrd.value());
-    params.ext_ramdisk_image = static_cast<uint32_t>(contents.initrd.value() >> 32);
-    params.hdr.ramdisk_size = static_cast<uint32_t>(contents.initrd_size);
-    params.ext_ramdisk_size = static_cast<uint32_t>(contents.initrd_size >> 32);
-  }
+  // boot.rst marks ramdisk_image and ramdisk_size "write (obligatory)": without an initrd
+  // they are 0, whatever a bzImage's own header holds there.
+  const uint64_t initrd = contents.initrd_size != 0 ? contents.initrd.value() : 0;
+  params.hdr.ramdisk_image = static_cast<uint32_t>(initrd);
+  params.ext_ramdisk_image = static_cast<uint32_t>(initrd >> 32);
+  params.hdr.ramdisk_size = static_cast<uint32_t>(contents.initrd_size);
+  params.ext_ramdisk_size = static_cast<uint32_t>(contents.initrd_size >> 32);
   if (contents.e820 != nullptr) StoreE820Map(*contents.e820, params);
   return params;
 }

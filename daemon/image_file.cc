@@ -50,6 +50,9 @@ absl::StatusOr<ImageFile> ImageFile::Open(absl::string_view path,
                                           absl::Span<const std::string> roots, uint64_t max_size,
                                           absl::string_view field) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  if (path.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " contains a NUL byte"));
+  }
   if (path.front() != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": ", path, " must be an absolute path"));

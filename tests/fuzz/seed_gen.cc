@@ -1,0 +1,398 @@
+// Writes the seed corpora of the boot and device fuzzers (see BUILD: seed_corpus).
+//   seed_gen KIND OUT_DIR SEED...
+// writes OUT_DIR/SEED for each SEED, which must be one this file knows for KIND; anything
+// else is an error, so a BUILD file and this generator cannot drift apart silently.
+#include <asm/bootparam.h>
+#include <elf.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/fuzz/fdp_encoder.h"
+#include "tests/fuzz/image_builder.h"
+
+namespace vmmd::fuzz {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+using Seeds = std::map<std::string, std::function<Bytes()>>;
+
+Bytes Concat(std::initializer_list<Bytes> parts) {
+  Bytes all;
+  for (const Bytes& part : parts) all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+// --- elf: kernel images for elf_loader_fuzzer -------------------------------------------
+
+Seeds ElfSeeds() {
+  return {
+      {"pvh_note.elf", [] { return PvhKernelElf(4); }},
+      {"pvh_note_8_byte.elf", [] { return PvhKernelElf(8); }},
+      // Two PT_LOADs like a vmlinux's text and data (virtual addresses in the kernel map,
+      // e_entry given virtually so the loader translates it), and a GNU_STACK.
+      {"vmlinux_like.elf",
+       [] {
+         return BuildElf(0xffffffff81000010,
+                         {{PT_LOAD, 0x1000000, 0xffffffff81000000, 0, Bytes(512, 0xc3)},
+                          {PT_LOAD, 0x1200000, 0xffffffff81200000, 0x10000, Bytes(128, 0x11)},
+                          {PT_GNU_STACK, 0, 0, 0, {}}});
+       }},
+      // A segment that is all bss.
+      {"bss_only.elf",
+       [] { return BuildElf(0x200000, {{PT_LOAD, 0x200000, 0x200000, 0x4000, Bytes(16, 0xf4)}}); }},
+      // The most program headers the loader accepts (64), most of them not loadable.
+      {"many_headers.elf",
+       [] {
+         std::vector<ElfSegment> segments;
+         for (int i = 0; i < 64; ++i) {
+           const uint32_t type = i % 8 == 0 ? PT_LOAD : i % 8 == 1 ? PT_NOTE : PT_NULL;
+           const uint64_t address = 0x100000 + i * 0x1000;
+           segments.push_back({type, address, address, 0, Bytes(8, static_cast<uint8_t>(i))});
+         }
+         return BuildElf(0x100000, segments);
+       }},
+  };
+}
+
+// --- bzimage: images for bzimage_loader_fuzzer ------------------------------------------
+
+Seeds BzImageSeeds() {
+  return {
+      {"relocatable_2_15.bzimage", [] { return BuildBzImage(BzImageHeader(), 3000); }},
+      // Not relocatable: loaded at pref_address (16 MiB).
+      {"fixed_pref_address.bzimage",
+       [] {
+         setup_header header = BzImageHeader();
+         header.relocatable_kernel = 0;
+         return BuildBzImage(header, 5000);
+       }},
+      // setup_sects 0 means 4.
+      {"legacy_setup_sects.bzimage",
+       [] {
+         setup_header header = BzImageHeader();
+         header.setup_sects = 0;
+         return BuildBzImage(header, 700);
+       }},
+      // Protocol 2.12, whose header ends at 0x268 (the jump says so): the bytes after it are
+      // setup code, not header fields.
+      {"short_header_2_12.bzimage",
+       [] {
+         setup_header header = BzImageHeader();
+         header.version = 0x020c;
+         header.jump = 0xeb | ((0x268 - 0x202) << 8);
+         return BuildBzImage(header, 1024);
+       }},
+      {"pvh_note.elf", [] { return PvhKernelElf(4); }},
+  };
+}
+
+// --- pvh_note: note segment payloads for pvh_note_fuzzer --------------------------------
+
+Seeds PvhNoteSeeds() {
+  return {
+      // As in a Linux vmlinux: a build id, Xen notes of other types, then the entry.
+      {"linux_notes",
+       [] {
+         return Concat({ElfNote("GNU", 3, Bytes(20, 0xb1)),
+                        ElfNote("Linux", 0x100, Le(0x060100, 4)),
+                        ElfNote("Xen", 6, {'l', 'i', 'n', 'u', 'x', 0}),
+                        ElfNote("Xen", 1, Le(0xffffffff81000000, 8)),
+                        ElfNote("Xen", kPhys32EntryNote, Le(0x1000abc, 4))});
+       }},
+      {"entry_8_byte", [] { return ElfNote("Xen", kPhys32EntryNote, Le(0x1234560, 8)); }},
+      {"no_entry",
+       [] { return Concat({ElfNote("GNU", 3, Bytes(20, 0xb1)), ElfNote("Xen", 1, Le(0x1000000, 8))}); }},
+      // Notes without names, and one whose name is not "Xen" with the entry's type.
+      {"empty_names",
+       [] {
+         return Concat({ElfNote("", 1, {}), ElfNote("", 2, Bytes(3, 7)),
+                        ElfNote("Xe", kPhys32EntryNote, Le(0x2000000, 4))});
+       }},
+      // The entry as the last of many notes (the parser allows 256).
+      {"entry_after_many",
+       [] {
+         Bytes notes;
+         for (int i = 0; i < 200; ++i) {
+           const Bytes note = ElfNote("Xen", 100 + i, Bytes(i % 9, static_cast<uint8_t>(i)));
+           notes.insert(notes.end(), note.begin(), note.end());
+         }
+         const Bytes entry = ElfNote("Xen", kPhys32EntryNote, Le(0x1000000, 4));
+         notes.insert(notes.end(), entry.begin(), entry.end());
+         return notes;
+       }},
+  };
+}
+
+// --- boot_structures: FuzzedDataProvider inputs for boot_structures_fuzzer -------------
+// In the order boot_structures_fuzzer.cc consumes them.
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kMaxPages = (uint64_t{5} << 30) / kPage;
+constexpr uint32_t kMaxInitrd = 4 << 20;
+constexpr uint32_t kMaxCmdline = 0x10000 + 16;
+
+struct BootParams {
+  uint64_t memory = 128 << 20;
+  uint32_t vcpus = 1;
+  bool pvh = false;
+  bool has_header = false;
+  uint32_t initrd = 0;
+  uint64_t kernel_end = 0x200000;
+  uint32_t cmdline_size = 0;
+  uint32_t mp_vcpus = 1;
+  std::string cmdline_pattern = "console=ttyS0 reboot=k panic=-1 ";
+  // The header's own ramdisk fields (the loader's to write: boot.rst "write (obligatory)").
+  uint32_t header_ramdisk_image = 0;
+  uint32_t header_ramdisk_size = 0;
+};
+
+Bytes EncodeBoot(const BootParams& params) {
+  FdpEncoder encoder;
+  encoder.IntegralInRange<uint64_t>(1, kMaxPages, params.memory / kPage);
+  encoder.IntegralInRange<uint32_t>(0, 300, params.vcpus);
+  encoder.Bool(params.pvh);
+  encoder.Bool(params.has_header);
+  encoder.IntegralInRange<uint32_t>(0, kMaxInitrd, params.initrd);
+  encoder.IntegralInRange<uint64_t>(0, uint64_t{1} << 32, params.kernel_end);
+  encoder.IntegralInRange<uint32_t>(0, kMaxCmdline, params.cmdline_size);
+  encoder.Integral<uint32_t>(params.mp_vcpus);
+  if (params.has_header) {
+    setup_header header = BzImageHeader();
+    header.ramdisk_image = params.header_ramdisk_image;
+    header.ramdisk_size = params.header_ramdisk_size;
+    Bytes bytes(sizeof(header));
+    std::memcpy(bytes.data(), &header, sizeof(header));
+    encoder.Bytes(bytes);
+  }
+  encoder.Bytes(params.cmdline_pattern);
+  return encoder.Finish();
+}
+
+Seeds BootStructuresSeeds() {
+  return {
+      {"linux64_128m",
+       [] {
+         BootParams params;
+         params.vcpus = 2;
+         params.cmdline_size = 23;
+         params.mp_vcpus = 2;
+         return EncodeBoot(params);
+       }},
+      {"pvh_4g_initrd",
+       [] {
+         BootParams params;
+         params.memory = uint64_t{4} << 30;
+         params.vcpus = 4;
+         params.pvh = true;
+         params.initrd = 1 << 20;
+         params.kernel_end = 0x2000000;
+         params.cmdline_size = 40;
+         params.mp_vcpus = 4;
+         return EncodeBoot(params);
+       }},
+      {"bzimage_header",
+       [] {
+         BootParams params;
+         params.memory = 512 << 20;
+         params.has_header = true;
+         params.initrd = 64 << 10;
+         params.kernel_end = 0x1800000;
+         params.cmdline_size = 2047;  // the header's cmdline_size: exactly fits
+         params.mp_vcpus = 254;
+         return EncodeBoot(params);
+       }},
+      // A bzImage header that claims a ramdisk although there is none: the zero page must
+      // say none (the fuzzer's first find: the header's fields used to reach the kernel).
+      {"bzimage_header_stale_ramdisk",
+       [] {
+         BootParams params;
+         params.has_header = true;
+         params.header_ramdisk_image = 0x3000000;
+         params.header_ramdisk_size = 0x100000;
+         params.cmdline_size = 23;
+         return EncodeBoot(params);
+       }},
+      {"max_vcpus_longest_cmdline",
+       [] {
+         BootParams params;
+         params.memory = 64 << 20;
+         params.vcpus = 254;
+         params.cmdline_size = 0xffff;  // 64 KiB with the NUL
+         params.mp_vcpus = 255;
+         params.cmdline_pattern = "a";
+         return EncodeBoot(params);
+       }},
+      {"tiny_memory",
+       [] {
+         BootParams params;
+         params.memory = 16 * kPage;
+         params.cmdline_size = 8;
+         params.mp_vcpus = 0;
+         return EncodeBoot(params);
+       }},
+      {"cmdline_one_too_long",
+       [] {
+         BootParams params;
+         params.memory = 32 << 20;
+         params.cmdline_size = 0x10000;
+         params.cmdline_pattern = "x";
+         return EncodeBoot(params);
+       }},
+  };
+}
+
+// --- serial: operation sequences for serial_fuzzer --------------------------------------
+// In the format serial_fuzzer.cc documents.
+
+class Ops {
+ public:
+  Ops& Com1(bool write, uint8_t offset, uint32_t value = 0, uint8_t size_index = 0) {
+    encoder_.IntegralInRange<uint8_t>(0, 4, 0).Bool(write).IntegralInRange<uint8_t>(0, 7, offset);
+    encoder_.IntegralInRange<uint8_t>(0, 2, size_index);
+    if (write) encoder_.Integral<uint32_t>(value);
+    return *this;
+  }
+  Ops& Input(uint16_t count, uint8_t first) {
+    encoder_.IntegralInRange<uint8_t>(0, 4, 1).IntegralInRange<uint16_t>(0, 5000, count);
+    encoder_.Integral<uint8_t>(first);
+    return *this;
+  }
+  Ops& I8042(bool write, uint8_t offset, uint32_t value = 0, uint8_t size_index = 0) {
+    encoder_.IntegralInRange<uint8_t>(0, 4, 2).Bool(write).IntegralInRange<uint8_t>(0, 4, offset);
+    encoder_.IntegralInRange<uint8_t>(0, 2, size_index);
+    if (write) encoder_.Integral<uint32_t>(value);
+    return *this;
+  }
+  Ops& Port(bool write, uint16_t port, uint32_t value = 0, uint8_t size_index = 0) {
+    encoder_.IntegralInRange<uint8_t>(0, 4, 3).Bool(write).Integral<uint16_t>(port);
+    encoder_.IntegralInRange<uint8_t>(0, 2, size_index);
+    if (write) encoder_.Integral<uint32_t>(value);
+    return *this;
+  }
+  Ops& Probe(uint16_t base, uint16_t length) {
+    encoder_.IntegralInRange<uint8_t>(0, 4, 4).Integral<uint16_t>(base).Integral<uint16_t>(length);
+    return *this;
+  }
+  Bytes Finish() const { return encoder_.Finish(); }
+
+ private:
+  FdpEncoder encoder_;
+};
+
+// Register offsets (PC16550D datasheet, "Register Summary").
+constexpr uint8_t kThr = 0, kIer = 1, kIir = 2, kLcr = 3, kMcr = 4, kLsr = 5, kMsr = 6, kScr = 7;
+
+Seeds SerialSeeds() {
+  return {
+      // What Linux's 8250 driver does at probe: scratch test, IER test, loopback test, FIFO
+      // detection, divisor, THRE test; then it prints.
+      {"linux_8250_probe",
+       [] {
+         Ops ops;
+         ops.Com1(true, kScr, 0xa5).Com1(false, kScr).Com1(true, kIer, 0).Com1(false, kIer);
+         ops.Com1(true, kIer, 0x0f).Com1(false, kIer).Com1(true, kIer, 0);
+         ops.Com1(true, kMcr, 0x1a).Com1(false, kMsr).Com1(true, kMcr, 0x0b);
+         ops.Com1(true, kIir, 0xe7).Com1(false, kIir).Com1(true, kIir, 0);
+         ops.Com1(true, kLcr, 0x80).Com1(true, kThr, 1).Com1(true, kIer, 0).Com1(false, kThr);
+         ops.Com1(true, kLcr, 0x03).Com1(true, kIer, 0x02).Com1(false, kIir).Com1(false, kIir);
+         for (char c : std::string("Linux version 6.1\n")) {
+           ops.Com1(false, kLsr).Com1(true, kThr, static_cast<uint8_t>(c));
+         }
+         ops.Com1(false, kIir).Com1(false, kLsr, 0, 2).Com1(false, kIer, 0, 1);
+         return ops.Finish();
+       }},
+      // Loopback: bytes written come back; a full receiver overruns and raises line status.
+      {"loopback_overrun",
+       [] {
+         Ops ops;
+         ops.Com1(true, kIer, 0x0f).Com1(true, kMcr, 0x1f).Com1(false, kMsr);
+         for (int i = 0; i < 8; ++i) ops.Com1(true, kThr, 0x41 + i);
+         ops.Com1(false, kLsr).Com1(false, kThr).Com1(false, kIir);
+         ops.Input(10, 0x30);  // disconnected in loopback: nothing queued
+         ops.Com1(true, kIir, 0x03).Com1(false, kLsr).Com1(true, kMcr, 0x08);
+         return ops.Finish();
+       }},
+      // Console input beyond the receiver's bound, read back with interrupts on.
+      {"console_input",
+       [] {
+         Ops ops;
+         ops.Com1(true, kIer, 0x05).Com1(true, kIir, 0x01).Input(4000, 0).Input(200, 7);
+         ops.Com1(false, kIir).Com1(false, kLsr);
+         for (int i = 0; i < 16; ++i) ops.Com1(false, kThr);
+         ops.Com1(true, kIir, 0x03).Com1(false, kLsr).Com1(false, kIir);
+         return ops.Finish();
+       }},
+      // Linux's i8042 probe (self test, command byte, interface tests), then a reset by 0xfe
+      // and by the output port.
+      {"i8042_probe_and_reset",
+       [] {
+         Ops ops;
+         ops.I8042(false, 4).I8042(true, 4, 0xaa).I8042(false, 4).I8042(false, 0);
+         ops.I8042(true, 4, 0x20).I8042(false, 0).I8042(true, 4, 0x60).I8042(true, 0, 0x47);
+         ops.I8042(true, 4, 0xab).I8042(false, 0).I8042(true, 4, 0xd3).I8042(true, 0, 0x99);
+         ops.I8042(false, 4).I8042(false, 0).I8042(false, 1, 0, 2).I8042(true, 4, 0xfe);
+         ops.I8042(true, 4, 0xd1).I8042(true, 0, 0x02).I8042(false, 4, 0, 1);
+         return ops.Finish();
+       }},
+      // Devices claiming ranges, clashing ones refused, accesses everywhere.
+      {"bus_registrations",
+       [] {
+         Ops ops;
+         ops.Probe(0x70, 2).Probe(0x71, 1).Probe(0x3f0, 0x10).Probe(0xfff0, 0x10).Probe(0xfff0, 0x11);
+         ops.Probe(0x80, 0).Port(false, 0x70).Port(true, 0x71, 0x8f).Port(false, 0x80, 0, 2);
+         ops.Port(false, 0xfffe, 0, 2).Port(true, 0x3ff, 0x12345678, 2).Port(false, 0x3fd);
+         ops.Port(false, 0x64).Port(true, 0xcf8, 0x80000000, 2);
+         return ops.Finish();
+       }},
+  };
+}
+
+const std::map<std::string, Seeds>& AllSeeds() {
+  static const auto* seeds = new std::map<std::string, Seeds>{
+      {"elf", ElfSeeds()},
+      {"bzimage", BzImageSeeds()},
+      {"pvh_note", PvhNoteSeeds()},
+      {"boot_structures", BootStructuresSeeds()},
+      {"serial", SerialSeeds()},
+  };
+  return *seeds;
+}
+
+}  // namespace
+}  // namespace vmmd::fuzz
+
+int main(int argc, char** argv) {
+  using vmmd::fuzz::AllSeeds;
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s KIND OUT_DIR SEED...\n", argv[0]);
+    return 2;
+  }
+  const auto kind = AllSeeds().find(argv[1]);
+  if (kind == AllSeeds().end()) {
+    std::fprintf(stderr, "seed_gen: unknown kind %s\n", argv[1]);
+    return 2;
+  }
+  for (int i = 3; i < argc; ++i) {
+    const auto seed = kind->second.find(argv[i]);
+    if (seed == kind->second.end()) {
+      std::fprintf(stderr, "seed_gen: %s has no seed %s\n", argv[1], argv[i]);
+      return 2;
+    }
+    const std::vector<uint8_t> bytes = seed->second();
+    const std::string path = std::string(argv[2]) + "/" + argv[i];
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (!out) {
+      std::fprintf(stderr, "seed_gen: cannot write %s\n", path.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
