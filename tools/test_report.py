@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
-"""Counts test cases across Bazel test targets and prints 'N passed, N failed, N skipped'.
+"""Counts test cases and prints 'N passed, N failed, N skipped' for one pass of tools/test.
 
-Usage: test_report.py BAZEL_LOG TESTLOGS_DIR TARGET...
-Each target's GoogleTest XML gives its cases. A target Bazel did not report as PASSED counts
-at least one failure, even if its XML is missing (it failed to build, crashed or timed out).
-Exits 1 when anything failed.
+  test_report.py [--name NAME] [--counts-out FILE] BAZEL_LOG TESTLOGS_DIR TARGET...
+  test_report.py [--name NAME] [--counts-out FILE] --fuzz-log FUZZ_LOG
+
+Bazel pass: each target's GoogleTest XML gives its cases (a sharded target's XML is one per
+shard). A target Bazel did not report as PASSED counts at least one failure, even without
+XML (it failed to build, crashed or timed out).
+Fuzz pass: tools/fuzz's closing line "fuzz: N passed, M failed" counts one case per fuzzer;
+without that line (tools/fuzz did not finish) one failure.
+--counts-out writes "passed failed skipped" for tools/test to add up. Exits 1 when anything
+failed.
 """
+import argparse
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -28,28 +35,59 @@ def count_cases(xml_path):
             skipped += 1
         else:
             passed += 1
-    return passed, failed, skipped
+    return [passed, failed, skipped]
+
+
+def target_counts(testlogs, target, log_text):
+    package, name = target.lstrip("/").split(":")
+    directory = testlogs / package / name
+    xml_paths = [directory / "test.xml"] if (directory / "test.xml").exists() else sorted(
+        directory.glob("shard_*_of_*/test.xml"))
+    counts = [0, 0, 0]
+    for xml_path in xml_paths:
+        try:
+            counts = [a + b for a, b in zip(counts, count_cases(xml_path))]
+        except ElementTree.ParseError:
+            pass
+    status = target_status(log_text, target)
+    if status != "PASSED" and counts[1] == 0:
+        print("test_report: %s %s" % (target, status), file=sys.stderr)
+        counts[1] = 1
+    return counts
+
+
+def fuzz_counts(fuzz_log):
+    text = Path(fuzz_log).read_text(errors="replace") if Path(fuzz_log).exists() else ""
+    matches = re.findall(r"^fuzz: (\d+) passed, (\d+) failed$", text, re.MULTILINE)
+    if not matches:
+        print("test_report: tools/fuzz did not finish (no \"fuzz: N passed, M failed\" line)",
+              file=sys.stderr)
+        return [0, 1, 0]
+    passed, failed = matches[-1]
+    return [int(passed), int(failed), 0]
 
 
 def main():
-    log_text = Path(sys.argv[1]).read_text(errors="replace")
-    testlogs = Path(sys.argv[2])
-    totals = [0, 0, 0]
-    for target in sys.argv[3:]:
-        package, name = target.lstrip("/").split(":")
-        xml_path = testlogs / package / name / "test.xml"
-        status = target_status(log_text, target)
-        counts = [0, 0, 0]
-        if xml_path.exists():
-            try:
-                counts = list(count_cases(xml_path))
-            except ElementTree.ParseError:
-                pass
-        if status != "PASSED" and counts[1] == 0:
-            print("test_report: %s %s" % (target, status), file=sys.stderr)
-            counts[1] = 1
-        totals = [a + b for a, b in zip(totals, counts)]
-    print("%d passed, %d failed, %d skipped" % tuple(totals))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", default="")
+    parser.add_argument("--counts-out")
+    parser.add_argument("--fuzz-log")
+    parser.add_argument("bazel_log", nargs="?")
+    parser.add_argument("testlogs", nargs="?")
+    parser.add_argument("targets", nargs="*")
+    args = parser.parse_args()
+
+    if args.fuzz_log:
+        totals = fuzz_counts(args.fuzz_log)
+    else:
+        log_text = Path(args.bazel_log).read_text(errors="replace")
+        totals = [0, 0, 0]
+        for target in args.targets:
+            totals = [a + b for a, b in zip(totals, target_counts(Path(args.testlogs), target, log_text))]
+    prefix = args.name + ": " if args.name else ""
+    print("%s%d passed, %d failed, %d skipped" % ((prefix,) + tuple(totals)))
+    if args.counts_out:
+        Path(args.counts_out).write_text("%d %d %d\n" % tuple(totals))
     return 1 if totals[1] else 0
 
 
