@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/status_matchers.h"
+#include "boot/test_elf_header.h"
 #include "boot/layout.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -32,19 +33,7 @@ class ElfBuilder {
   }
   std::vector<uint8_t> Build(uint64_t entry) const {
     std::vector<uint8_t> image(sizeof(Elf64_Ehdr) + segments_.size() * sizeof(Elf64_Phdr));
-    Elf64_Ehdr header = {};
-    std::memcpy(header.e_ident, ELFMAG, SELFMAG);
-    header.e_ident[EI_CLASS] = ELFCLASS64;
-    header.e_ident[EI_DATA] = ELFDATA2LSB;
-    header.e_ident[EI_VERSION] = EV_CURRENT;
-    header.e_type = ET_EXEC;
-    header.e_machine = EM_X86_64;
-    header.e_version = EV_CURRENT;
-    header.e_entry = entry;
-    header.e_phoff = sizeof(Elf64_Ehdr);
-    header.e_ehsize = sizeof(Elf64_Ehdr);
-    header.e_phentsize = sizeof(Elf64_Phdr);
-    header.e_phnum = segments_.size();
+    Elf64_Ehdr header = ::vmmd::testing::X86_64ExecutableHeader(entry, static_cast<uint16_t>(segments_.size()));
     std::memcpy(image.data(), &header, sizeof(header));
     for (size_t i = 0; i < segments_.size(); ++i) {
       Elf64_Phdr phdr = {};

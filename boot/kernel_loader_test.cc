@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/status_matchers.h"
+#include "boot/test_elf_header.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -42,19 +43,7 @@ std::vector<uint8_t> PvhNote(uint32_t entry) {
 std::vector<uint8_t> BuildElf(std::optional<uint32_t> pvh_entry) {
   const int phnum = pvh_entry ? 2 : 1;
   std::vector<uint8_t> image(sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr));
-  Elf64_Ehdr header = {};
-  std::memcpy(header.e_ident, ELFMAG, SELFMAG);
-  header.e_ident[EI_CLASS] = ELFCLASS64;
-  header.e_ident[EI_DATA] = ELFDATA2LSB;
-  header.e_ident[EI_VERSION] = EV_CURRENT;
-  header.e_type = ET_EXEC;
-  header.e_machine = EM_X86_64;
-  header.e_version = EV_CURRENT;
-  header.e_entry = kKernel;
-  header.e_phoff = sizeof(Elf64_Ehdr);
-  header.e_ehsize = sizeof(Elf64_Ehdr);
-  header.e_phentsize = sizeof(Elf64_Phdr);
-  header.e_phnum = phnum;
+  Elf64_Ehdr header = ::vmmd::testing::X86_64ExecutableHeader(kKernel, static_cast<uint16_t>(phnum));
   std::memcpy(image.data(), &header, sizeof(header));
 
   Elf64_Phdr load = {};

@@ -27,6 +27,22 @@ void SetDeliveryMode(kvm_lapic_state& lapic, int offset, uint32_t mode) {
   WriteApicRegister(lapic, offset, (lvt & ~0x700u) | (mode << 8));
 }
 
+// GDTR/IDTR at the boot tables, CS = `code`, the data segments = `data`, TR = the GDT's TSS.
+void LoadBootTables(kvm_sregs& sregs, const std::array<uint64_t, layout::kGdtMaxEntries>& gdt,
+                    const kvm_segment& code, const kvm_segment& data) {
+  sregs.gdt.base = layout::kGdtStart;
+  sregs.gdt.limit = sizeof(gdt) - 1;
+  sregs.idt.base = layout::kIdtStart;
+  sregs.idt.limit = layout::kIdtSize - 1;
+  sregs.cs = code;
+  sregs.ds = data;
+  sregs.es = data;
+  sregs.fs = data;
+  sregs.gs = data;
+  sregs.ss = data;
+  sregs.tr = KvmSegmentFromGdt(gdt[3], 3);
+}
+
 // Prefixes a failed step's status with the vCPU it was for.
 absl::Status ForVcpu(const Vcpu& vcpu, absl::string_view step, absl::Status status) {
   if (status.ok()) return status;
@@ -54,19 +70,8 @@ kvm_fpu BootFpu() {
 }
 
 void SetBootSregs(kvm_sregs& sregs, GuestAddress page_table_root) {
-  const kvm_segment code = KvmSegmentFromGdt(kBootGdt[1], 1);
-  const kvm_segment data = KvmSegmentFromGdt(kBootGdt[2], 2);
-  sregs.gdt.base = layout::kGdtStart;
-  sregs.gdt.limit = sizeof(kBootGdt) - 1;
-  sregs.idt.base = layout::kIdtStart;
-  sregs.idt.limit = layout::kIdtSize - 1;
-  sregs.cs = code;
-  sregs.ds = data;
-  sregs.es = data;
-  sregs.fs = data;
-  sregs.gs = data;
-  sregs.ss = data;
-  sregs.tr = KvmSegmentFromGdt(kBootGdt[3], 3);
+  LoadBootTables(sregs, kBootGdt, KvmSegmentFromGdt(kBootGdt[1], 1),
+                 KvmSegmentFromGdt(kBootGdt[2], 2));
   sregs.cr0 |= kCr0Pe | kCr0Pg;
   sregs.cr3 = page_table_root.value();
   sregs.cr4 |= kCr4Pae;
@@ -89,17 +94,7 @@ void SetPvhSregs(kvm_sregs& sregs) {
   kvm_segment data = KvmSegmentFromGdt(kPvhGdt[2], 2);
   code.limit = 0xffffffff;
   data.limit = 0xffffffff;
-  sregs.gdt.base = layout::kGdtStart;
-  sregs.gdt.limit = sizeof(kPvhGdt) - 1;
-  sregs.idt.base = layout::kIdtStart;
-  sregs.idt.limit = layout::kIdtSize - 1;
-  sregs.cs = code;
-  sregs.ds = data;
-  sregs.es = data;
-  sregs.fs = data;
-  sregs.gs = data;
-  sregs.ss = data;
-  sregs.tr = KvmSegmentFromGdt(kPvhGdt[3], 3);
+  LoadBootTables(sregs, kPvhGdt, code, data);
   sregs.cr0 = kCr0Pe | kCr0Et;
   sregs.cr3 = 0;
   sregs.cr4 = 0;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "boot/test_elf_header.h"
+
 namespace vmmd::fuzz {
 
 inline void AppendBytes(std::vector<uint8_t>& to, const void* bytes, size_t size) {
@@ -57,19 +59,7 @@ struct ElfSegment {
 // An ELF64 x86_64 executable: header, program headers, then each segment's bytes in order.
 inline std::vector<uint8_t> BuildElf(uint64_t entry, const std::vector<ElfSegment>& segments) {
   std::vector<uint8_t> image(sizeof(Elf64_Ehdr) + segments.size() * sizeof(Elf64_Phdr), 0);
-  Elf64_Ehdr header = {};
-  std::memcpy(header.e_ident, ELFMAG, SELFMAG);
-  header.e_ident[EI_CLASS] = ELFCLASS64;
-  header.e_ident[EI_DATA] = ELFDATA2LSB;
-  header.e_ident[EI_VERSION] = EV_CURRENT;
-  header.e_type = ET_EXEC;
-  header.e_machine = EM_X86_64;
-  header.e_version = EV_CURRENT;
-  header.e_entry = entry;
-  header.e_phoff = sizeof(Elf64_Ehdr);
-  header.e_ehsize = sizeof(Elf64_Ehdr);
-  header.e_phentsize = sizeof(Elf64_Phdr);
-  header.e_phnum = static_cast<Elf64_Half>(segments.size());
+  Elf64_Ehdr header = ::vmmd::testing::X86_64ExecutableHeader(entry, static_cast<uint16_t>(segments.size()));
   std::memcpy(image.data(), &header, sizeof(header));
   for (size_t i = 0; i < segments.size(); ++i) {
     const ElfSegment& segment = segments[i];
@@ -137,3 +127,4 @@ inline std::vector<uint8_t> BuildBzImage(const setup_header& header, size_t payl
 }  // namespace vmmd::fuzz
 
 #endif  // VMMD_TESTS_FUZZ_IMAGE_BUILDER_H_
+
