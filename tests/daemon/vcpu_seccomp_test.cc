@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -195,7 +196,7 @@ TEST_F(VcpuSeccompTest, VcpuThreadsAreConfinedAndNoOtherThreadIs) {
   const std::string log = daemon_->Log();
   EXPECT_THAT(log, HasSubstr("unhandled MMIO read")) << "the vCPU thread logged through glog";
   EXPECT_THAT(log, Not(HasSubstr("seccomp filter not installed")));
-  // absl::Mutex reads the waiter's priority; a refused sched_getparam would show here.
+  // vmmd::Mutex reads the waiter's priority; a refused sched_getparam would show here.
   EXPECT_THAT(log, Not(HasSubstr("pthread_getschedparam failed")));
 }
 

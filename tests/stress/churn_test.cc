@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -97,7 +98,7 @@ class ChurnTest : public ::testing::Test {
   // `cycles` cycles on each of kClients threads at once; returns the failures.
   std::vector<std::string> Run(const std::string& prefix, int cycles) {
     std::vector<std::string> failures;
-    absl::Mutex mutex;
+    vmmd::Mutex mutex;
     std::vector<std::thread> clients;
     for (int c = 0; c < kClients; ++c) {
       clients.emplace_back([&, c] {
@@ -106,7 +107,7 @@ class ChurnTest : public ::testing::Test {
           std::string failure =
               Cycle(absl::StrCat(prefix, "-", c, "-", i), n % kDeleteWhileRunningEvery == 4);
           if (!failure.empty()) {
-            absl::MutexLock lock(&mutex);
+            vmmd::MutexLock lock(&mutex);
             failures.push_back(std::move(failure));
           }
         }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -392,7 +393,7 @@ TEST_F(MalformedRequestTest, TenThousandBadRequestsGetDefinedCodes) {
     int sent = 0;
     std::map<StatusCode, int> codes;
   };
-  absl::Mutex mutex;
+  vmmd::Mutex mutex;
   std::vector<Tally> tallies(kinds.size());
   std::map<StatusCode, int> per_code;
   std::map<size_t, std::string> wrong;  // the first unexpected answer of each kind
@@ -404,7 +405,7 @@ TEST_F(MalformedRequestTest, TenThousandBadRequestsGetDefinedCodes) {
       for (int i = c; i < kRequests; i += kClients) {
         const size_t k = static_cast<size_t>(i) % kinds.size();
         const grpc::Status status = kinds[k].send();
-        absl::MutexLock lock(&mutex);
+        vmmd::MutexLock lock(&mutex);
         ++tallies[k].sent;
         ++tallies[k].codes[status.error_code()];
         ++per_code[status.error_code()];
