@@ -212,6 +212,9 @@ absl::Status VirtualMachine::StartOnWorker() {
   }
   for (size_t i = 0; i < hardware_->vcpus.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] { VcpuLoop(i); });
+    // Named here too, so that the name is right as soon as StartVcpus returns (a new thread
+    // carries the worker's name until it runs).
+    pthread_setname_np(vcpu_threads_.back().native_handle(), VcpuThreadName(i).c_str());
   }
   SetState(VmState::kRunning, "started");
   return absl::OkStatus();
@@ -322,9 +325,13 @@ void VirtualMachine::KickAllVcpus() {
   for (auto& vcpu : hardware_->vcpus) vcpu->RequestExit();
 }
 
+std::string VirtualMachine::VcpuThreadName(size_t index) const {
+  // Thread names are at most 15 characters: "<first 8 of the id>/vcpuN".
+  return absl::StrCat(id().substr(0, 8), "/vcpu", index).substr(0, 15);
+}
+
 void VirtualMachine::VcpuLoop(size_t index) {
-  const std::string name = absl::StrCat(id().substr(0, 8), "/vcpu", index);
-  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  pthread_setname_np(pthread_self(), VcpuThreadName(index).c_str());
   // Confine this thread before the guest runs; unconfined, it does not run the guest at all
   // (the stop request makes the loop below end before its first KVM_RUN).
   if (absl::Status confined = InstallVcpuSeccompFilter(); !confined.ok()) {

@@ -110,6 +110,7 @@ class VirtualMachine {
   void ReleaseHardwareOnWorker();
 
   // vCPU threads.
+  std::string VcpuThreadName(size_t index) const;
   void VcpuLoop(size_t index);
   // Ends the run from a vCPU thread (guest reset, triple fault, ...): the first reason wins.
   void RequestGuestStop(std::string reason);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <regex>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -149,14 +150,25 @@ TEST_F(VcpuSeccompTest, VcpuThreadsAreConfinedAndNoOtherThreadIs) {
   vmm::v1::Vm vm = WaitFor("sandboxed", [](const vmm::v1::Vm& vm) { return vm.console_bytes() >= 18; });
   ASSERT_EQ(vm.state(), vmm::v1::VM_STATE_RUNNING);
 
-  const std::vector<ThreadState> threads = Threads(daemon_->pid());
+  // The application processor's thread may not have run yet (it only installs its filter
+  // and waits for a SIPI): sample until both vCPU threads are confined, for at most 10 s.
+  const std::regex vcpu_name(".*/vcpu[0-9]+");
+  std::vector<ThreadState> threads;
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    threads = Threads(daemon_->pid());
+    int confined = 0;
+    for (const ThreadState& thread : threads) {
+      if (std::regex_match(thread.name, vcpu_name) && thread.seccomp == 2) ++confined;
+    }
+    if (confined == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   // Whatever the test runner itself runs under (a container's filter) is the baseline.
   ThreadState main_thread;
   for (const ThreadState& thread : threads) {
     if (thread.tid == std::to_string(daemon_->pid())) main_thread = thread;
   }
   ASSERT_GE(main_thread.seccomp_filters, 0) << "no Seccomp_filters in /proc (kernel < 5.9)";
-  const std::regex vcpu_name(".*/vcpu[0-9]+");
   int vcpu_threads = 0;
   for (const ThreadState& thread : threads) {
     if (std::regex_match(thread.name, vcpu_name)) {
