@@ -134,7 +134,7 @@ TEST_F(ChurnTest, ThousandCyclesLeaveNothingBehind) {
   // Let the gRPC server's spare pollers exit before taking the baseline.
   std::this_thread::sleep_for(std::chrono::seconds(1));
   const int fds_before = daemon_->OpenFdCount();
-  const int threads_before = ThreadsBesideGrpcPools(*daemon_);
+  const int threads_before = SettledThreadsBesideGrpcPools(*daemon_);
   const int pool_threads_before = GrpcPoolThreads(*daemon_);
   const std::string thread_names_before = daemon_->ThreadNames();
   const uint64_t resident_before = daemon_->ResidentMemoryBytes();

@@ -219,7 +219,7 @@ TEST_F(ClientDisconnectTest, VanishingFollowersAndDeletedVmsLeaveNothingBehind) 
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the server notices the dead peers
 
   const int fds_before = daemon_->OpenFdCount();
-  const int threads_before = ThreadsBesideGrpcPools(*daemon_);
+  const int threads_before = SettledThreadsBesideGrpcPools(*daemon_);
   const int pool_threads_before = GrpcPoolThreads(*daemon_);
   const std::string thread_names_before = daemon_->ThreadNames();
   const absl::Time start = absl::Now();

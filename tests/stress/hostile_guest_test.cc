@@ -166,7 +166,7 @@ TEST_F(HostileGuestTest, SerialFloodAloneStaysInItsRing) {
 
 TEST_F(HostileGuestTest, EightVmsAtOnceFaultsAreContained) {
   const int fds_before = daemon_->OpenFdCount();
-  const int threads_before = ThreadsBesideGrpcPools(*daemon_);
+  const int threads_before = SettledThreadsBesideGrpcPools(*daemon_);
   const std::string thread_names_before = daemon_->ThreadNames();
   const int pool_threads_before = GrpcPoolThreads(*daemon_);
   const uint64_t resident_before = daemon_->ResidentMemoryBytes();

@@ -129,6 +129,17 @@ int CountThreads(const testing::DaemonProcess& daemon, bool pool) {
 
 }  // namespace
 
+int SettledThreadsBesideGrpcPools(const testing::DaemonProcess& daemon) {
+  int last = ThreadsBesideGrpcPools(daemon);
+  for (int i = 0; i < 25; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const int now = ThreadsBesideGrpcPools(daemon);
+    if (now == last) return now;
+    last = now;
+  }
+  return last;
+}
+
 int ThreadsBesideGrpcPools(const testing::DaemonProcess& daemon) {
   return CountThreads(daemon, false);
 }

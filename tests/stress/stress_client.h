@@ -99,6 +99,9 @@ std::string MiB(uint64_t bytes);  // "12.3 MiB"
 // twice the cores and join them only at shutdown (src/core/lib/iomgr/executor.cc). Their
 // counts are gRPC's high-water marks, not something a VM or a call left behind.
 int ThreadsBesideGrpcPools(const testing::DaemonProcess& daemon);
+// ThreadsBesideGrpcPools once it stops changing (two samples 200 ms apart agree, at most
+// 5 s): gRPC's sync server retires the thread that served the last call a moment after it.
+int SettledThreadsBesideGrpcPools(const testing::DaemonProcess& daemon);
 int GrpcPoolThreads(const testing::DaemonProcess& daemon);
 
 }  // namespace vmmd::stress

@@ -208,7 +208,7 @@ TEST(JsonTest, ListVmsResponse) {
 TEST(RpcErrorTest, CodeNamesAndLine) {
   EXPECT_EQ(StatusCodeName(grpc::StatusCode::FAILED_PRECONDITION), "FAILED_PRECONDITION");
   EXPECT_EQ(StatusCodeName(grpc::StatusCode::DEADLINE_EXCEEDED), "DEADLINE_EXCEEDED");
-  EXPECT_EQ(StatusCodeName(static_cast<grpc::StatusCode>(99)), "CODE_99");
+  EXPECT_EQ(StatusCodeName(99), "CODE_99");
   EXPECT_EQ(FormatRpcError("GetVm", grpc::Status(grpc::StatusCode::NOT_FOUND, "no VM x")),
             "vmmctl: GetVm: NOT_FOUND: no VM x\n");
 }

@@ -4,9 +4,10 @@
 
 namespace vmmctl {
 
-std::string StatusCodeName(grpc::StatusCode code) {
+std::string StatusCodeName(int code) {
   // grpc/include/grpcpp/support/status_code_enum.h; gRPC's C++ API has no name function.
-  switch (code) {
+  // The code is an int: a server may send any number, and an out-of-range enum is UB.
+  switch (static_cast<grpc::StatusCode>(code)) {
     case grpc::StatusCode::OK:
       return "OK";
     case grpc::StatusCode::CANCELLED:

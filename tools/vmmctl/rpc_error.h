@@ -10,7 +10,7 @@
 namespace vmmctl {
 
 // The canonical name of a gRPC status code ("DEADLINE_EXCEEDED"), or "CODE_<n>".
-std::string StatusCodeName(grpc::StatusCode code);
+std::string StatusCodeName(int code);
 
 // "vmmctl: <rpc>: <CODE>: <message>\n".
 std::string FormatRpcError(absl::string_view rpc, const grpc::Status& status);
