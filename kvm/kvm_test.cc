@@ -4,11 +4,14 @@
 #include <array>
 #include <chrono>
 #include <thread>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "base/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kvm/coalesced_io_ring.h"
 #include "kvm/guest_memory.h"
 #include "kvm/kvm_system.h"
 #include "kvm/kvm_test_util.h"
@@ -167,6 +170,87 @@ TEST_F(VmTest, ExitRequestFromAnotherThreadStopsASpinningGuest) {
   vcpu_->RequestExit();
   again.join();
   EXPECT_TRUE(std::holds_alternative<vcpu_exit::Interrupted>(*exit));
+}
+
+// Coalesced port writes: KVM queues them in the ring instead of exiting.
+class CoalescedPioTest : public VmTest {
+ protected:
+  void SetUp() override {
+    VmTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_OK_AND_ASSIGN(int pio, kvm().CheckExtension(KVM_CAP_COALESCED_PIO));
+    if (pio == 0) GTEST_SKIP() << "KVM_CAP_COALESCED_PIO not offered";
+    ASSERT_OK_AND_ASSIGN(int page_offset, kvm().CheckExtension(KVM_CAP_COALESCED_MMIO));
+    ASSERT_OK_AND_ASSIGN(ring_, CoalescedIoRing::Map(*vcpu_, page_offset));
+  }
+
+  // The ring's writes, as {port, byte}; checks each is a 1-byte port write.
+  std::vector<std::pair<uint64_t, uint8_t>> DrainRing() {
+    std::vector<std::pair<uint64_t, uint8_t>> writes;
+    ring_->Drain([&](const CoalescedIoRing::Write& write) {
+      EXPECT_TRUE(write.pio);
+      EXPECT_EQ(write.data.size(), 1u);
+      writes.emplace_back(write.address, write.data[0]);
+    });
+    return writes;
+  }
+
+  std::unique_ptr<CoalescedIoRing> ring_;
+};
+
+TEST_F(CoalescedPioTest, WritesToTheZoneQueueInOrderUntilAnotherPortExits) {
+  ASSERT_OK(vm_->RegisterCoalescedPio(0x10, 1));
+  // mov al,1; out 0x10,al; mov al,2; out 0x10,al; mov al,3; out 0x10,al; out 0x11,al; jmp $
+  LoadRealModeCode(std::array<uint8_t, 16>{0xb0, 0x01, 0xe6, 0x10, 0xb0, 0x02, 0xe6, 0x10, 0xb0,
+                                            0x03, 0xe6, 0x10, 0xe6, 0x11, 0xeb, 0xfe});
+  EXPECT_TRUE(ring_->Empty());
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  const auto* out = std::get_if<vcpu_exit::IoOut>(&exit);
+  ASSERT_NE(out, nullptr) << "exit index " << exit.index();
+  EXPECT_EQ(out->port, 0x11);
+  EXPECT_FALSE(ring_->Empty());
+  using Write = std::pair<uint64_t, uint8_t>;
+  EXPECT_THAT(DrainRing(), ::testing::ElementsAre(Write{0x10, 1}, Write{0x10, 2}, Write{0x10, 3}));
+  EXPECT_TRUE(ring_->Empty());
+}
+
+TEST_F(CoalescedPioTest, AFullRingMakesTheNextWriteExit) {
+  ASSERT_OK(vm_->RegisterCoalescedPio(0x10, 1));
+  // xor al,al; again: inc al; out 0x10,al; jmp again
+  LoadRealModeCode(std::array<uint8_t, 8>{0x30, 0xc0, 0xfe, 0xc0, 0xe6, 0x10, 0xeb, 0xfa});
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  const auto* out = std::get_if<vcpu_exit::IoOut>(&exit);
+  ASSERT_NE(out, nullptr) << "exit index " << exit.index();
+  EXPECT_EQ(out->port, 0x10);
+  // KVM keeps one slot free; the write that found no room is the exit, next in sequence.
+  std::vector<std::pair<uint64_t, uint8_t>> queued = DrainRing();
+  ASSERT_EQ(queued.size(), ring_->capacity() - 1);
+  for (size_t i = 0; i < queued.size(); ++i) {
+    ASSERT_EQ(queued[i].second, static_cast<uint8_t>(i + 1)) << "entry " << i;
+  }
+  EXPECT_EQ(out->data[0], static_cast<uint8_t>(queued.size() + 1));
+}
+
+TEST_F(CoalescedPioTest, AnUnregisteredZoneExitsAgain) {
+  ASSERT_OK(vm_->RegisterCoalescedPio(0x10, 1));
+  ASSERT_OK(vm_->UnregisterCoalescedPio(0x10, 1));
+  LoadRealModeCode(std::array<uint8_t, 6>{0xb0, 0x42, 0xe6, 0x10, 0xeb, 0xfe});
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  const auto* out = std::get_if<vcpu_exit::IoOut>(&exit);
+  ASSERT_NE(out, nullptr) << "exit index " << exit.index();
+  EXPECT_EQ(out->port, 0x10);
+  EXPECT_TRUE(ring_->Empty());
+}
+
+TEST_F(CoalescedPioTest, WiderWritesThanTheZoneStillExit) {
+  ASSERT_OK(vm_->RegisterCoalescedPio(0x10, 1));
+  // mov ax,0x4241; out 0x10,ax; jmp $
+  LoadRealModeCode(std::array<uint8_t, 7>{0xb8, 0x41, 0x42, 0xe7, 0x10, 0xeb, 0xfe});
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  const auto* out = std::get_if<vcpu_exit::IoOut>(&exit);
+  ASSERT_NE(out, nullptr) << "exit index " << exit.index();
+  EXPECT_EQ(out->size, 2);
+  EXPECT_TRUE(ring_->Empty());
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ class Vcpu {
   ~Vcpu();
 
   uint32_t id() const { return id_; }
+  int fd() const { return fd_.get(); }
 
   absl::StatusOr<kvm_regs> GetRegs() const;    // KVM_GET_REGS
   absl::Status SetRegs(const kvm_regs& regs);  // KVM_SET_REGS

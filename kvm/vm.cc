@@ -83,6 +83,32 @@ absl::Status Vm::UnregisterIrqfd(int event_fd, uint32_t gsi) {
       .status();
 }
 
+namespace {
+
+kvm_coalesced_mmio_zone PioZone(uint16_t port, uint32_t length) {
+  kvm_coalesced_mmio_zone zone = {};
+  zone.addr = port;
+  zone.size = length;
+  zone.pio = 1;
+  return zone;
+}
+
+}  // namespace
+
+absl::Status Vm::RegisterCoalescedPio(uint16_t port, uint32_t length) {
+  kvm_coalesced_mmio_zone zone = PioZone(port, length);
+  return Ioctl(fd_.get(), KVM_REGISTER_COALESCED_MMIO, &zone,
+               absl::StrFormat("KVM_REGISTER_COALESCED_MMIO(pio %#x+%u)", port, length))
+      .status();
+}
+
+absl::Status Vm::UnregisterCoalescedPio(uint16_t port, uint32_t length) {
+  kvm_coalesced_mmio_zone zone = PioZone(port, length);
+  return Ioctl(fd_.get(), KVM_UNREGISTER_COALESCED_MMIO, &zone,
+               absl::StrFormat("KVM_UNREGISTER_COALESCED_MMIO(pio %#x+%u)", port, length))
+      .status();
+}
+
 absl::Status Vm::SetIrqLine(uint32_t gsi, bool level) {
   kvm_irq_level irq = {};
   irq.irq = gsi;

@@ -46,6 +46,12 @@ class Vm {
   absl::Status RegisterIrqfd(int event_fd, uint32_t gsi);
   absl::Status UnregisterIrqfd(int event_fd, uint32_t gsi);
 
+  // KVM_REGISTER_COALESCED_MMIO for port I/O: writes to [port, port + length)
+  // stop exiting and queue in the VM's CoalescedIoRing instead (KVM_CAP_COALESCED_PIO).
+  absl::Status RegisterCoalescedPio(uint16_t port, uint32_t length);
+  // KVM_UNREGISTER_COALESCED_MMIO for the same zone: its writes exit again.
+  absl::Status UnregisterCoalescedPio(uint16_t port, uint32_t length);
+
   // KVM_IRQ_LINE: drives `gsi` to `level` (for devices without an eventfd).
   absl::Status SetIrqLine(uint32_t gsi, bool level);
 
