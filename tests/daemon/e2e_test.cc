@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_system.h"
+#include "tests/daemon/boot_client.h"
 #include "tests/daemon/daemon_process.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
@@ -30,19 +31,13 @@ namespace vmmd {
 namespace {
 
 using ::testing::HasSubstr;
+using ::vmmd::testing::BootAndFollowConsole;
+using ::vmmd::testing::Context;
 using ::vmmd::testing::DaemonProcess;
 using ::vmmd::testing::WaitForValue;
 
 constexpr char kDaemon[] = "daemon/vmmd";
 constexpr char kHelloGuest[] = "tests/guest/hello_guest.elf";
-// A bound for RPCs, so that a hung daemon fails the test instead of hanging it.
-constexpr auto kRpcDeadline = std::chrono::seconds(60);
-
-std::unique_ptr<grpc::ClientContext> Context() {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
-  return context;
-}
 
 // The daemon's threads apart from gRPC's timer manager, which starts and retires its own
 // threads as timers come and go, whatever vmmd does.
@@ -94,43 +89,8 @@ class DaemonEndToEndTest : public ::testing::Test {
   // Returns the console text.
   std::string BootHelloGuest(const std::string& vm_id, uint32_t vcpus, uint64_t memory_mib,
                              const std::string& cmdline, vmm::v1::BootInfo* boot_info = nullptr) {
-    vmm::v1::CreateVmRequest create;
-    create.set_vm_id(vm_id);
-    create.set_vcpu_count(vcpus);
-    create.set_memory_mib(memory_mib);
-    vmm::v1::Vm vm;
-    grpc::Status status = stub_->CreateVm(Context().get(), create, &vm);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_CREATED);
-
-    vmm::v1::ConfigureBootRequest configure;
-    configure.set_vm_id(vm_id);
-    configure.set_kernel_path(daemon_->ImagePath("hello_guest.elf"));
-    configure.set_cmdline(cmdline);
-    vmm::v1::BootInfo info;
-    status = stub_->ConfigureBoot(Context().get(), configure, &info);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    if (boot_info) *boot_info = info;
-
-    vmm::v1::StartVcpusRequest start;
-    start.set_vm_id(vm_id);
-    status = stub_->StartVcpus(Context().get(), start, &vm);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-
-    vmm::v1::StreamConsoleRequest console;
-    console.set_vm_id(vm_id);
-    console.set_follow(true);
-    auto context = Context();
-    auto reader = stub_->StreamConsole(context.get(), console);
-    std::string text;
-    vmm::v1::ConsoleChunk chunk;
-    while (reader->Read(&chunk)) {
-      EXPECT_EQ(chunk.offset(), text.size()) << "no bytes dropped";
-      text += chunk.data();
-    }
-    status = reader->Finish();
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return text;
+    return BootAndFollowConsole(*stub_, *daemon_, vm_id, "hello_guest.elf", vcpus, memory_mib,
+                                cmdline, boot_info);
   }
 
   std::unique_ptr<DaemonProcess> daemon_;

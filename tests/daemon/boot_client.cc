@@ -1,0 +1,56 @@
+#include "tests/daemon/boot_client.h"
+
+#include "gtest/gtest.h"
+
+namespace vmmd::testing {
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
+  return context;
+}
+
+std::string BootAndFollowConsole(vmm::v1::VmmService::Stub& stub, const DaemonProcess& daemon,
+                                 const std::string& vm_id, const std::string& image_file,
+                                 uint32_t vcpus, uint64_t memory_mib, const std::string& cmdline,
+                                 vmm::v1::BootInfo* boot_info) {
+  vmm::v1::CreateVmRequest create;
+  create.set_vm_id(vm_id);
+  create.set_vcpu_count(vcpus);
+  create.set_memory_mib(memory_mib);
+  vmm::v1::Vm vm;
+  grpc::Status status = stub.CreateVm(Context().get(), create, &vm);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_CREATED);
+
+  vmm::v1::ConfigureBootRequest configure;
+  configure.set_vm_id(vm_id);
+  configure.set_kernel_path(daemon.ImagePath(image_file));
+  configure.set_cmdline(cmdline);
+  vmm::v1::BootInfo info;
+  status = stub.ConfigureBoot(Context().get(), configure, &info);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  if (boot_info) *boot_info = info;
+
+  vmm::v1::StartVcpusRequest start;
+  start.set_vm_id(vm_id);
+  status = stub.StartVcpus(Context().get(), start, &vm);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+
+  vmm::v1::StreamConsoleRequest console;
+  console.set_vm_id(vm_id);
+  console.set_follow(true);
+  auto context = Context();
+  auto reader = stub.StreamConsole(context.get(), console);
+  std::string text;
+  vmm::v1::ConsoleChunk chunk;
+  while (reader->Read(&chunk)) {
+    EXPECT_EQ(chunk.offset(), text.size()) << "no bytes dropped";
+    text += chunk.data();
+  }
+  status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return text;
+}
+
+}  // namespace vmmd::testing

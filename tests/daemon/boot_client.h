@@ -1,0 +1,34 @@
+// Client side of booting a test guest through the real vmmd: bounded RPCs, and one call that
+// creates, configures and starts a VM and follows its console until the guest stops.
+#ifndef VMMD_TESTS_DAEMON_BOOT_CLIENT_H_
+#define VMMD_TESTS_DAEMON_BOOT_CLIENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "grpcpp/client_context.h"
+#include "tests/daemon/daemon_process.h"
+#include "vmm/v1/vmm.grpc.pb.h"
+
+namespace vmmd::testing {
+
+// A bound for RPCs, so that a hung daemon (or a guest that never stops) fails the test
+// instead of hanging it.
+inline constexpr auto kRpcDeadline = std::chrono::seconds(60);
+
+// A client context with kRpcDeadline.
+std::unique_ptr<grpc::ClientContext> Context();
+
+// CreateVm -> ConfigureBoot (`image_file` under the daemon's image root) -> StartVcpus ->
+// StreamConsole(follow) until the guest stops, or until kRpcDeadline. Returns the console
+// text; every failed step is a gtest failure (EXPECT, so the caller goes on to say more).
+std::string BootAndFollowConsole(vmm::v1::VmmService::Stub& stub, const DaemonProcess& daemon,
+                                 const std::string& vm_id, const std::string& image_file,
+                                 uint32_t vcpus, uint64_t memory_mib, const std::string& cmdline,
+                                 vmm::v1::BootInfo* boot_info = nullptr);
+
+}  // namespace vmmd::testing
+
+#endif  // VMMD_TESTS_DAEMON_BOOT_CLIENT_H_
