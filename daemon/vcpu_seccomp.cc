@@ -82,6 +82,12 @@ absl::Status InstallVcpuSeccompFilter() {
       // The register dump logged on a triple fault or a KVM internal error (RegisterDump).
       {SCMP_SYS(ioctl), "ioctl(KVM_GET_REGS)", IoctlRequestIs(KVM_GET_REGS)},
       {SCMP_SYS(ioctl), "ioctl(KVM_GET_SREGS)", IoctlRequestIs(KVM_GET_SREGS)},
+      // Turning COM1's coalesced THR writes on and off as the guest flips its THR-empty
+      // interrupt (daemon/coalesced_port_writes.h), on the VM's fd.
+      {SCMP_SYS(ioctl), "ioctl(KVM_REGISTER_COALESCED_MMIO)",
+       IoctlRequestIs(KVM_REGISTER_COALESCED_MMIO)},
+      {SCMP_SYS(ioctl), "ioctl(KVM_UNREGISTER_COALESCED_MMIO)",
+       IoctlRequestIs(KVM_UNREGISTER_COALESCED_MMIO)},
       // Device output: the COM1 irqfd (an eventfd), the console log file, glog to stderr.
       {SCMP_SYS(write), "write", std::nullopt},
       // Mutex and CondVar (devices, the console ring, the worker's queue, pausing).

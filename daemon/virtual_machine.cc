@@ -11,6 +11,7 @@
 #include "base/errno_status.h"
 #include "base/status_macros.h"
 #include "boot/layout.h"
+#include "daemon/coalesced_port_writes.h"
 #include "daemon/vcpu_seccomp.h"
 #include "devices/eventfd_interrupt.h"
 #include "devices/i8042.h"
@@ -33,6 +34,8 @@ struct VirtualMachine::Hardware {
   std::unique_ptr<I8042> i8042;
   std::unique_ptr<TestExit> test_exit;
   IoBus io_bus;
+  // COM1's THR writes queued in KVM instead of exiting each; null where KVM cannot.
+  std::unique_ptr<CoalescedPortWrites> serial_writes;
 };
 
 namespace {
@@ -142,6 +145,14 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
   RETURN_IF_ERROR(hardware->io_bus.Register(I8042::kBase, I8042::kPortCount, hardware->i8042.get()));
   RETURN_IF_ERROR(hardware->io_bus.Register(TestExit::kBase, TestExit::kPortCount,
                                             hardware->test_exit.get()));
+  absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> serial_writes = CoalescedPortWrites::Create(
+      kvm, hardware->vm, *hardware->vcpus[0], hardware->io_bus, Serial::kCom1Base);
+  if (serial_writes.ok()) {
+    hardware->serial_writes = std::move(*serial_writes);
+  } else {
+    // Slower (an exit per byte), not wrong.
+    LOG_FIRST_N(WARNING, 1) << "COM1 output not coalesced: " << serial_writes.status();
+  }
   hardware_ = std::move(hardware);
   return absl::OkStatus();
 }
@@ -209,6 +220,11 @@ absl::Status VirtualMachine::StartOnWorker() {
   {
     MutexLock control(&control_mutex_);
     live_vcpu_threads_ = hardware_->vcpus.size();
+  }
+  UpdateSerialCoalescing();
+  if (hardware_->serial_writes) {
+    // For a guest that writes and then stops exiting: its last bytes still show up.
+    worker_.SetPeriodicTask(kSerialFlushPeriod, [this] { hardware_->serial_writes->Flush(); });
   }
   for (size_t i = 0; i < hardware_->vcpus.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] { VcpuLoop(i); });
@@ -295,6 +311,10 @@ void VirtualMachine::JoinVcpuThreadsOnWorker() {
     if (thread.joinable()) thread.join();
   }
   vcpu_threads_.clear();
+  if (hardware_ && hardware_->serial_writes) {
+    worker_.ClearPeriodicTask();
+    hardware_->serial_writes->Flush();  // what the guest wrote last
+  }
   std::string reason;
   {
     MutexLock control(&control_mutex_);
@@ -354,6 +374,8 @@ void VirtualMachine::VcpuLoop(size_t index) {
       if (stop_requested_) break;
     }
     absl::StatusOr<VcpuExit> exit = vcpu.Run();
+    // Writes KVM queued come before whatever this exit is.
+    if (hardware_->serial_writes) hardware_->serial_writes->Flush();
     if (!exit.ok()) {
       LOG(ERROR) << "vm " << id() << " vcpu " << index << ": " << exit.status();
       RequestGuestStop(absl::StrCat("KVM_RUN failed: ", exit.status().message()));
@@ -366,6 +388,9 @@ void VirtualMachine::VcpuLoop(size_t index) {
     } else if (auto* out = std::get_if<vcpu_exit::IoOut>(&*exit)) {
       for (uint32_t i = 0; i < out->count; ++i) {
         if (!bus.Write(out->port, out->data.subspan(i * out->size, out->size))) ++unhandled_io_;
+      }
+      if (out->port >= Serial::kCom1Base && out->port < Serial::kCom1Base + Serial::kPortCount) {
+        UpdateSerialCoalescing();  // an IER or MCR write may have changed what is allowed
       }
     } else if (auto* read = std::get_if<vcpu_exit::MmioRead>(&*exit)) {
       std::fill(read->data.begin(), read->data.end(), 0xff);
@@ -397,6 +422,18 @@ void VirtualMachine::VcpuLoop(size_t index) {
   }
   MutexLock control(&control_mutex_);
   --live_vcpu_threads_;
+}
+
+void VirtualMachine::UpdateSerialCoalescing() {
+  CoalescedPortWrites* writes = hardware_->serial_writes.get();
+  if (writes == nullptr) return;
+  const bool wanted = hardware_->serial->TransmitCanBeDeferred();
+  if (writes->enabled() == wanted) return;
+  if (absl::Status changed = writes->SetEnabled(wanted); !changed.ok()) {
+    LOG(ERROR) << "vm " << id() << ": " << changed;
+    // Still queueing while the guest waits for THR-empty interrupts would hang its output.
+    if (!wanted) RequestGuestStop(absl::StrCat("serial output: ", changed.message()));
+  }
 }
 
 void VirtualMachine::Shutdown() {

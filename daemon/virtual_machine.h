@@ -116,6 +116,10 @@ class VirtualMachine {
   void RequestGuestStop(std::string reason);
   void KickAllVcpus();
   void ConsoleOutput(uint8_t byte);
+  // Lets KVM queue COM1's THR writes while the UART allows it, and stops it when not.
+  void UpdateSerialCoalescing();
+  // How often the worker replays THR writes queued by a guest that has stopped exiting.
+  static constexpr absl::Duration kSerialFlushPeriod = absl::Milliseconds(20);
 
   void SetState(VmState state, std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status RequireState(VmState wanted, const char* action) const

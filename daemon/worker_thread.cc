@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include "glog/logging.h"
+
 namespace vmmd {
 
 WorkerThread::WorkerThread(std::string name) : name_(std::move(name)) {
@@ -29,20 +31,48 @@ void WorkerThread::Shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
+void WorkerThread::SetPeriodicTask(absl::Duration period, absl::AnyInvocable<void()> task) {
+  CHECK(OnWorkerThread()) << name_ << ": periodic tasks are set on the worker";
+  periodic_task_ = std::move(task);
+  period_ = period;
+  next_tick_ = absl::Now() + period;
+}
+
+void WorkerThread::ClearPeriodicTask() {
+  CHECK(OnWorkerThread()) << name_ << ": periodic tasks are cleared on the worker";
+  periodic_task_ = nullptr;
+}
+
 void WorkerThread::Loop() {
   while (true) {
     absl::AnyInvocable<void() &&> task;
+    bool tick = false;
     {
       MutexLock lock(&mutex_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
         return stopping_ || !tasks_.empty();
       };
-      mutex_.Await(absl::Condition(&ready));
-      if (tasks_.empty()) return;  // stopping, and everything queued has run
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
+      if (periodic_task_) {
+        mutex_.AwaitWithTimeout(absl::Condition(&ready), next_tick_ - absl::Now());
+        tick = absl::Now() >= next_tick_;
+      } else {
+        mutex_.Await(absl::Condition(&ready));
+      }
+      if (!tick) {
+        if (tasks_.empty()) {
+          if (stopping_) return;  // and everything queued has run
+          continue;
+        }
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
     }
-    std::move(task)();
+    if (tick) {
+      periodic_task_();
+      next_tick_ = absl::Now() + period_;
+    } else {
+      std::move(task)();
+    }
   }
 }
 

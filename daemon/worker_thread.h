@@ -35,6 +35,11 @@ class WorkerThread {
   template <typename Fn>
   auto Call(Fn fn, absl::Duration timeout) -> decltype(fn());
 
+  // Runs `task` on the worker every `period` (between posted tasks, never during one) until
+  // ClearPeriodicTask. Worker only, so a tick never races the change.
+  void SetPeriodicTask(absl::Duration period, absl::AnyInvocable<void()> task);
+  void ClearPeriodicTask();
+
   // Runs what is queued, then joins the thread. Idempotent; never call from the worker.
   void Shutdown();
 
@@ -47,6 +52,10 @@ class WorkerThread {
   Mutex mutex_;
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  // Touched only on the worker.
+  absl::AnyInvocable<void()> periodic_task_;
+  absl::Duration period_;
+  absl::Time next_tick_;
   std::thread thread_;
 };
 

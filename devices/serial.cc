@@ -102,6 +102,11 @@ void Serial::Write(uint16_t offset, absl::Span<const uint8_t> data) {
   WriteRegisterLocked(offset, data[0]);
 }
 
+bool Serial::TransmitCanBeDeferred() const {
+  MutexLock lock(&mutex_);
+  return !(ier_ & kIerThrEmpty) && !(mcr_ & kMcrLoop);
+}
+
 size_t Serial::EnqueueInput(absl::Span<const uint8_t> bytes) {
   MutexLock lock(&mutex_);
   // In loopback the serial input is disconnected from the receiver (datasheet, MCR bit 4).

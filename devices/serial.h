@@ -36,6 +36,15 @@ class Serial : public PortIoDevice {
   void Read(uint16_t offset, absl::Span<uint8_t> data) override;
   void Write(uint16_t offset, absl::Span<const uint8_t> data) override;
 
+  // Whether a THR write may reach this device later than the guest made it, provided it
+  // arrives before the guest's next UART access that does reach it (the VMM can then let KVM
+  // queue THR writes instead of exiting on each one, and replay them before any other exit).
+  // That holds while a THR write can raise no interrupt: the THR-empty interrupt disabled and
+  // the UART out of loopback (where the byte would come back as received data). Everything
+  // else a THR write changes, the guest can only see by reading a register, which replays the
+  // queue first. Changes only on IER and MCR writes.
+  bool TransmitCanBeDeferred() const;
+
   // Queues bytes for the guest to receive (console input). Bounded: bytes beyond
   // kMaxInputBytes are dropped. Returns how many were queued (0 while the guest holds the
   // UART in loopback, which disconnects the serial input).
@@ -58,7 +67,7 @@ class Serial : public PortIoDevice {
   InterruptLine* const interrupt_;
   const std::function<void(uint8_t)> output_;
 
-  Mutex mutex_;
+  mutable Mutex mutex_;
   uint8_t ier_ ABSL_GUARDED_BY(mutex_) = 0;
   uint8_t lcr_ ABSL_GUARDED_BY(mutex_) = 0x03;  // 8N1
   uint8_t mcr_ ABSL_GUARDED_BY(mutex_) = 0x08;  // OUT2

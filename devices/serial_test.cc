@@ -290,6 +290,53 @@ TEST_F(SerialTest, EmptyAccessesAreIgnored) {
   EXPECT_THAT(output_, IsEmpty());
 }
 
+TEST_F(SerialTest, TransmitCanBeDeferredUnlessThrEmptyInterruptOrLoopback) {
+  EXPECT_TRUE(serial_.TransmitCanBeDeferred());  // reset state: IER 0, MCR OUT2
+  Out(kIer, kIerRxData | kIerLineStatus | kIerModemStatus);
+  EXPECT_TRUE(serial_.TransmitCanBeDeferred());
+  Out(kIer, kIerThrEmpty);
+  EXPECT_FALSE(serial_.TransmitCanBeDeferred());
+  Out(kIer, 0);
+  Out(kMcr, kMcrLoop);
+  EXPECT_FALSE(serial_.TransmitCanBeDeferred());
+  Out(kMcr, 0);
+  EXPECT_TRUE(serial_.TransmitCanBeDeferred());
+}
+
+// The property the VMM relies on: whenever TransmitCanBeDeferred() says so, a THR write
+// raises no interrupt, whatever else is enabled or pending.
+TEST_F(SerialTest, ADeferrableThrWriteNeverRaisesAnInterrupt) {
+  for (int ier = 0; ier < 16; ++ier) {
+    for (int mcr : {0x00, 0x08, 0x0b, 0x10, 0x1f}) {  // 0x10: loopback
+      for (bool dlab : {false, true}) {
+        Serial serial(&interrupt_, [](uint8_t) {});
+        auto out = [&](uint16_t offset, uint8_t value) {
+          serial.Write(offset, absl::MakeConstSpan(&value, 1));
+        };
+        out(kMcr, static_cast<uint8_t>(mcr));
+        out(kIer, static_cast<uint8_t>(ier));
+        uint8_t iir = 0;
+        serial.Read(kIir, absl::MakeSpan(&iir, 1));  // acknowledge what enabling raised
+        if (dlab) out(kLcr, kLcrDlab | 0x03);
+        const bool deferrable = serial.TransmitCanBeDeferred();
+        const int before = interrupt_.count();
+        out(kData, 'x');
+        if (deferrable) {
+          EXPECT_EQ(interrupt_.count(), before) << "ier " << ier << " mcr " << mcr;
+        } else if (!dlab) {
+          // The converse, where the write reaches THR and no other source holds the line
+          // high already: the write interrupts.
+          const bool interrupting =
+              ier == kIerThrEmpty || ((mcr & kMcrLoop) && ier == kIerRxData);
+          if (interrupting) {
+            EXPECT_GT(interrupt_.count(), before) << "ier " << ier << " mcr " << mcr;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(SerialWithoutInterruptTest, NullInterruptLineIsAllowed) {
   std::vector<uint8_t> output;
   Serial serial(nullptr, [&](uint8_t byte) { output.push_back(byte); });

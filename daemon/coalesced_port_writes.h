@@ -1,0 +1,65 @@
+// CoalescedPortWrites: lets KVM queue a guest's writes to one port (COM1's THR) in the VM's
+// coalesced ring instead of exiting to vmmd on each, and replays them to the I/O bus. A guest
+// that floods its console then exits about once per ring of some 170 bytes, not once per byte
+// (docs/benchmarks.md has the figures).
+//
+// Replay keeps the guest's order: vCPU threads call Flush() after every KVM_RUN, before they
+// handle the exit; the VM's worker calls it on a timer, for a vCPU that writes and then stops
+// exiting (a guest that prints and halts), and once more after the vCPUs have stopped.
+// Queueing is on only while the device allows it (SetEnabled(Serial::TransmitCanBeDeferred())),
+// so a guest that transmits on THR-empty interrupts still gets one interrupt per byte.
+#ifndef VMMD_DAEMON_COALESCED_PORT_WRITES_H_
+#define VMMD_DAEMON_COALESCED_PORT_WRITES_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "base/mutex.h"
+#include "devices/io_bus.h"
+#include "kvm/coalesced_io_ring.h"
+#include "kvm/kvm_system.h"
+#include "kvm/vcpu.h"
+#include "kvm/vm.h"
+
+namespace vmmd {
+
+class CoalescedPortWrites {
+ public:
+  // For byte writes to `port`, replayed into `bus`. `vm` and `bus` must outlive it; `vcpu` is
+  // any vCPU of `vm` (the ring is mapped through it). UNIMPLEMENTED when KVM lacks
+  // KVM_CAP_COALESCED_PIO; starts disabled.
+  static absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> Create(const KvmSystem& kvm, Vm& vm,
+                                                                     const Vcpu& vcpu, IoBus& bus,
+                                                                     uint16_t port);
+
+  // Replays what KVM has queued. Any thread; cheap when nothing is queued.
+  void Flush();
+
+  // Turns queueing on or off (KVM_(UN)REGISTER_COALESCED_MMIO) when it changes. Any thread.
+  // Turning off replays what was queued before it returns, so the writes after it exit in
+  // order behind them.
+  absl::Status SetEnabled(bool enabled);
+
+  bool enabled() const { return enabled_.load(std::memory_order_acquire); }
+  // Writes replayed from the ring so far.
+  uint64_t replayed() const { return replayed_.load(std::memory_order_relaxed); }
+
+ private:
+  CoalescedPortWrites(Vm& vm, std::unique_ptr<CoalescedIoRing> ring, IoBus& bus, uint16_t port)
+      : vm_(vm), ring_(std::move(ring)), bus_(bus), port_(port) {}
+  void DrainLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  Vm& vm_;
+  const std::unique_ptr<CoalescedIoRing> ring_;
+  IoBus& bus_;
+  const uint16_t port_;
+  Mutex mutex_;  // one consumer of the ring at a time; serialises registration changes
+  std::atomic<bool> enabled_{false};  // written under mutex_
+  std::atomic<uint64_t> replayed_{0};
+};
+
+}  // namespace vmmd
+
+#endif  // VMMD_DAEMON_COALESCED_PORT_WRITES_H_

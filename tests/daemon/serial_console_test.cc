@@ -1,0 +1,128 @@
+// COM1 through the real vmmd (tag: requires-kvm), in the two modes vmmd treats differently.
+//
+// Interrupt-driven transmit, the way Linux's 8250 driver does it: serial_irq_guest sets
+// IER.ETBEI and sends each byte of its message from the interrupt handler, after reading IIR,
+// never polling LSR. The message only gets out if every THR write reaches the UART at once
+// and raises the next IRQ 4 edge through the irqfd and the in-kernel IOAPIC; so vmmd must not
+// let KVM queue THR writes in this mode. If the interrupts stop, the guest halts and the
+// console stream runs into its deadline.
+//
+// Polled transmit, where vmmd does let KVM queue THR writes (daemon/coalesced_port_writes.h):
+// idle_guest prints a line and halts for good, so its last byte waits in KVM's ring with no
+// exit coming to replay it; the worker's periodic flush must bring it out.
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "kvm/kvm_system.h"
+#include "tests/daemon/boot_client.h"
+#include "tests/daemon/daemon_process.h"
+#include "tests/guest/serial_irq_protocol.h"
+#include "vmm/v1/vmm.grpc.pb.h"
+
+namespace vmmd {
+namespace {
+
+using ::vmmd::testing::BootAndFollowConsole;
+using ::vmmd::testing::Context;
+using ::vmmd::testing::DaemonProcess;
+
+constexpr char kDaemon[] = "daemon/vmmd";
+constexpr char kSerialIrqGuest[] = "tests/guest/serial_irq_guest.elf";
+constexpr char kIdleGuest[] = "tests/guest/idle_guest.elf";
+
+class SerialConsoleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon =
+        DaemonProcess::Start(kDaemon, {kSerialIrqGuest, kIdleGuest});
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = std::move(*daemon);
+    stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
+  }
+
+  void TearDown() override {
+    if (HasFailure() && daemon_) std::cerr << "vmmd log:\n" << daemon_->Log();
+  }
+
+  // Boots the guest with `vcpus` and checks that it stopped with the message on its console
+  // and its success code: every byte sent from an interrupt, and exactly the interrupts
+  // SERIAL_IRQ_EXPECTED_INTERRUPTS says.
+  void ExpectInterruptDrivenTransmit(const std::string& vm_id, uint32_t vcpus) {
+    const std::string console =
+        BootAndFollowConsole(*stub_, *daemon_, vm_id, "serial_irq_guest.elf", vcpus, 32, "");
+    EXPECT_EQ(console, SERIAL_IRQ_MESSAGE);
+
+    vmm::v1::GetVmRequest get;
+    get.set_vm_id(vm_id);
+    vmm::v1::Vm vm;
+    ASSERT_TRUE(stub_->GetVm(Context().get(), get, &vm).ok());
+    EXPECT_EQ(vmm::v1::VmState_Name(vm.state()), "VM_STATE_STOPPED")
+        << "a guest that never stops is still waiting for a THR-empty interrupt";
+    // Otherwise SERIAL_IRQ_EXIT_MISCOUNT (0x5f | interrupts << 8 | strays << 16) or
+    // SERIAL_IRQ_EXIT_UNEXPECTED_VECTOR (0x5d), in decimal.
+    EXPECT_EQ(vm.exit_reason(), absl::StrCat("guest exit code ", SERIAL_IRQ_EXIT_OK))
+        << "expected " << SERIAL_IRQ_EXPECTED_INTERRUPTS << " interrupts, no strays";
+    EXPECT_EQ(vm.console_bytes(), SERIAL_IRQ_MESSAGE_BYTES);
+  }
+
+  std::unique_ptr<DaemonProcess> daemon_;
+  std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
+};
+
+TEST_F(SerialConsoleTest, TransmitsOneByteForEachThrEmptyInterrupt) {
+  ExpectInterruptDrivenTransmit("one-vcpu", 1);
+}
+
+// The AP waits for a SIPI that never comes; the BSP runs the guest and takes IRQ 4.
+TEST_F(SerialConsoleTest, TransmitsWithAnApParked) {
+  ExpectInterruptDrivenTransmit("two-vcpus", 2);
+}
+
+TEST_F(SerialConsoleTest, TheLastByteOfAGuestThatHaltsArrives) {
+  const std::string kLine = "idle guest ready\r\n";  // tests/guest/idle_guest.c
+  vmm::v1::CreateVmRequest create;
+  create.set_vm_id("idle");
+  create.set_vcpu_count(1);
+  create.set_memory_mib(32);
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(stub_->CreateVm(Context().get(), create, &vm).ok());
+  vmm::v1::ConfigureBootRequest configure;
+  configure.set_vm_id("idle");
+  configure.set_kernel_path(daemon_->ImagePath("idle_guest.elf"));
+  vmm::v1::BootInfo info;
+  const grpc::Status configured = stub_->ConfigureBoot(Context().get(), configure, &info);
+  ASSERT_TRUE(configured.ok()) << configured.error_message();
+  vmm::v1::StartVcpusRequest start;
+  start.set_vm_id("idle");
+  ASSERT_TRUE(stub_->StartVcpus(Context().get(), start, &vm).ok());
+
+  // Bounded wait: the guest never exits again after its last `out`.
+  vmm::v1::GetVmRequest get;
+  get.set_vm_id("idle");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (vm.console_bytes() < kLine.size() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(stub_->GetVm(Context().get(), get, &vm).ok());
+  }
+  EXPECT_EQ(vm.console_bytes(), kLine.size());
+  EXPECT_EQ(vmm::v1::VmState_Name(vm.state()), "VM_STATE_RUNNING") << "halted, not stopped";
+
+  vmm::v1::StreamConsoleRequest replay;
+  replay.set_vm_id("idle");
+  auto context = Context();
+  auto reader = stub_->StreamConsole(context.get(), replay);
+  std::string console;
+  vmm::v1::ConsoleChunk chunk;
+  while (reader->Read(&chunk)) console += chunk.data();
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(console, kLine);
+}
+
+}  // namespace
+}  // namespace vmmd
