@@ -40,6 +40,9 @@ ABSL_FLAG(uint64_t, max_total_memory_mib, 0,
 ABSL_FLAG(uint32_t, max_vms, 1024, "most VMs that may exist at once, in any state, until deleted");
 ABSL_FLAG(int32_t, worker_timeout_ms, 30000, "how long an RPC waits for a VM's worker thread");
 ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "the KVM device");
+ABSL_FLAG(bool, coalesce_serial_output, true,
+          "let KVM queue COM1 output while the guest polls the UART, instead of an exit per "
+          "byte (false: every byte exits to vmmd)");
 
 namespace {
 
@@ -130,6 +133,7 @@ int main(int argc, char** argv) {
   options.max_vms = absl::GetFlag(FLAGS_max_vms);
   options.console_log_dir = absl::GetFlag(FLAGS_console_log_dir);
   options.worker_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_worker_timeout_ms));
+  options.coalesce_serial_output = absl::GetFlag(FLAGS_coalesce_serial_output);
   vmmd::VmManager manager(std::move(kvm), options);
   vmmd::VmmServiceImpl service(&manager);
 

@@ -145,13 +145,16 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
   RETURN_IF_ERROR(hardware->io_bus.Register(I8042::kBase, I8042::kPortCount, hardware->i8042.get()));
   RETURN_IF_ERROR(hardware->io_bus.Register(TestExit::kBase, TestExit::kPortCount,
                                             hardware->test_exit.get()));
-  absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> serial_writes = CoalescedPortWrites::Create(
-      kvm, hardware->vm, *hardware->vcpus[0], hardware->io_bus, Serial::kCom1Base);
-  if (serial_writes.ok()) {
-    hardware->serial_writes = std::move(*serial_writes);
-  } else {
-    // Slower (an exit per byte), not wrong.
-    LOG_FIRST_N(WARNING, 1) << "COM1 output not coalesced: " << serial_writes.status();
+  if (config_.coalesce_serial_output) {
+    absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> serial_writes =
+        CoalescedPortWrites::Create(kvm, hardware->vm, *hardware->vcpus[0], hardware->io_bus,
+                                    Serial::kCom1Base);
+    if (serial_writes.ok()) {
+      hardware->serial_writes = std::move(*serial_writes);
+    } else {
+      // Slower (an exit per byte), not wrong.
+      LOG_FIRST_N(WARNING, 1) << "COM1 output not coalesced: " << serial_writes.status();
+    }
   }
   hardware_ = std::move(hardware);
   return absl::OkStatus();

@@ -35,6 +35,8 @@ struct VmConfig {
   uint32_t vcpu_count = 1;
   uint64_t memory_mib = 128;
   std::string console_log_path;  // empty: console kept in memory only
+  // Let KVM queue COM1's THR writes while the UART allows it (daemon/coalesced_port_writes.h).
+  bool coalesce_serial_output = true;
 };
 
 // What ConfigureBoot loads. The readers are read on the worker thread.

@@ -136,6 +136,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
   config.id = id;
   config.vcpu_count = params.vcpu_count;
   config.memory_mib = params.memory_mib;
+  config.coalesce_serial_output = options_.coalesce_serial_output;
   if (!options_.console_log_dir.empty()) {
     config.console_log_path = absl::StrCat(options_.console_log_dir, "/", id, ".log");
   }

@@ -31,6 +31,7 @@ struct VmManagerOptions {
   uint64_t max_initrd_bytes = 1024ull << 20;
   std::string console_log_dir;           // empty: no console log files
   absl::Duration worker_timeout = absl::Seconds(30);
+  bool coalesce_serial_output = true;    // VmConfig::coalesce_serial_output
 };
 
 struct CreateVmParams {
