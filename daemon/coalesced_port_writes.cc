@@ -3,6 +3,7 @@
 #include <linux/kvm.h>
 
 #include "base/status_macros.h"
+#include "glog/logging.h"
 
 namespace vmmd {
 
@@ -26,25 +27,40 @@ void CoalescedPortWrites::Flush() {
 
 void CoalescedPortWrites::DrainLocked() {
   const size_t replayed = ring_->Drain([this](const CoalescedIoRing::Write& write) {
-    // Only our zone is registered, so every entry is a port write the bus knows.
-    bus_.Write(static_cast<uint16_t>(write.address), write.data);
+    // The ring is the VM's, not the zone's: take only what is ours.
+    if (write.pio && write.address == port_) bus_.Write(port_, write.data);
   });
   replayed_.fetch_add(replayed, std::memory_order_relaxed);
 }
 
-absl::Status CoalescedPortWrites::SetEnabled(bool enabled) {
-  if (enabled_.load(std::memory_order_acquire) == enabled) return absl::OkStatus();
+bool CoalescedPortWrites::MayEnableLocked() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - budget_start_ >= std::chrono::seconds(1)) {
+    budget_start_ = now;
+    enables_in_budget_ = 0;
+  }
+  return enables_in_budget_ < kMaxEnablesPerSecond;
+}
+
+absl::Status CoalescedPortWrites::Follow(absl::FunctionRef<bool()> allowed) {
   MutexLock lock(&mutex_);
-  if (enabled_.load(std::memory_order_relaxed) == enabled) return absl::OkStatus();
-  if (enabled) {
-    RETURN_IF_ERROR(vm_.RegisterCoalescedPio(port_, 1));
+  const bool enable = allowed();
+  if (enable == enabled_.load(std::memory_order_relaxed)) return absl::OkStatus();
+  if (enable) {
+    if (failed_to_enable_ || !MayEnableLocked()) return absl::OkStatus();
+    ++enables_in_budget_;
+    if (absl::Status registered = vm_.RegisterCoalescedPio(port_, 1); !registered.ok()) {
+      LOG(WARNING) << "port " << port_ << " writes will exit one by one: " << registered;
+      failed_to_enable_ = true;
+      return absl::OkStatus();
+    }
   } else {
     // Unregistered first: once KVM returns, no vCPU can queue another write (it waits for
     // the vCPUs' SRCU readers), so the drain below empties the ring for good.
     RETURN_IF_ERROR(vm_.UnregisterCoalescedPio(port_, 1));
     DrainLocked();
   }
-  enabled_.store(enabled, std::memory_order_release);
+  enabled_.store(enable, std::memory_order_release);
   return absl::OkStatus();
 }
 

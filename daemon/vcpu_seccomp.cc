@@ -38,13 +38,20 @@ scmp_arg_cmp IoctlRequestIs(unsigned long request) {
   return SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, request);
 }
 
+// The fd an ioctl goes to: a hijacked thread must not reach another VM's vCPUs or zones,
+// which live in the same process. fds are ints to the kernel too: low 32 bits.
+scmp_arg_cmp FdIs(int fd) {
+  return SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, static_cast<uint32_t>(fd));
+}
+
 // mmap and mprotect: never executable memory (the vCPU thread has no code to load).
 scmp_arg_cmp NotExecutable() { return SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0); }
 
 struct Rule {
   int syscall;
   const char* name;
-  std::optional<scmp_arg_cmp> argument;  // the condition on one argument; none: any arguments
+  std::optional<scmp_arg_cmp> argument;  // a condition on one argument; none: any arguments
+  std::optional<scmp_arg_cmp> second;    // and on another
 };
 
 // libseccomp returns -errno. Every failure here is the host's (kernel or library), not a
@@ -59,7 +66,7 @@ struct FilterDeleter {
 
 }  // namespace
 
-absl::Status InstallVcpuSeccompFilter() {
+absl::Status InstallVcpuSeccompFilter(const VcpuSeccompFds& fds) {
   std::unique_ptr<void, FilterDeleter> filter(seccomp_init(kDefaultAction));
   if (filter == nullptr) return absl::InternalError("seccomp_init failed");
   // This thread only (the default, said explicitly): the daemon's gRPC, worker and signal
@@ -78,15 +85,17 @@ absl::Status InstallVcpuSeccompFilter() {
   // and under `strace -f`; each entry says who needs it.
   const Rule rules[] = {
       // The run loop itself: KVM_RUN on this vCPU's fd (kvm/vcpu.cc Vcpu::Run).
-      {SCMP_SYS(ioctl), "ioctl(KVM_RUN)", IoctlRequestIs(KVM_RUN)},
+      {SCMP_SYS(ioctl), "ioctl(own vCPU, KVM_RUN)", FdIs(fds.vcpu_fd), IoctlRequestIs(KVM_RUN)},
       // The register dump logged on a triple fault or a KVM internal error (RegisterDump).
-      {SCMP_SYS(ioctl), "ioctl(KVM_GET_REGS)", IoctlRequestIs(KVM_GET_REGS)},
-      {SCMP_SYS(ioctl), "ioctl(KVM_GET_SREGS)", IoctlRequestIs(KVM_GET_SREGS)},
+      {SCMP_SYS(ioctl), "ioctl(own vCPU, KVM_GET_REGS)", FdIs(fds.vcpu_fd),
+       IoctlRequestIs(KVM_GET_REGS)},
+      {SCMP_SYS(ioctl), "ioctl(own vCPU, KVM_GET_SREGS)", FdIs(fds.vcpu_fd),
+       IoctlRequestIs(KVM_GET_SREGS)},
       // Turning COM1's coalesced THR writes on and off as the guest flips its THR-empty
-      // interrupt (daemon/coalesced_port_writes.h), on the VM's fd.
-      {SCMP_SYS(ioctl), "ioctl(KVM_REGISTER_COALESCED_MMIO)",
+      // interrupt (daemon/coalesced_port_writes.h), on its own VM.
+      {SCMP_SYS(ioctl), "ioctl(own VM, KVM_REGISTER_COALESCED_MMIO)", FdIs(fds.vm_fd),
        IoctlRequestIs(KVM_REGISTER_COALESCED_MMIO)},
-      {SCMP_SYS(ioctl), "ioctl(KVM_UNREGISTER_COALESCED_MMIO)",
+      {SCMP_SYS(ioctl), "ioctl(own VM, KVM_UNREGISTER_COALESCED_MMIO)", FdIs(fds.vm_fd),
        IoctlRequestIs(KVM_UNREGISTER_COALESCED_MMIO)},
       // Device output: the COM1 irqfd (an eventfd), the console log file, glog to stderr.
       {SCMP_SYS(write), "write", std::nullopt},
@@ -135,10 +144,13 @@ absl::Status InstallVcpuSeccompFilter() {
 #endif
   };
   for (const Rule& rule : rules) {
-    const int rc = rule.argument.has_value()
-                       ? seccomp_rule_add_exact(filter.get(), SCMP_ACT_ALLOW, rule.syscall, 1,
-                                                *rule.argument)
-                       : seccomp_rule_add_exact(filter.get(), SCMP_ACT_ALLOW, rule.syscall, 0);
+    scmp_arg_cmp conditions[2];
+    unsigned int count = 0;
+    for (const std::optional<scmp_arg_cmp>& condition : {rule.argument, rule.second}) {
+      if (condition.has_value()) conditions[count++] = *condition;
+    }
+    const int rc = seccomp_rule_add_exact_array(filter.get(), SCMP_ACT_ALLOW, rule.syscall,
+                                                count, conditions);
     if (rc < 0) return SeccompError(rc, absl::StrCat("seccomp_rule_add(", rule.name, ")"));
   }
   if (int rc = seccomp_load(filter.get()); rc < 0) {

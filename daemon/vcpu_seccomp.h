@@ -2,8 +2,8 @@
 // installs on itself before its first KVM_RUN. A vCPU thread runs guest-controlled exits
 // through the device models; should a device bug ever let a guest take over that thread,
 // the filter leaves it the handful of system calls the run loop needs and nothing else: no
-// open, no socket, no exec, no fork, no other ioctl than KVM_RUN and the register reads of
-// the crash dump.
+// open, no socket, no exec, no fork; ioctls only on its own vCPU (KVM_RUN and the register
+// reads of the crash dump) and its own VM (switching COM1's coalesced output).
 #ifndef VMMD_DAEMON_VCPU_SECCOMP_H_
 #define VMMD_DAEMON_VCPU_SECCOMP_H_
 
@@ -17,7 +17,11 @@ namespace vmmd {
 // Anything outside the allowlist then fails with EPERM in this thread, for the rest of its
 // life. Returns INTERNAL (naming the libseccomp call) if the filter cannot be built or loaded;
 // the thread is then unconfined and must not run a guest.
-absl::Status InstallVcpuSeccompFilter();
+struct VcpuSeccompFds {
+  int vcpu_fd;  // the thread's vCPU
+  int vm_fd;    // the VM it belongs to
+};
+absl::Status InstallVcpuSeccompFilter(const VcpuSeccompFds& fds);
 
 }  // namespace vmmd
 

@@ -80,7 +80,7 @@ TEST(VcpuSeccompTest, ConfinesOnlyTheCallingThread) {
   Gate installed_gate, go_gate;
   std::thread confined([&] {
     confined_tid = ::gettid();
-    installed = InstallVcpuSeccompFilter();
+    installed = InstallVcpuSeccompFilter({-1, -1});  // no KVM fds here
     installed_gate.Open();
     if (!installed.ok()) return;
     go_gate.Wait();  // futex, with the filter in place
@@ -150,19 +150,26 @@ TEST(VcpuSeccompTest, ConfinesOnlyTheCallingThread) {
   ::close(pipe_fds[1]);
 }
 
-// The vCPU ioctls: the register reads of the crash dump pass, anything that changes a vCPU or
-// the VM does not. (KVM_RUN itself is exercised by every daemon test that boots a guest.)
-TEST(VcpuSeccompTest, OnlyTheRunLoopsVcpuIoctlsPass) {
+// The vCPU ioctls: the register reads of the crash dump pass on the thread's own vCPU, the
+// coalesced-output switch on its own VM; anything that changes a vCPU or the VM does not,
+// and nothing reaches another VM. (KVM_RUN itself is exercised by every daemon test that
+// boots a guest.)
+TEST(VcpuSeccompTest, OnlyTheRunLoopsIoctlsOnItsOwnVcpuAndVmPass) {
   absl::StatusOr<KvmSystem> kvm = KvmSystem::Open();
   if (!kvm.ok()) GTEST_SKIP() << "no usable /dev/kvm";
   absl::StatusOr<Vm> vm = kvm->CreateVm();
   ASSERT_TRUE(vm.ok()) << vm.status();
   absl::StatusOr<std::unique_ptr<Vcpu>> vcpu = vm->CreateVcpu(0);
   ASSERT_TRUE(vcpu.ok()) << vcpu.status();
+  absl::StatusOr<Vm> other_vm = kvm->CreateVm();
+  ASSERT_TRUE(other_vm.ok()) << other_vm.status();
+  absl::StatusOr<std::unique_ptr<Vcpu>> other_vcpu = other_vm->CreateVcpu(0);
+  ASSERT_TRUE(other_vcpu.ok()) << other_vcpu.status();
 
-  absl::Status installed, get_regs, get_sregs, set_regs, get_fpu, create_vcpu;
+  absl::Status installed, get_regs, get_sregs, set_regs, get_fpu, create_vcpu, coalesce_own,
+      uncoalesce_own, other_get_regs, coalesce_other;
   std::thread confined([&] {
-    installed = InstallVcpuSeccompFilter();
+    installed = InstallVcpuSeccompFilter({(*vcpu)->fd(), vm->fd()});
     if (!installed.ok()) return;
     absl::StatusOr<kvm_regs> regs = (*vcpu)->GetRegs();
     get_regs = regs.status();
@@ -170,12 +177,19 @@ TEST(VcpuSeccompTest, OnlyTheRunLoopsVcpuIoctlsPass) {
     set_regs = (*vcpu)->SetRegs(regs.ok() ? *regs : kvm_regs{});
     get_fpu = (*vcpu)->GetFpu().status();
     create_vcpu = vm->CreateVcpu(1).status();
+    coalesce_own = vm->RegisterCoalescedPio(0x3f8, 1);
+    uncoalesce_own = vm->UnregisterCoalescedPio(0x3f8, 1);
+    other_get_regs = (*other_vcpu)->GetRegs().status();
+    coalesce_other = other_vm->RegisterCoalescedPio(0x3f8, 1);
   });
   confined.join();
   ASSERT_TRUE(installed.ok()) << installed;
   EXPECT_TRUE(get_regs.ok()) << get_regs;
   EXPECT_TRUE(get_sregs.ok()) << get_sregs;
-  for (const absl::Status& refused : {set_regs, get_fpu, create_vcpu}) {
+  EXPECT_TRUE(coalesce_own.ok()) << coalesce_own;
+  EXPECT_TRUE(uncoalesce_own.ok()) << uncoalesce_own;
+  for (const absl::Status& refused :
+       {set_regs, get_fpu, create_vcpu, other_get_regs, coalesce_other}) {
     EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
     EXPECT_THAT(std::string(refused.message()), HasSubstr("(errno 1)"));
   }

@@ -227,7 +227,13 @@ absl::Status VirtualMachine::StartOnWorker() {
   UpdateSerialCoalescing();
   if (hardware_->serial_writes) {
     // For a guest that writes and then stops exiting: its last bytes still show up.
-    worker_.SetPeriodicTask(kSerialFlushPeriod, [this] { hardware_->serial_writes->Flush(); });
+    // For a guest that writes and then stops exiting: its last bytes still show up. Also
+    // turns queueing back on once the toggle budget allows it.
+    worker_.SetPeriodicTask(kSerialFlushPeriod, [this] {
+      if (!hardware_) return;
+      UpdateSerialCoalescing();
+      hardware_->serial_writes->Flush();
+    });
   }
   for (size_t i = 0; i < hardware_->vcpus.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] { VcpuLoop(i); });
@@ -317,6 +323,8 @@ void VirtualMachine::JoinVcpuThreadsOnWorker() {
   if (hardware_ && hardware_->serial_writes) {
     worker_.ClearPeriodicTask();
     hardware_->serial_writes->Flush();  // what the guest wrote last
+    LOG(INFO) << "vm " << id() << ": " << hardware_->serial_writes->replayed()
+              << " COM1 writes came through KVM's coalesced ring";
   }
   std::string reason;
   {
@@ -357,11 +365,12 @@ void VirtualMachine::VcpuLoop(size_t index) {
   pthread_setname_np(pthread_self(), VcpuThreadName(index).c_str());
   // Confine this thread before the guest runs; unconfined, it does not run the guest at all
   // (the stop request makes the loop below end before its first KVM_RUN).
-  if (absl::Status confined = InstallVcpuSeccompFilter(); !confined.ok()) {
+  Vcpu& vcpu = *hardware_->vcpus[index];
+  if (absl::Status confined = InstallVcpuSeccompFilter({vcpu.fd(), hardware_->vm.fd()});
+      !confined.ok()) {
     LOG(ERROR) << "vm " << id() << " vcpu " << index << ": no seccomp filter: " << confined;
     RequestGuestStop(absl::StrCat("vcpu ", index, " seccomp filter not installed: ", confined.message()));
   }
-  Vcpu& vcpu = *hardware_->vcpus[index];
   IoBus& bus = hardware_->io_bus;
   auto unpaused_or_stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mutex_) {
     return !paused_ || stop_requested_;
@@ -392,8 +401,10 @@ void VirtualMachine::VcpuLoop(size_t index) {
       for (uint32_t i = 0; i < out->count; ++i) {
         if (!bus.Write(out->port, out->data.subspan(i * out->size, out->size))) ++unhandled_io_;
       }
-      if (out->port >= Serial::kCom1Base && out->port < Serial::kCom1Base + Serial::kPortCount) {
-        UpdateSerialCoalescing();  // an IER or MCR write may have changed what is allowed
+      // An IER or MCR write may change what the UART allows. Not THR: in interrupt mode every
+      // byte exits there, and it changes nothing.
+      if (out->port > Serial::kCom1Base && out->port < Serial::kCom1Base + Serial::kPortCount) {
+        UpdateSerialCoalescing();
       }
     } else if (auto* read = std::get_if<vcpu_exit::MmioRead>(&*exit)) {
       std::fill(read->data.begin(), read->data.end(), 0xff);
@@ -430,12 +441,13 @@ void VirtualMachine::VcpuLoop(size_t index) {
 void VirtualMachine::UpdateSerialCoalescing() {
   CoalescedPortWrites* writes = hardware_->serial_writes.get();
   if (writes == nullptr) return;
-  const bool wanted = hardware_->serial->TransmitCanBeDeferred();
-  if (writes->enabled() == wanted) return;
-  if (absl::Status changed = writes->SetEnabled(wanted); !changed.ok()) {
-    LOG(ERROR) << "vm " << id() << ": " << changed;
-    // Still queueing while the guest waits for THR-empty interrupts would hang its output.
-    if (!wanted) RequestGuestStop(absl::StrCat("serial output: ", changed.message()));
+  Serial& serial = *hardware_->serial;
+  if (absl::Status followed = writes->Follow([&serial] { return serial.TransmitCanBeDeferred(); });
+      !followed.ok()) {
+    LOG(ERROR) << "vm " << id() << ": " << followed;
+    // Still queueing while the guest transmits on THR-empty interrupts would hold each byte's
+    // interrupt back until the next exit or tick: a guest crawling, so stop it and say why.
+    RequestGuestStop(absl::StrCat("serial output: ", followed.message()));
   }
 }
 

@@ -33,9 +33,10 @@ void WorkerThread::Shutdown() {
 
 void WorkerThread::SetPeriodicTask(absl::Duration period, absl::AnyInvocable<void()> task) {
   CHECK(OnWorkerThread()) << name_ << ": periodic tasks are set on the worker";
+  CHECK(period > absl::ZeroDuration()) << name_ << ": a periodic task needs a period";
   periodic_task_ = std::move(task);
   period_ = period;
-  next_tick_ = absl::Now() + period;
+  next_tick_ = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(period);
 }
 
 void WorkerThread::ClearPeriodicTask() {
@@ -53,8 +54,9 @@ void WorkerThread::Loop() {
         return stopping_ || !tasks_.empty();
       };
       if (periodic_task_) {
-        mutex_.AwaitWithTimeout(absl::Condition(&ready), next_tick_ - absl::Now());
-        tick = absl::Now() >= next_tick_;
+        mutex_.AwaitWithTimeout(absl::Condition(&ready),
+                                absl::FromChrono(next_tick_ - std::chrono::steady_clock::now()));
+        tick = std::chrono::steady_clock::now() >= next_tick_;
       } else {
         mutex_.Await(absl::Condition(&ready));
       }
@@ -69,7 +71,7 @@ void WorkerThread::Loop() {
     }
     if (tick) {
       periodic_task_();
-      next_tick_ = absl::Now() + period_;
+      next_tick_ = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(period_);
     } else {
       std::move(task)();
     }

@@ -3,6 +3,7 @@
 #ifndef VMMD_DAEMON_WORKER_THREAD_H_
 #define VMMD_DAEMON_WORKER_THREAD_H_
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -55,7 +56,7 @@ class WorkerThread {
   // Touched only on the worker.
   absl::AnyInvocable<void()> periodic_task_;
   absl::Duration period_;
-  absl::Time next_tick_;
+  std::chrono::steady_clock::time_point next_tick_;  // steady: wall-clock steps do not stall it
   std::thread thread_;
 };
 

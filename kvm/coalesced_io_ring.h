@@ -2,8 +2,8 @@
 //
 // A guest write to a zone registered with Vm::RegisterCoalescedPio does not exit to the VMM:
 // KVM appends {address, length, data} to this one-page ring, shared by all vCPUs of the VM,
-// and the vCPU goes straight back to the guest. Only when the ring is full does the write
-// exit as usual. So the VMM must replay the ring before it handles any exit (and now and
+// and the vCPU goes straight back to the guest. Only when the ring is full (169 entries; 85
+// on kernels before 6.12, whose room check wrapped) does the write exit as usual. So the VMM must replay the ring before it handles any exit (and now and
 // then, for a vCPU that stops exiting), or devices would see the guest's accesses out of
 // order. KVM is the producer; Drain is the one consumer, so callers serialise it.
 #ifndef VMMD_KVM_COALESCED_IO_RING_H_
@@ -49,8 +49,8 @@ class CoalescedIoRing {
   // range) end the drain: the ring is then reset to empty rather than trusted.
   size_t Drain(absl::FunctionRef<void(const Write&)> replay);
 
-  // Slots in the ring (KVM_COALESCED_MMIO_MAX); KVM keeps one free, so it queues one fewer
-  // before a write exits as usual.
+  // Slots in the ring (KVM_COALESCED_MMIO_MAX); KVM keeps one free, so it queues at most one
+  // fewer before a write exits as usual.
   size_t capacity() const { return capacity_; }
 
  private:

@@ -46,42 +46,7 @@ TEST_F(KvmSystemKvmTest, ReportsCapabilitiesAndCpuid) {
   EXPECT_TRUE(has_leaf_1);
 }
 
-// A VM with the machine the daemon builds: TSS, irqchip, PIT, 64 KiB of RAM, one vCPU.
-class VmTest : public KvmTest {
- protected:
-  void SetUp() override {
-    KvmTest::SetUp();
-    if (IsSkipped()) return;
-    ASSERT_OK_AND_ASSIGN(Vm vm, kvm().CreateVm());
-    vm_.emplace(std::move(vm));
-    ASSERT_OK(vm_->SetTssAddress(GuestAddress(0xfffbd000)));
-    ASSERT_OK(vm_->CreateIrqchip());
-    ASSERT_OK(vm_->CreatePit2());
-    ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(kMemorySize));
-    memory_.emplace(std::move(memory));
-    ASSERT_OK(vm_->MapGuestMemory(*memory_));
-    ASSERT_OK_AND_ASSIGN(vcpu_, vm_->CreateVcpu(0));
-  }
-
-  // Loads 16-bit code at kCodeAddress and points the vCPU at it in real mode.
-  void LoadRealModeCode(absl::Span<const uint8_t> code) {
-    ASSERT_OK(memory_->WriteBytes(GuestAddress(kCodeAddress), code));
-    ASSERT_OK_AND_ASSIGN(kvm_sregs sregs, vcpu_->GetSregs());
-    sregs.cs.base = 0;
-    sregs.cs.selector = 0;
-    ASSERT_OK(vcpu_->SetSregs(sregs));
-    kvm_regs regs = {};
-    regs.rip = kCodeAddress;
-    regs.rflags = 2;
-    ASSERT_OK(vcpu_->SetRegs(regs));
-  }
-
-  static constexpr uint64_t kMemorySize = 64 * 1024;
-  static constexpr uint64_t kCodeAddress = 0x1000;
-  std::optional<Vm> vm_;
-  std::optional<GuestMemory> memory_;
-  std::unique_ptr<Vcpu> vcpu_;
-};
+using VmTest = ::vmmd::testing::RealModeVmTest;
 
 TEST_F(VmTest, RegistersRoundTrip) {
   kvm_regs regs = {};
@@ -223,8 +188,11 @@ TEST_F(CoalescedPioTest, AFullRingMakesTheNextWriteExit) {
   ASSERT_NE(out, nullptr) << "exit index " << exit.index();
   EXPECT_EQ(out->port, 0x10);
   // KVM keeps one slot free; the write that found no room is the exit, next in sequence.
+  // Kernels before 6.12 computed the room with unsigned wrap-around and called the ring full
+  // at 85 entries while `first` < 85 (fixed by 92f6d4130497): either is KVM's, nothing lost.
   std::vector<std::pair<uint64_t, uint8_t>> queued = DrainRing();
-  ASSERT_EQ(queued.size(), ring_->capacity() - 1);
+  ASSERT_GE(queued.size(), ring_->capacity() / 2);
+  ASSERT_LE(queued.size(), ring_->capacity() - 1);
   for (size_t i = 0; i < queued.size(); ++i) {
     ASSERT_EQ(queued[i].second, static_cast<uint8_t>(i + 1)) << "entry " << i;
   }

@@ -11,12 +11,13 @@
 // idle_guest prints a line and halts for good, so its last byte waits in KVM's ring with no
 // exit coming to replay it; the worker's periodic flush must bring it out.
 #include <chrono>
+#include <iostream>
 #include <string>
 #include <thread>
 
-#include <string>
-
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_system.h"
 #include "tests/daemon/boot_client.h"
@@ -34,6 +35,21 @@ using ::vmmd::testing::DaemonProcess;
 constexpr char kDaemon[] = "daemon/vmmd";
 constexpr char kSerialIrqGuest[] = "tests/guest/serial_irq_guest.elf";
 constexpr char kIdleGuest[] = "tests/guest/idle_guest.elf";
+
+// The count in vmmd's "vm <id>: N COM1 writes came through KVM's coalesced ring", or -1.
+int64_t CoalescedWritesLogged(const std::string& log, const std::string& vm_id) {
+  const std::string prefix = absl::StrCat("vm ", vm_id, ": ");
+  const std::string suffix = " COM1 writes came through KVM's coalesced ring";
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    const size_t start = line.find(prefix);
+    const size_t end = line.find(suffix);
+    if (start == absl::string_view::npos || end == absl::string_view::npos) continue;
+    int64_t count = -1;
+    const size_t digits = start + prefix.size();
+    if (digits <= end && absl::SimpleAtoi(line.substr(digits, end - digits), &count)) return count;
+  }
+  return -1;
+}
 
 class SerialConsoleTest : public ::testing::Test {
  protected:
@@ -122,6 +138,13 @@ TEST_F(SerialConsoleTest, TheLastByteOfAGuestThatHaltsArrives) {
   while (reader->Read(&chunk)) console += chunk.data();
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(console, kLine);
+
+  // And it did come through KVM's ring: vmmd says how many writes did when the VM stops.
+  vmm::v1::DeleteVmRequest remove;
+  remove.set_vm_id("idle");
+  vmm::v1::DeleteVmResponse removed;
+  ASSERT_TRUE(stub_->DeleteVm(Context().get(), remove, &removed).ok());
+  EXPECT_GT(CoalescedWritesLogged(daemon_->Log(), "idle"), 0) << daemon_->Log();
 }
 
 }  // namespace
