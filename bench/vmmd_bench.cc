@@ -10,6 +10,8 @@
 //                      CreateVm only), then after deleting them
 //   --mode=getvm       C clients calling GetVm on one VM for --duration_s: round-trip latency
 //   --mode=verify      boots the kernel once and prints the whole console (no timing)
+//   --mode=serial      --runs times: boots the serial flood guest (--kernel), which writes
+//                      --flood_bytes to COM1 and exits; seconds from StartVcpus to STOPPED
 //
 // Every mode writes one JSON object to --out (see bench/stats.h).
 #include <sys/types.h>
@@ -33,10 +35,11 @@
 #include "absl/strings/str_split.h"
 #include "bench/stats.h"
 #include "grpcpp/grpcpp.h"
+#include "tests/guest/serial_flood_protocol.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "", "vmmd's address, e.g. unix:/tmp/x/vmmd.sock");
-ABSL_FLAG(std::string, mode, "cycle", "cycle, throughput, memory, getvm or verify");
+ABSL_FLAG(std::string, mode, "cycle", "cycle, throughput, memory, getvm, verify or serial");
 ABSL_FLAG(std::string, kernel, "", "guest kernel path (under the daemon's image root)");
 ABSL_FLAG(std::string, protocol, "auto", "boot_protocol: auto, linux64 or pvh");
 ABSL_FLAG(std::string, cmdline, "console=ttyS0 reboot=k", "guest command line");
@@ -51,6 +54,9 @@ ABSL_FLAG(int, pid, 0, "memory: the daemon's pid (for /proc)");
 ABSL_FLAG(bool, configure, true,
           "memory: ConfigureBoot each VM after CreateVm (false: CreateVm only, so that no guest "
           "page is touched and the slope is the daemon's own cost per VM)");
+ABSL_FLAG(int, runs, 3, "serial: timed floods");
+ABSL_FLAG(uint64_t, flood_bytes, 8 << 20,
+          "serial: bytes the flood guest writes (a multiple of its 4 KiB chunk)");
 ABSL_FLAG(std::string, id_prefix, "bench", "prefix of the VM ids this run creates");
 ABSL_FLAG(std::string, out, "", "JSON output file (stdout when empty)");
 
@@ -108,11 +114,12 @@ grpc::Status CreateVm(VmmService::Stub& stub, const std::string& id) {
   return stub.CreateVm(Context().get(), request, &vm);
 }
 
-grpc::Status ConfigureBoot(VmmService::Stub& stub, const std::string& id) {
+grpc::Status ConfigureBoot(VmmService::Stub& stub, const std::string& id,
+                           const std::string& cmdline = absl::GetFlag(FLAGS_cmdline)) {
   vmm::v1::ConfigureBootRequest request;
   request.set_vm_id(id);
   request.set_kernel_path(absl::GetFlag(FLAGS_kernel));
-  request.set_cmdline(absl::GetFlag(FLAGS_cmdline));
+  request.set_cmdline(cmdline);
   request.set_boot_protocol(absl::GetFlag(FLAGS_protocol));
   vmm::v1::BootInfo info;
   return stub.ConfigureBoot(Context().get(), request, &info);
@@ -505,6 +512,120 @@ int VerifyMode() {
   return WriteJson(absl::GetFlag(FLAGS_out), out.Render()) && status.ok() ? 0 : 1;
 }
 
+// --- serial output ----------------------------------------------------------------------
+
+// GetVm's period while a flood runs: a small error on floods of seconds, and little CPU
+// taken from the vCPU and the daemon on two cores.
+constexpr int kStopPollMs = 10;
+
+struct FloodResult {
+  bool ok = false;
+  std::string error;
+  double seconds = 0;  // StartVcpus sent -> GetVm first saw STOPPED
+};
+
+// A bound, not a goal: 30 s plus 50 us per byte (six times the uncoalesced pace here).
+double FloodTimeoutMs(uint64_t bytes) { return 30e3 + 50e-3 * static_cast<double>(bytes); }
+
+// Polls GetVm until the VM is STOPPED; false if `timeout_ms` passes first or GetVm fails.
+bool WaitStopped(VmmService::Stub& stub, const std::string& id, double timeout_ms,
+                 vmm::v1::Vm* vm, std::string* error) {
+  vmm::v1::GetVmRequest request;
+  request.set_vm_id(id);
+  const double start = NowMs();
+  for (;;) {
+    const grpc::Status status = stub.GetVm(Context().get(), request, vm);
+    if (!status.ok()) {
+      *error = absl::StrCat("GetVm: ", Describe(status));
+      return false;
+    }
+    if (vm->state() == vmm::v1::VM_STATE_STOPPED) return true;
+    if (NowMs() - start > timeout_ms) {
+      *error = absl::StrCat("not stopped after ", timeout_ms / 1000, " s");
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kStopPollMs));
+  }
+}
+
+// Why a stopped flood VM does not count, or "" when it stopped as the guest promises.
+std::string CheckFlood(const vmm::v1::Vm& vm, uint64_t bytes) {
+  const std::string expected = absl::StrCat("guest exit code ", SERIAL_FLOOD_EXIT_CODE);
+  if (vm.exit_reason() != expected) return absl::StrCat("stopped: ", vm.exit_reason());
+  if (vm.console_bytes() != bytes) {
+    return absl::StrCat("console_bytes ", vm.console_bytes(), ", expected ", bytes);
+  }
+  return "";
+}
+
+std::string FloodCmdline(uint64_t bytes) {
+  return absl::StrCat(absl::GetFlag(FLAGS_cmdline), " ", SERIAL_FLOOD_ARGUMENT, bytes);
+}
+
+FloodResult RunFlood(VmmService::Stub& stub, const std::string& id, uint64_t bytes) {
+  FloodResult result;
+  auto fail = [&](const std::string& error) {
+    result.error = error;
+    DeleteVm(stub, id);  // best effort; stops the VM if it still runs
+    return result;
+  };
+  grpc::Status status = CreateVm(stub, id);
+  if (!status.ok()) return fail(absl::StrCat("CreateVm: ", Describe(status)));
+  status = ConfigureBoot(stub, id, FloodCmdline(bytes));
+  if (!status.ok()) return fail(absl::StrCat("ConfigureBoot: ", Describe(status)));
+  const double start = NowMs();
+  vmm::v1::StartVcpusRequest request;
+  request.set_vm_id(id);
+  vmm::v1::Vm vm;
+  status = stub.StartVcpus(Context().get(), request, &vm);
+  if (!status.ok()) return fail(absl::StrCat("StartVcpus: ", Describe(status)));
+  std::string error;
+  if (!WaitStopped(stub, id, FloodTimeoutMs(bytes), &vm, &error)) return fail(error);
+  result.seconds = (NowMs() - start) / 1000;
+  error = CheckFlood(vm, bytes);
+  if (!error.empty()) return fail(error);
+  status = DeleteVm(stub, id);
+  if (!status.ok()) return fail(absl::StrCat("DeleteVm: ", Describe(status)));
+  result.ok = true;
+  return result;
+}
+
+int SerialMode() {
+  const uint64_t bytes = absl::GetFlag(FLAGS_flood_bytes);
+  if (bytes == 0 || bytes % SERIAL_FLOOD_CHUNK != 0) {
+    // The guest rounds up to whole chunks, so console_bytes would not match.
+    std::fprintf(stderr, "vmmd_bench: --flood_bytes must be a multiple of %u\n",
+                 SERIAL_FLOOD_CHUNK);
+    return 2;
+  }
+  auto stub = Connect();
+  std::vector<double> seconds, mb_per_s, us_per_byte;
+  int failures = 0;
+  std::string first_error;
+  for (int i = 0; i < absl::GetFlag(FLAGS_runs); ++i) {
+    const std::string id = absl::StrCat(absl::GetFlag(FLAGS_id_prefix), "-", i);
+    const FloodResult r = RunFlood(*stub, id, bytes);
+    if (!r.ok) {
+      if (failures++ == 0) first_error = r.error;
+      continue;
+    }
+    seconds.push_back(r.seconds);
+    mb_per_s.push_back(static_cast<double>(bytes) / r.seconds / 1e6);
+    us_per_byte.push_back(r.seconds * 1e6 / static_cast<double>(bytes));
+  }
+  JsonObject out = Common();
+  out.String("cmdline", FloodCmdline(bytes))
+      .Integer("flood_bytes", static_cast<int64_t>(bytes))
+      .Integer("runs", static_cast<int64_t>(seconds.size()))
+      .Integer("failures", failures)
+      .String("first_error", first_error)
+      .SummaryOf("seconds", seconds)
+      .SummaryOf("mb_per_s", mb_per_s)
+      .SummaryOf("us_per_byte", us_per_byte)
+      .Samples("samples_s", seconds);
+  return WriteJson(absl::GetFlag(FLAGS_out), out.Render()) && failures == 0 ? 0 : 1;
+}
+
 int Main() {
   if (absl::GetFlag(FLAGS_target).empty()) {
     std::fprintf(stderr, "vmmd_bench: --target is required\n");
@@ -516,6 +637,7 @@ int Main() {
   if (mode == "memory") return MemoryMode();
   if (mode == "getvm") return GetVmMode();
   if (mode == "verify") return VerifyMode();
+  if (mode == "serial") return SerialMode();
   std::fprintf(stderr, "vmmd_bench: unknown --mode=%s\n", mode.c_str());
   return 2;
 }
