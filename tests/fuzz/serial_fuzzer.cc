@@ -23,7 +23,9 @@
 //     inputs from MCR (RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD) with their delta bits;
 //   - the registers read back what was written (IER bits 3:0, MCR bits 4:0, LCR, SCR, the
 //     divisor latch with DLAB), bytes beyond the first of a wide read are 0;
-//   - the interrupt line gets one edge for each idle-to-pending transition of the output.
+//   - the interrupt line gets one edge for each idle-to-pending transition of the output;
+//   - Serial::TransmitCanBeDeferred() holds exactly when ETBEI (IER bit 1) and loopback are
+//     off, and then a write to offset 0 raises no edge (vmmd lets KVM queue those writes).
 // The i8042, from i8042.h: status bits (output full, system flag, last write a command, aux
 // data), command answers queued (at most 16), the reset line pulsed by even commands
 // 0xf0-0xfe and by output port writes with bit 0 clear, offsets 1-3 reading 0xff. The reset
@@ -211,6 +213,7 @@ class SerialModel {
   bool fifos() const { return fifos_; }
   bool rx_waiting() const { return !rx_.empty(); }
   uint8_t ier() const { return ier_; }
+  bool loopback() const { return mcr_ & kLoop; }
   bool dlab() const { return lcr_ & kDlab; }
   int edges() const { return edges_; }
   const std::vector<uint8_t>& transmitted() const { return transmitted_; }
@@ -350,12 +353,20 @@ class Harness {
     std::memcpy(bytes, &value, sizeof(bytes));
     const int probe_accesses = range && range->probe ? range->probe->accesses : 0;
     if (write) {
+      const bool serial_data = range && range->owner == Owner::kSerial && offset == 0;
+      const bool deferrable = serial_.TransmitCanBeDeferred();
+      FUZZ_CHECK(deferrable == (!(serial_model_.ier() & 0x02) && !serial_model_.loopback()),
+                 what + ": TransmitCanBeDeferred disagrees with IER/MCR");
+      const int edges_before = interrupt_.count;
       // The models first: the i8042's reset callback compares the status it reads with them.
       if (range && range->owner == Owner::kSerial) serial_model_.Write(offset, bytes[0]);
       if (range && range->owner == Owner::kI8042) i8042_model_.Write(offset, bytes[0]);
       const bool handled = bus_.Write(port, absl::MakeConstSpan(bytes, size));
       FUZZ_CHECK(handled == (range != nullptr), what + ": handled by the wrong device");
       if (!range) ++unhandled_writes_;
+      if (serial_data && deferrable) {
+        FUZZ_CHECK(interrupt_.count == edges_before, what + ": a deferrable write interrupted");
+      }
     } else {
       std::memset(bytes, 0x5a, sizeof(bytes));
       const bool handled = bus_.Read(port, absl::MakeSpan(bytes, size));
