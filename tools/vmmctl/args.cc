@@ -148,6 +148,16 @@ class Parser {
     return Succeed(spec.command);
   }
 
+  // Where a --tls_* flag's value goes; nullptr for any other flag.
+  std::optional<std::string>* TlsFlagValue(const std::string& name) {
+    TlsFlags& tls = invocation_.global.tls;
+    if (name == "tls_ca_file") return &tls.ca_file;
+    if (name == "tls_cert_file") return &tls.cert_file;
+    if (name == "tls_key_file") return &tls.key_file;
+    if (name == "tls_server_name") return &tls.server_name;
+    return nullptr;
+  }
+
   // Stores one flag's value in invocation_; returns what is wrong with it, or "".
   std::string Apply(const FoundFlag& flag) {
     const std::string name = flag.spec->name;
@@ -165,6 +175,10 @@ class Parser {
     const std::string not_a_number = absl::StrCat("'", value, "' is not a non-negative integer");
     if (name == "address") {
       invocation_.global.address = value;
+    } else if (std::optional<std::string>* tls_value = TlsFlagValue(name)) {
+      // Unset is the way to say "none"; an empty value is a slip, e.g. an unset shell variable.
+      if (value.empty()) return "empty value";
+      *tls_value = value;
     } else if (name == "timeout_s") {
       if (!ParseNumber(value, &invocation_.global.timeout_s)) return not_a_number;
     } else if (name == "id") {

@@ -123,6 +123,42 @@ TEST(ParseArgsTest, DoubleDashEndsFlags) {
   EXPECT_EQ(invocation.vm_id, "-odd-id");
 }
 
+TEST(ParseArgsTest, TlsFlagsAreGlobal) {
+  Invocation invocation =
+      ParseOk({"--tls_ca_file", "ca.pem", "list", "--tls-cert-file=me.crt", "--tls_key_file",
+               "me.key", "--tls_server_name=vmmd.internal"});
+  EXPECT_EQ(invocation.command, Command::kList);
+  EXPECT_THAT(invocation.global.tls.ca_file, Optional(std::string("ca.pem")));
+  EXPECT_THAT(invocation.global.tls.cert_file, Optional(std::string("me.crt")));
+  EXPECT_THAT(invocation.global.tls.key_file, Optional(std::string("me.key")));
+  EXPECT_THAT(invocation.global.tls.server_name, Optional(std::string("vmmd.internal")));
+  // Every command takes them, `run` included.
+  EXPECT_THAT(ParseOk({"run", "--kernel", "/k", "--tls_ca_file=/ca.pem"}).global.tls.ca_file,
+              Optional(std::string("/ca.pem")));
+}
+
+TEST(ParseArgsTest, TlsFlagsUnsetByDefault) {
+  const TlsFlags tls = ParseOk({"list"}).global.tls;
+  EXPECT_FALSE(tls.ca_file.has_value());
+  EXPECT_FALSE(tls.cert_file.has_value());
+  EXPECT_FALSE(tls.key_file.has_value());
+  EXPECT_FALSE(tls.server_name.has_value());
+}
+
+TEST(ParseArgsTest, TlsPathsAreKeptAsGiven) {
+  // vmmctl reads them itself, from its own working directory: nothing to resolve.
+  EXPECT_THAT(ParseOk({"list", "--tls_ca_file", "../ca.pem"}).global.tls.ca_file,
+              Optional(std::string("../ca.pem")));
+}
+
+TEST(ParseArgsErrorTest, EmptyTlsValueIsNamed) {
+  EXPECT_EQ(Parse({"list", "--tls_ca_file="}).error, "list: --tls_ca_file: empty value");
+  EXPECT_EQ(Parse({"get", "vm", "--tls_server_name", ""}).error,
+            "get: --tls_server_name: empty value");
+  EXPECT_EQ(Parse({"list", "--tls_key_file"}).error,
+            "list: flag --tls_key_file needs a value (--tls_key_file FILE)");
+}
+
 TEST(ParseArgsErrorTest, UnknownFlagIsNamed) {
   ParseResult result = Parse({"list", "--bogus"});
   EXPECT_FALSE(result.invocation.has_value());
@@ -211,6 +247,18 @@ TEST(UsageTest, ShortUsageIsTheSynopsisAndAPointer) {
             "[--initrd PATH] [--cmdline TEXT] [--protocol NAME] [--vcpus N] [--memory-mib M] "
             "[--id ID] [--keep]\n"
             "('vmmctl help run' describes each flag)\n");
+}
+
+TEST(UsageTest, UsageListsTheTlsFlags) {
+  for (const std::string& usage : {GeneralUsage(), CommandUsage(Command::kList)}) {
+    EXPECT_THAT(usage, HasSubstr("--tls_ca_file FILE"));
+    EXPECT_THAT(usage, HasSubstr("--tls_cert_file FILE"));
+    EXPECT_THAT(usage, HasSubstr("--tls_key_file FILE"));
+    EXPECT_THAT(usage, HasSubstr("--tls_server_name NAME"));
+    EXPECT_THAT(usage, HasSubstr("$VMMD_TLS_CA_FILE"));
+  }
+  EXPECT_THAT(GeneralUsage(),
+              HasSubstr("vmmctl --address tcp:vmmd.example:7070 --tls_ca_file ca.pem list"));
 }
 
 TEST(UsageTest, GeneralUsageListsEveryCommand) {

@@ -18,6 +18,17 @@ const std::vector<FlagSpec>& Flags() {
       {"json", false, nullptr, "print responses as JSON (proto field names)", true},
       {"timeout_s", true, "N", "seconds allowed for connecting and for each call (0: no limit; "
        "default 30)", true},
+      {"tls_ca_file", true, "FILE",
+       "PEM CA certificate(s) that vmmd's certificate must be signed by (default: "
+       "$VMMD_TLS_CA_FILE, else the system's CAs)", true},
+      {"tls_cert_file", true, "FILE",
+       "PEM client certificate, with --tls_key_file, for a vmmd started with "
+       "--tls_client_ca_file (default: $VMMD_TLS_CERT_FILE)", true},
+      {"tls_key_file", true, "FILE",
+       "the client certificate's PEM private key (default: $VMMD_TLS_KEY_FILE)", true},
+      {"tls_server_name", true, "NAME",
+       "the name vmmd's certificate must have, instead of the address's host (default: "
+       "$VMMD_TLS_SERVER_NAME)", true},
       {"help", false, nullptr, "show this help", true},
       {"id", true, "ID", "the new VM's id, 1-64 of [A-Za-z0-9_-] (default: generated)", false},
       {"vcpus", true, "N", "number of vCPUs (default 1)", false},
@@ -58,7 +69,7 @@ std::string CommandSynopsis(const CommandSpec& spec) {
 std::string FlagLines(const std::vector<const FlagSpec*>& flags) {
   std::string text;
   for (const FlagSpec* flag : flags) {
-    absl::StrAppendFormat(&text, "  %-20s %s\n", FlagSynopsis(*flag), flag->help);
+    absl::StrAppendFormat(&text, "  %-22s %s\n", FlagSynopsis(*flag), flag->help);
   }
   return text;
 }
@@ -72,6 +83,13 @@ std::vector<const FlagSpec*> GlobalFlags() {
 }
 
 constexpr char kGlobalSynopsis[] = "vmmctl [--address ADDR] [--json] [--timeout_s N]";
+
+constexpr char kTlsNote[] =
+    "Any --tls_* flag (or $VMMD_TLS_* variable) makes the connection TLS, for a vmmd listening\n"
+    "on tcp: with --tls_cert_file; add a client certificate if it has --tls_client_ca_file:\n"
+    "  vmmctl --address tcp:vmmd.example:7070 --tls_ca_file ca.pem list\n"
+    "  vmmctl --address tcp:vmmd.example:7070 --tls_ca_file ca.pem \\\n"
+    "    --tls_cert_file me.crt --tls_key_file me.key list\n";
 
 }  // namespace
 
@@ -131,7 +149,7 @@ std::string GeneralUsage() {
     absl::StrAppendFormat(&text, "  %-10s %s\n", spec.name, spec.summary);
   }
   absl::StrAppend(&text, "\nglobal flags (before or after the command):\n",
-                  FlagLines(GlobalFlags()),
+                  FlagLines(GlobalFlags()), "\n", kTlsNote,
                   "\n'vmmctl help COMMAND' shows a command's arguments.\n");
   return text;
 }

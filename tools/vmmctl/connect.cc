@@ -11,6 +11,8 @@
 #include "grpc/support/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+#include "tools/vmmctl/connection_error.h"
 
 namespace vmmctl {
 namespace {
@@ -19,9 +21,6 @@ std::string Where(const Address& address) {
   return absl::StrCat("cannot connect to vmmd at ", address.address,
                       address.source == "--address" ? "" : absl::StrCat(" (", address.source, ")"));
 }
-
-constexpr char kHint[] =
-    "; is vmmd running? (choose another daemon with --address or $VMMD_ADDRESS)";
 
 // connect(2) to the socket and straight away close it: errno says what is wrong.
 absl::Status ProbeUnixSocket(const Address& address) {
@@ -44,10 +43,10 @@ absl::Status ProbeUnixSocket(const Address& address) {
     case ENOENT:
     case ENOTDIR:
       return absl::UnavailableError(
-          absl::StrCat(Where(address), ": no socket at ", address.unix_path, kHint));
+          absl::StrCat(Where(address), ": no socket at ", address.unix_path, kIsVmmdRunningHint));
     case ECONNREFUSED:
       return absl::UnavailableError(absl::StrCat(Where(address), ": nothing listens on ",
-                                                 address.unix_path, kHint));
+                                                 address.unix_path, kIsVmmdRunningHint));
     case EACCES:
     case EPERM:
       return absl::PermissionDeniedError(absl::StrCat(
@@ -55,7 +54,7 @@ absl::Status ProbeUnixSocket(const Address& address) {
           " (is your user in the group given to vmmd's --socket_group?)"));
     default:
       return absl::UnavailableError(
-          absl::StrCat(Where(address), ": connect: ", std::strerror(error), kHint));
+          absl::StrCat(Where(address), ": connect: ", std::strerror(error), kIsVmmdRunningHint));
   }
 }
 
@@ -65,25 +64,46 @@ gpr_timespec Deadline(absl::Duration timeout) {
                       gpr_time_from_millis(absl::ToInt64Milliseconds(timeout), GPR_TIMESPAN));
 }
 
+std::shared_ptr<grpc::Channel> CreateChannel(const Address& address,
+                                             const std::optional<ClientTls>& tls) {
+  if (!tls.has_value()) {
+    return grpc::CreateChannel(address.grpc_target, grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = tls->root_certs;
+  options.pem_cert_chain = tls->cert_chain;
+  options.pem_private_key = tls->private_key;
+  grpc::ChannelArguments arguments;
+  if (!tls->server_name.empty()) arguments.SetSslTargetNameOverride(tls->server_name);
+  return grpc::CreateCustomChannel(address.grpc_target, grpc::SslCredentials(options),
+                                   arguments);
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Address& address,
+                                                       const std::optional<ClientTls>& tls,
                                                        absl::Duration timeout) {
   if (!address.unix_path.empty()) {
     absl::Status probe = ProbeUnixSocket(address);
     if (!probe.ok()) return probe;
   }
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(address.grpc_target, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel = CreateChannel(address, tls);
   const gpr_timespec deadline = Deadline(timeout);
   grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
-      return absl::UnavailableError(absl::StrCat(Where(address), ": connection failed", kHint));
+      const grpc::Status why = ProbeConnection(channel, deadline);
+      if (why.error_code() == grpc::StatusCode::UNAVAILABLE) {
+        return absl::UnavailableError(absl::StrCat(
+            Where(address), ": ", ExplainConnectionError(why.error_message(), address, tls)));
+      }
+      // A server answered after all (or the deadline passed): look at the state again.
     }
     if (!channel->WaitForStateChange(state, deadline)) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          Where(address), ": still connecting after ", absl::FormatDuration(timeout), kHint));
+      return absl::DeadlineExceededError(absl::StrCat(Where(address), ": still connecting after ",
+                                                      absl::FormatDuration(timeout),
+                                                      kIsVmmdRunningHint));
     }
     state = channel->GetState(/*try_to_connect=*/true);
   }

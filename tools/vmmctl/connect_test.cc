@@ -48,7 +48,7 @@ class ConnectTest : public ::testing::Test {
 };
 
 TEST_F(ConnectTest, NoSocketSuggestsVmmdIsNotRunning) {
-  EXPECT_THAT(Connect(UnixAddress(), absl::Seconds(5)),
+  EXPECT_THAT(Connect(UnixAddress(), std::nullopt, absl::Seconds(5)),
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr("cannot connect to vmmd at unix:" + SocketPath()),
                              HasSubstr("no socket at " + SocketPath()),
@@ -63,7 +63,7 @@ TEST_F(ConnectTest, StaleSocketFileSaysNothingListens) {
   std::strncpy(address.sun_path, SocketPath().c_str(), sizeof(address.sun_path) - 1);
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
   ::close(fd);  // the file stays; nobody listens
-  EXPECT_THAT(Connect(UnixAddress(), absl::Seconds(5)),
+  EXPECT_THAT(Connect(UnixAddress(), std::nullopt, absl::Seconds(5)),
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr("nothing listens on " + SocketPath()),
                              HasSubstr("is vmmd running?"))));
@@ -72,7 +72,7 @@ TEST_F(ConnectTest, StaleSocketFileSaysNothingListens) {
 TEST_F(ConnectTest, NamesWhereTheAddressCameFrom) {
   absl::StatusOr<Address> address = ParseAddress("unix:" + SocketPath(), "VMMD_ADDRESS");
   ASSERT_TRUE(address.ok());
-  EXPECT_THAT(Connect(*address, absl::Seconds(5)),
+  EXPECT_THAT(Connect(*address, std::nullopt, absl::Seconds(5)),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("(VMMD_ADDRESS)")));
 }
 
@@ -83,7 +83,8 @@ TEST_F(ConnectTest, ConnectsToAListeningServer) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   ASSERT_NE(server, nullptr);
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(UnixAddress(), absl::Seconds(10));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      Connect(UnixAddress(), std::nullopt, absl::Seconds(10));
   ASSERT_OK(channel);
   EXPECT_EQ((*channel)->GetState(false), GRPC_CHANNEL_READY);
   server->Shutdown();
@@ -103,10 +104,30 @@ TEST(ConnectTcpTest, RefusedPortFails) {
   const std::string text = "tcp:127.0.0.1:" + std::to_string(ntohs(address.sin_port));
   absl::StatusOr<Address> parsed = ParseAddress(text, "--address");
   ASSERT_OK(parsed);
-  EXPECT_THAT(Connect(*parsed, absl::Seconds(10)),
+  EXPECT_THAT(Connect(*parsed, std::nullopt, absl::Seconds(10)),
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr("cannot connect to vmmd at " + text),
                              HasSubstr("is vmmd running?"))));
+}
+
+TEST(ConnectTcpTest, TlsToAPlaintextServerSaysTheHandshakeFailed) {
+  vmm::v1::VmmService::Service service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_GT(port, 0);
+  ASSERT_OK_AND_ASSIGN(Address address,
+                       ParseAddress("tcp:127.0.0.1:" + std::to_string(port), "--address"));
+  EXPECT_THAT(Connect(address, ClientTls(), absl::Seconds(10)),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("cannot connect to vmmd at tcp:127.0.0.1:"),
+                             HasSubstr("TLS handshake failed"), HasSubstr("[gRPC: "))));
+  // The same server, plaintext: the failure above was TLS's.
+  EXPECT_OK(Connect(address, std::nullopt, absl::Seconds(10)));
+  server->Shutdown();
 }
 
 }  // namespace

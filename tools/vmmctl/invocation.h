@@ -26,8 +26,17 @@ enum class Command {
   kRun,
 };
 
+// The --tls_* flags as given; unset ones may come from $VMMD_TLS_* (tls_options.h).
+struct TlsFlags {
+  std::optional<std::string> ca_file;      // --tls_ca_file
+  std::optional<std::string> cert_file;    // --tls_cert_file
+  std::optional<std::string> key_file;     // --tls_key_file
+  std::optional<std::string> server_name;  // --tls_server_name
+};
+
 struct GlobalOptions {
   std::optional<std::string> address;  // --address; unset: $VMMD_ADDRESS or the default
+  TlsFlags tls;
   bool json = false;                   // --json
   int64_t timeout_s = 30;              // --timeout_s: connecting and each unary call; 0: none
 };

@@ -2,7 +2,7 @@
 // daemon and runs one command; see `vmmctl help`.
 //   exit 0: success (for `run`: the guest stopped, whatever the reason)
 //   exit 1: a call failed, or vmmd could not be reached
-//   exit 2: bad usage
+//   exit 2: bad usage, or a --tls_* file that cannot be read
 //   exit 128+N: `run` interrupted by signal N, after deleting its VM
 #include <signal.h>
 #include <unistd.h>
@@ -14,14 +14,18 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpc/support/log.h"
 #include "tools/vmmctl/address.h"
 #include "tools/vmmctl/args.h"
+#include "tools/vmmctl/client_tls.h"
 #include "tools/vmmctl/command_table.h"
 #include "tools/vmmctl/commands.h"
 #include "tools/vmmctl/connect.h"
 #include "tools/vmmctl/interruption.h"
 #include "tools/vmmctl/signal_watcher.h"
+#include "tools/vmmctl/tls_options.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 namespace {
@@ -32,6 +36,24 @@ std::string CurrentDirectory() {
   std::string result = cwd;
   ::free(cwd);
   return result;
+}
+
+// The TLS settings and the files they name; nullopt for plaintext. Errors are usage errors:
+// they name the flag (or variable) and, for a file, its path.
+absl::StatusOr<std::optional<vmmctl::ClientTls>> LoadTls(const vmmctl::Invocation& invocation,
+                                                         const vmmctl::Address& address) {
+  absl::StatusOr<vmmctl::TlsOptions> options =
+      vmmctl::ResolveTlsOptions(invocation.global.tls, std::getenv, address);
+  if (!options.ok()) return options.status();
+  if (!options->enabled()) return std::nullopt;
+  return vmmctl::LoadClientTls(*options);
+}
+
+// gRPC logs its own view of a failed handshake to stderr ("E1121 ... ssl_transport_security.cc
+// ... Handshake failed"); vmmctl reports the failure itself, with what to check. Setting
+// $GRPC_VERBOSITY brings gRPC's lines back.
+void QuietGrpcLogging() {
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
 }
 
 }  // namespace
@@ -46,6 +68,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const vmmctl::Invocation& invocation = *parsed.invocation;
+  QuietGrpcLogging();
   if (invocation.command == vmmctl::Command::kHelp) {
     std::cout << (invocation.help_topic.has_value() ? vmmctl::CommandUsage(*invocation.help_topic)
                                                     : vmmctl::GeneralUsage());
@@ -56,6 +79,11 @@ int main(int argc, char** argv) {
       vmmctl::ResolveAddress(invocation.global.address, std::getenv(vmmctl::kAddressEnvVar));
   if (!address.ok()) {
     std::cerr << "vmmctl: " << address.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::optional<vmmctl::ClientTls>> tls = LoadTls(invocation, *address);
+  if (!tls.ok()) {
+    std::cerr << "vmmctl: " << tls.status().message() << "\n";
     return 2;
   }
 
@@ -73,7 +101,8 @@ int main(int argc, char** argv) {
   const absl::Duration timeout = invocation.global.timeout_s == 0
                                      ? absl::InfiniteDuration()
                                      : absl::Seconds(invocation.global.timeout_s);
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = vmmctl::Connect(*address, timeout);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      vmmctl::Connect(*address, *tls, timeout);
   if (!channel.ok()) {
     std::cerr << "vmmctl: " << channel.status().message() << "\n";
     return 1;
