@@ -132,6 +132,16 @@ class Vmmd {
 
   std::string Log() const { return ReadFile(log_path_); }
 
+  // Waits (bounded, 5 s) for `text` in the log: vmmd logs "serving on ..." just after its
+  // port starts accepting, so the port alone does not say the line is there yet.
+  bool WaitForLog(const std::string& text) const {
+    for (int i = 0; i < 250; ++i) {
+      if (Log().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
  private:
   std::string log_path_;
   pid_t pid_ = -1;
@@ -222,10 +232,7 @@ TEST_F(TlsTest, LoopbackWithTlsServesTlsClientsOnly) {
   StartVmmd(flags);
   ASSERT_TRUE(vmmd_->WaitUntilListening(port_));
   // The "serving" line may land in the log a moment after the port accepts connections.
-  for (int i = 0; i < 250 && vmmd_->Log().find("(TLS)") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_THAT(vmmd_->Log(), HasSubstr("(TLS)"));
+  EXPECT_TRUE(vmmd_->WaitForLog("(TLS)")) << vmmd_->Log();
 
   grpc::Status status = ListVms(TlsClient("ca.crt"));
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
@@ -242,7 +249,7 @@ TEST_F(TlsTest, ClientCaRequiresAClientCertificateFromIt) {
   flags.push_back(absl::StrCat("--listen=tcp:127.0.0.1:", port_));
   StartVmmd(flags);
   ASSERT_TRUE(vmmd_->WaitUntilListening(port_));
-  EXPECT_THAT(vmmd_->Log(), HasSubstr("(TLS, client certificates required)"));
+  EXPECT_TRUE(vmmd_->WaitForLog("(TLS, client certificates required)")) << vmmd_->Log();
 
   grpc::Status status = ListVms(TlsClient("ca.crt", "client"));
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
