@@ -43,9 +43,10 @@ class DaemonProcess {
   absl::StatusOr<int> Terminate(absl::Duration timeout);
 
   // Open descriptors and threads of the daemon, from /proc.
-  int OpenFdCount() const;
+  int OpenFdCount() const;  // under TSan, without the runtime's symbolizer pipes
   int ThreadCount() const;
   std::string ThreadNames() const;  // "name name ...", for failure messages
+  std::string OpenFdTargets() const;  // "3=socket:[1234] 4=anon_inode:[eventfd] ...", likewise
   // VmSize from /proc/<pid>/status: every mapping, guest RAM included, in bytes.
   uint64_t VirtualMemoryBytes() const;
   // VmRSS from /proc/<pid>/status: what is resident, guest pages the guests touched included.

@@ -134,6 +134,7 @@ TEST_F(ChurnTest, ThousandCyclesLeaveNothingBehind) {
   // Let the gRPC server's spare pollers exit before taking the baseline.
   std::this_thread::sleep_for(std::chrono::seconds(1));
   const int fds_before = daemon_->OpenFdCount();
+  const std::string fd_targets_before = daemon_->OpenFdTargets();
   const int threads_before = SettledThreadsBesideGrpcPools(*daemon_);
   const int pool_threads_before = GrpcPoolThreads(*daemon_);
   const std::string thread_names_before = daemon_->ThreadNames();
@@ -180,7 +181,8 @@ TEST_F(ChurnTest, ThousandCyclesLeaveNothingBehind) {
   const uint64_t resident_after = daemon_->ResidentMemoryBytes();
   EXPECT_EQ(threads_after, threads_before)
       << "before: " << thread_names_before << "\nafter: " << daemon_->ThreadNames();
-  EXPECT_EQ(fds_after, fds_before);
+  EXPECT_EQ(fds_after, fds_before) << "before: " << fd_targets_before
+                                   << "\nafter: " << daemon_->OpenFdTargets();
   const uint64_t drift = resident_after > resident_before ? resident_after - resident_before
                                                           : resident_before - resident_after;
   if (kMemoryBoundsApply) {

@@ -219,6 +219,7 @@ TEST_F(ClientDisconnectTest, VanishingFollowersAndDeletedVmsLeaveNothingBehind) 
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the server notices the dead peers
 
   const int fds_before = daemon_->OpenFdCount();
+  const std::string fd_targets_before = daemon_->OpenFdTargets();
   const int threads_before = SettledThreadsBesideGrpcPools(*daemon_);
   const int pool_threads_before = GrpcPoolThreads(*daemon_);
   const std::string thread_names_before = daemon_->ThreadNames();
@@ -354,7 +355,8 @@ TEST_F(ClientDisconnectTest, VanishingFollowersAndDeletedVmsLeaveNothingBehind) 
   const double settle_seconds = absl::ToDoubleSeconds(absl::Now() - settle_start);
   EXPECT_EQ(threads_after, threads_before)
       << "before: " << thread_names_before << "\nafter: " << daemon_->ThreadNames();
-  EXPECT_EQ(fds_after, fds_before);
+  EXPECT_EQ(fds_after, fds_before) << "before: " << fd_targets_before
+                                   << "\nafter: " << daemon_->OpenFdTargets();
   std::printf(
       "client disconnects: %d cancelled, %d deadline-exceeded, %d dropped channels, %d "
       "followers killed (SIGKILL, %d at a time; daemon threads up to %d while they streamed), %d "

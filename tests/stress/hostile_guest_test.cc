@@ -165,6 +165,7 @@ TEST_F(HostileGuestTest, SerialFloodAloneStaysInItsRing) {
 
 TEST_F(HostileGuestTest, EightVmsAtOnceFaultsAreContained) {
   const int fds_before = daemon_->OpenFdCount();
+  const std::string fd_targets_before = daemon_->OpenFdTargets();
   const int threads_before = SettledThreadsBesideGrpcPools(*daemon_);
   const std::string thread_names_before = daemon_->ThreadNames();
   const int pool_threads_before = GrpcPoolThreads(*daemon_);
@@ -302,7 +303,8 @@ TEST_F(HostileGuestTest, EightVmsAtOnceFaultsAreContained) {
       WaitForValue(fds_before, absl::Seconds(10), [&] { return daemon_->OpenFdCount(); });
   EXPECT_EQ(threads_after, threads_before)
       << "before: " << thread_names_before << "\nafter: " << daemon_->ThreadNames();
-  EXPECT_EQ(fds_after, fds_before);
+  EXPECT_EQ(fds_after, fds_before) << "before: " << fd_targets_before
+                                   << "\nafter: " << daemon_->OpenFdTargets();
   std::printf(
       "hostile guests, after deleting all eight: threads %d -> %d (gRPC pool threads %d -> "
       "%d), fds %d -> %d\n",
