@@ -4,37 +4,46 @@
 
 namespace vmmd::testing {
 
-std::unique_ptr<grpc::ClientContext> Context() {
+std::unique_ptr<grpc::ClientContext> Context(std::chrono::milliseconds deadline) {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
+  context->set_deadline(std::chrono::system_clock::now() + deadline);
   return context;
 }
 
-std::string BootAndFollowConsole(vmm::v1::VmmService::Stub& stub, const DaemonProcess& daemon,
-                                 const std::string& vm_id, const std::string& image_file,
-                                 uint32_t vcpus, uint64_t memory_mib, const std::string& cmdline,
-                                 vmm::v1::BootInfo* boot_info) {
+grpc::Status BootGuest(vmm::v1::VmmService::Stub& stub, const DaemonProcess& daemon,
+                       const std::string& vm_id, const std::string& image_file,
+                       const std::string& cmdline, uint32_t vcpus, uint64_t memory_mib,
+                       vmm::v1::BootInfo* boot_info) {
   vmm::v1::CreateVmRequest create;
   create.set_vm_id(vm_id);
   create.set_vcpu_count(vcpus);
   create.set_memory_mib(memory_mib);
   vmm::v1::Vm vm;
   grpc::Status status = stub.CreateVm(Context().get(), create, &vm);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_CREATED);
-
+  if (!status.ok()) return status;
+  if (vm.state() != vmm::v1::VM_STATE_CREATED) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        "CreateVm answered " + vmm::v1::VmState_Name(vm.state()));
+  }
   vmm::v1::ConfigureBootRequest configure;
   configure.set_vm_id(vm_id);
   configure.set_kernel_path(daemon.ImagePath(image_file));
   configure.set_cmdline(cmdline);
   vmm::v1::BootInfo info;
   status = stub.ConfigureBoot(Context().get(), configure, &info);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  if (boot_info) *boot_info = info;
-
+  if (!status.ok()) return status;
+  if (boot_info != nullptr) *boot_info = info;
   vmm::v1::StartVcpusRequest start;
   start.set_vm_id(vm_id);
-  status = stub.StartVcpus(Context().get(), start, &vm);
+  return stub.StartVcpus(Context().get(), start, &vm);
+}
+
+std::string BootAndFollowConsole(vmm::v1::VmmService::Stub& stub, const DaemonProcess& daemon,
+                                 const std::string& vm_id, const std::string& image_file,
+                                 uint32_t vcpus, uint64_t memory_mib, const std::string& cmdline,
+                                 vmm::v1::BootInfo* boot_info) {
+  grpc::Status status =
+      BootGuest(stub, daemon, vm_id, image_file, cmdline, vcpus, memory_mib, boot_info);
   EXPECT_TRUE(status.ok()) << status.error_message();
 
   vmm::v1::StreamConsoleRequest console;

@@ -18,12 +18,21 @@ namespace vmmd::testing {
 // instead of hanging it.
 inline constexpr auto kRpcDeadline = std::chrono::seconds(60);
 
-// A client context with kRpcDeadline.
-std::unique_ptr<grpc::ClientContext> Context();
+// A client context with `deadline`, kRpcDeadline unless said.
+std::unique_ptr<grpc::ClientContext> Context(
+    std::chrono::milliseconds deadline =
+        std::chrono::duration_cast<std::chrono::milliseconds>(kRpcDeadline));
 
-// CreateVm -> ConfigureBoot (`image_file` under the daemon's image root) -> StartVcpus ->
-// StreamConsole(follow) until the guest stops, or until kRpcDeadline. Returns the console
-// text; every failed step is a gtest failure (EXPECT, so the caller goes on to say more).
+// CreateVm -> ConfigureBoot (`image_file` under the daemon's image root) -> StartVcpus.
+// Returns the first failure; ConfigureBoot's answer goes to `boot_info` when given.
+grpc::Status BootGuest(vmm::v1::VmmService::Stub& stub, const DaemonProcess& daemon,
+                       const std::string& vm_id, const std::string& image_file,
+                       const std::string& cmdline = "console=ttyS0", uint32_t vcpus = 1,
+                       uint64_t memory_mib = 32, vmm::v1::BootInfo* boot_info = nullptr);
+
+// BootGuest, then StreamConsole(follow) until the guest stops, or until kRpcDeadline.
+// Returns the console text; every failed step is a gtest failure (EXPECT, so the caller goes
+// on to say more).
 std::string BootAndFollowConsole(vmm::v1::VmmService::Stub& stub, const DaemonProcess& daemon,
                                  const std::string& vm_id, const std::string& image_file,
                                  uint32_t vcpus, uint64_t memory_mib, const std::string& cmdline,

@@ -29,6 +29,7 @@ namespace vmmd {
 namespace {
 
 using ::vmmd::testing::BootAndFollowConsole;
+using ::vmmd::testing::BootGuest;
 using ::vmmd::testing::Context;
 using ::vmmd::testing::DaemonProcess;
 
@@ -102,21 +103,9 @@ TEST_F(SerialConsoleTest, TransmitsWithAnApParked) {
 
 TEST_F(SerialConsoleTest, TheLastByteOfAGuestThatHaltsArrives) {
   const std::string kLine = "idle guest ready\r\n";  // tests/guest/idle_guest.c
-  vmm::v1::CreateVmRequest create;
-  create.set_vm_id("idle");
-  create.set_vcpu_count(1);
-  create.set_memory_mib(32);
+  const grpc::Status booted = BootGuest(*stub_, *daemon_, "idle", "idle_guest.elf");
+  ASSERT_TRUE(booted.ok()) << booted.error_message();
   vmm::v1::Vm vm;
-  ASSERT_TRUE(stub_->CreateVm(Context().get(), create, &vm).ok());
-  vmm::v1::ConfigureBootRequest configure;
-  configure.set_vm_id("idle");
-  configure.set_kernel_path(daemon_->ImagePath("idle_guest.elf"));
-  vmm::v1::BootInfo info;
-  const grpc::Status configured = stub_->ConfigureBoot(Context().get(), configure, &info);
-  ASSERT_TRUE(configured.ok()) << configured.error_message();
-  vmm::v1::StartVcpusRequest start;
-  start.set_vm_id("idle");
-  ASSERT_TRUE(stub_->StartVcpus(Context().get(), start, &vm).ok());
 
   // Bounded wait: the guest never exits again after its last `out`.
   vmm::v1::GetVmRequest get;

@@ -9,12 +9,6 @@
 
 namespace vmmd::stress {
 
-std::unique_ptr<grpc::ClientContext> Context(std::chrono::milliseconds deadline) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + deadline);
-  return context;
-}
-
 absl::StatusOr<std::unique_ptr<testing::DaemonProcess>> StartDaemon(
     const std::vector<std::string>& images, const std::vector<std::string>& extra_flags) {
   std::vector<std::string> environment;
@@ -22,28 +16,6 @@ absl::StatusOr<std::unique_ptr<testing::DaemonProcess>> StartDaemon(
     environment = absl::StrSplit(value, ',', absl::SkipEmpty());
   }
   return testing::DaemonProcess::Start(kDaemon, images, extra_flags, environment);
-}
-
-grpc::Status BootGuest(vmm::v1::VmmService::Stub& stub, const testing::DaemonProcess& daemon,
-                       const std::string& vm_id, const std::string& image_file,
-                       const std::string& cmdline, uint32_t vcpus, uint64_t memory_mib) {
-  vmm::v1::CreateVmRequest create;
-  create.set_vm_id(vm_id);
-  create.set_vcpu_count(vcpus);
-  create.set_memory_mib(memory_mib);
-  vmm::v1::Vm vm;
-  grpc::Status status = stub.CreateVm(Context().get(), create, &vm);
-  if (!status.ok()) return status;
-  vmm::v1::ConfigureBootRequest configure;
-  configure.set_vm_id(vm_id);
-  configure.set_kernel_path(daemon.ImagePath(image_file));
-  configure.set_cmdline(cmdline);
-  vmm::v1::BootInfo info;
-  status = stub.ConfigureBoot(Context().get(), configure, &info);
-  if (!status.ok()) return status;
-  vmm::v1::StartVcpusRequest start;
-  start.set_vm_id(vm_id);
-  return stub.StartVcpus(Context().get(), start, &vm);
 }
 
 vmm::v1::Vm GetVm(vmm::v1::VmmService::Stub& stub, const std::string& vm_id,

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/client_context.h"
+#include "tests/daemon/boot_client.h"
 #include "tests/daemon/daemon_process.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
@@ -43,26 +44,16 @@ inline constexpr char kSerialFloodGuest[] = "tests/guest/serial_flood_guest.elf"
 inline constexpr char kPortSpinGuest[] = "tests/guest/port_spin_guest.elf";
 inline constexpr char kMmioSpinGuest[] = "tests/guest/mmio_spin_guest.elf";
 
-// A bound for every RPC, so that a hung daemon fails the test instead of hanging it.
-inline constexpr auto kRpcDeadline = std::chrono::seconds(60);
-
-// A client context with the deadline above.
-std::unique_ptr<grpc::ClientContext> Context(
-    std::chrono::milliseconds deadline =
-        std::chrono::duration_cast<std::chrono::milliseconds>(kRpcDeadline));
+// Bounded RPCs and booting a guest in one call: tests/daemon/boot_client.h.
+using ::vmmd::testing::BootGuest;
+using ::vmmd::testing::Context;
+using ::vmmd::testing::kRpcDeadline;
 
 // Starts vmmd with the guests named by their runfiles paths copied into its image root.
 // VMMD_STRESS_DAEMON_ENV="NAME=value,..." (--test_env) adds to the daemon's environment,
 // e.g. MALLOC_ARENA_MAX=1 to tell heap fragmentation from a leak.
 absl::StatusOr<std::unique_ptr<testing::DaemonProcess>> StartDaemon(
     const std::vector<std::string>& images, const std::vector<std::string>& extra_flags = {});
-
-// CreateVm -> ConfigureBoot (the image's file name under the daemon's image root) ->
-// StartVcpus. Returns the first failure.
-grpc::Status BootGuest(vmm::v1::VmmService::Stub& stub, const testing::DaemonProcess& daemon,
-                       const std::string& vm_id, const std::string& image_file,
-                       const std::string& cmdline = "console=ttyS0", uint32_t vcpus = 1,
-                       uint64_t memory_mib = 32);
 
 // GetVm; the status is in *status_out when given.
 vmm::v1::Vm GetVm(vmm::v1::VmmService::Stub& stub, const std::string& vm_id,
