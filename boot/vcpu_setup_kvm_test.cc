@@ -21,7 +21,7 @@ class VcpuSetupKvmTest : public testing::KvmTest {
  protected:
   void SetUp() override {
     KvmTest::SetUp();
-    if (IsSkipped()) return;
+    if (HasFatalFailure()) return;
     ASSERT_OK_AND_ASSIGN(Vm vm, kvm().CreateVm());
     vm_.emplace(std::move(vm));
     ASSERT_OK(vm_->CreateIrqchip());

@@ -33,7 +33,7 @@ class CoalescedPortWritesTest : public ::vmmd::testing::RealModeVmTest {
  protected:
   void SetUp() override {
     RealModeVmTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
+    if (HasFatalFailure()) return;
     ASSERT_OK(bus_.Register(kPort, 1, &device_));
     absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> writes =
         CoalescedPortWrites::Create(kvm(), *vm_, *vcpu_, bus_, kPort);

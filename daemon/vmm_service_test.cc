@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "kvm/kvm_test_util.h"
 #include "gtest/gtest.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
@@ -239,8 +240,9 @@ TEST_F(ServiceWithoutKvmTest, ListVmsIsEmpty) {
 class ServiceWithKvmTest : public ServiceTest {
  protected:
   void SetUp() override {
+    ASSERT_TRUE(::vmmd::testing::KvmUsable());
     absl::StatusOr<KvmSystem> kvm = KvmSystem::Open();
-    if (!kvm.ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    ASSERT_TRUE(kvm.ok()) << kvm.status();
     StartDaemon(std::make_unique<KvmSystem>(std::move(*kvm)));
     for (const char* guest : {"hello_guest.elf", "idle_guest.elf", "boot_contract_guest.elf"}) {
       CopyFile(std::string("tests/guest/") + guest, image_root_ + "/" + guest);

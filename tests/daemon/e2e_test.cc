@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_system.h"
+#include "kvm/kvm_test_util.h"
 #include "tests/daemon/boot_client.h"
 #include "tests/daemon/daemon_process.h"
 #include "vmm/v1/vmm.grpc.pb.h"
@@ -74,7 +75,7 @@ int Settled(const std::function<int()>& probe) {
 class DaemonEndToEndTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    ASSERT_TRUE(::vmmd::testing::KvmUsable());
     absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start(kDaemon, {kHelloGuest});
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);
@@ -178,7 +179,7 @@ TEST_F(DaemonEndToEndTest, SixteenVmsBootInParallel) {
 
 // vmmd tells systemd it is ready (Type=notify): READY=1 on $NOTIFY_SOCKET once it serves.
 TEST(DaemonNotifyTest, ReportsReadinessToSystemd) {
-  if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+  ASSERT_TRUE(::vmmd::testing::KvmUsable());
   std::string dir = "/tmp/vmmd-notify-XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
   const std::string path = dir + "/notify.sock";

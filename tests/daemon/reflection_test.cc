@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "health.pb.h"
 #include "kvm/kvm_system.h"
+#include "kvm/kvm_test_util.h"
 #include "reflection.pb.h"
 #include "tests/daemon/daemon_process.h"
 #include "tests/daemon/reflection_client.h"
@@ -62,7 +63,7 @@ std::string StringField(const Struct& object, const std::string& name) {
 class ReflectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    ASSERT_TRUE(::vmmd::testing::KvmUsable());
     absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start(kDaemon, {kHelloGuest});
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);

@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_system.h"
+#include "kvm/kvm_test_util.h"
 #include "tests/daemon/boot_client.h"
 #include "tests/daemon/daemon_process.h"
 #include "tests/guest/serial_irq_protocol.h"
@@ -55,7 +56,7 @@ int64_t CoalescedWritesLogged(const std::string& log, const std::string& vm_id) 
 class SerialConsoleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    ASSERT_TRUE(::vmmd::testing::KvmUsable());
     absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon =
         DaemonProcess::Start(kDaemon, {kSerialIrqGuest, kIdleGuest});
     ASSERT_TRUE(daemon.ok()) << daemon.status();

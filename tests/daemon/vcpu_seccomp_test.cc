@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_system.h"
+#include "kvm/kvm_test_util.h"
 #include "tests/daemon/daemon_process.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
@@ -73,7 +74,7 @@ std::vector<ThreadState> Threads(pid_t pid) {
 class VcpuSeccompTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    ASSERT_TRUE(::vmmd::testing::KvmUsable());
     auto daemon = DaemonProcess::Start(kDaemon, {kHelloGuest, kIdleGuest, kTripleFaultGuest});
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);

@@ -32,7 +32,7 @@ class BootContractTest : public testing::GuestVmTest, public ::testing::WithPara
  protected:
   void SetUp() override {
     GuestVmTest::SetUp();
-    if (IsSkipped()) return;
+    if (HasFatalFailure()) return;
     CreateMachine(GetParam(), kMemorySize);
   }
 };

@@ -47,7 +47,7 @@ class HelloGuestTest : public testing::GuestVmTest {
  protected:
   void SetUp() override {
     GuestVmTest::SetUp();
-    if (IsSkipped()) return;
+    if (HasFatalFailure()) return;
     CreateMachine(kVcpuCount, kMemorySize);
   }
 };

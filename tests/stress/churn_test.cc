@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_system.h"
+#include "kvm/kvm_test_util.h"
 #include "tests/daemon/daemon_process.h"
 #include "tests/stress/stress_client.h"
 
@@ -47,7 +48,7 @@ int Rounds() {
 class ChurnTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    ASSERT_TRUE(::vmmd::testing::KvmUsable());
     auto daemon = StartDaemon({kHelloGuest});
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);

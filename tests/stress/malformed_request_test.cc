@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "health.grpc.pb.h"
 #include "kvm/kvm_system.h"
+#include "kvm/kvm_test_util.h"
 #include "tests/daemon/daemon_process.h"
 #include "tests/stress/stress_client.h"
 
@@ -83,7 +84,7 @@ grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
 class MalformedRequestTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
+    ASSERT_TRUE(::vmmd::testing::KvmUsable());
     auto daemon = StartDaemon({kHelloGuest, kIdleGuest});
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);
