@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -65,9 +66,17 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(
     }
   }
 
-  std::vector<std::string> args = {binary, absl::StrCat("--listen=unix:", daemon->socket_path_),
-                                    absl::StrCat("--image_root=", daemon->image_root_)};
-  args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+  // An --image_root among extra_flags adds to the daemon's own: the flag is one list.
+  std::string image_roots = daemon->image_root_;
+  std::vector<std::string> args = {binary, absl::StrCat("--listen=unix:", daemon->socket_path_)};
+  for (const std::string& flag : extra_flags) {
+    if (absl::StartsWith(flag, "--image_root=")) {
+      absl::StrAppend(&image_roots, ",", flag.substr(strlen("--image_root=")));
+    } else {
+      args.push_back(flag);
+    }
+  }
+  args.push_back(absl::StrCat("--image_root=", image_roots));
   pid_t pid = ::fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {

@@ -21,7 +21,8 @@ class DaemonProcess {
   // Starts `binary` (a runfiles path) with --listen on a socket in a fresh temporary
   // directory and --image_root on <dir>/images, into which `images` (runfiles paths) are
   // copied. Waits (bounded) until the socket accepts connections.
-  // `environment` entries ("NAME=value") are added to the daemon's environment.
+  // An --image_root in `extra_flags` is added to that one. `environment` entries
+  // ("NAME=value") are added to the daemon's environment.
   static absl::StatusOr<std::unique_ptr<DaemonProcess>> Start(
       const std::string& binary, const std::vector<std::string>& images,
       const std::vector<std::string>& extra_flags = {},

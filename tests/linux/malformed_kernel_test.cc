@@ -14,6 +14,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_system.h"
+#include "kvm/kvm_test_util.h"
+#include "tests/linux/kernel_cache.h"
 #include "tests/daemon/daemon_process.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
@@ -43,10 +45,9 @@ struct Damage {
 class MalformedKernelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!KvmSystem::Open().ok()) GTEST_SKIP() << "no usable /dev/kvm";
-    const char* cache = std::getenv("VMMD_KERNEL_CACHE");
-    if (cache == nullptr) GTEST_SKIP() << "VMMD_KERNEL_CACHE is not set: run tools/test";
-    cache_ = cache;
+    ASSERT_TRUE(::vmmd::testing::KvmUsable());
+    cache_ = ::vmmd::testing::KernelCache();
+    ASSERT_TRUE(::vmmd::testing::KernelsFetched(cache_));
     auto daemon = DaemonProcess::Start("daemon/vmmd", {"tests/guest/hello_guest.elf"});
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);
