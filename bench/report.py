@@ -253,7 +253,15 @@ class Report:
             ["load average before / after", f"{e.get('load_before', '–')} / {e.get('load_after', '–')}"],
             ["tools/bench wall time", e.get("runtime", "–")],
         ]
+        if e.get("test_vm"):
+            env_rows.insert(5, ["measured inside", "tools/kvm-vm's test VM: " + e["test_vm"]])
         md.append(md_table(["", ""], env_rows) + "\n")
+        if e.get("test_vm"):
+            md.append(
+                "**This run was measured inside tools/kvm-vm's test VM**: the machine had no usable "
+                "/dev/kvm, so QEMU emulated a CPU with SVM in software and its guest's KVM ran "
+                "everything below. Absolute times are emulation times, far from any real host; "
+                "ratios taken side by side in this one run stay meaningful.\n")
         md.append(
             "On this project's development machines /dev/kvm is nested and largely emulated "
             "(`kvm_pvm`: a guest instruction costs hundreds of nanoseconds, and CPUID or MSR reads "

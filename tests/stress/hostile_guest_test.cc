@@ -38,7 +38,7 @@ constexpr uint64_t kConsoleRingBytes = 1 << 20;  // devices/console_buffer.h
 // (daemon/coalesced_port_writes.h), so a byte costs an exit into KVM, not into vmmd: about
 // 1.2 us per byte on nested kvm_pvm, against 8 us when each byte reached vmmd. In
 // tools/kvm-vm's test VM (QEMU TCG) a byte costs about 10 us alone and more beside the
-// spinners, so the crowd floods 8 MiB there (still eight times the console ring) and says so;
+// spinners, so the crowd floods 4 MiB there (still four times the console ring) and says so;
 // the full size there is one variable away:
 //   VMMD_TEST_KVM=vm bazel test //tests/stress:hostile_guest_test --test_env=VMMD_TEST_KVM \
 //     --test_env=VMMD_FLOOD_IN_CROWD_BYTES=104857600 --test_timeout=7200
@@ -46,7 +46,7 @@ constexpr uint64_t kConsoleRingBytes = 1 << 20;  // devices/console_buffer.h
 // VMMD_FLOOD_BYTES (--test_env) sets another size.
 constexpr uint64_t kFloodAloneBytes = 4 << 20;
 constexpr uint64_t kFloodInCrowdBytes = SERIAL_FLOOD_DEFAULT_BYTES;
-constexpr uint64_t kFloodInCrowdBytesInTestVm = 8 << 20;
+constexpr uint64_t kFloodInCrowdBytesInTestVm = 4 << 20;
 
 // $variable if set (whole chunks), else `fallback`.
 uint64_t FloodBytes(const char* variable, uint64_t fallback) {
