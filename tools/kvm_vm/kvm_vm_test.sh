@@ -44,5 +44,10 @@ grep -qx "to stderr" "$err" || fail "stderr: $(cat "$err")"
 grep -q "to stderr" "$out" && fail "stderr reached stdout"
 [[ $(cat "$results/from-the-vm" 2>/dev/null) == written ]] || fail "nothing written through the share"
 
+# The caller's own writes to the same log file do not overwrite COMMAND's (as they did when
+# QEMU opened the file a second time, with its own offset).
+{ echo before; VMMD_TEST_KVM=vm "$kvm_vm" echo inside; echo after; } >"$out" 2>"$err"
+[[ $(cat "$out") == $'before\ninside\nafter' ]] || fail "one log file: $(cat -A "$out")"
+
 echo "$failures failed"
 [[ $failures -eq 0 ]]
