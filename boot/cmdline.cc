@@ -8,20 +8,26 @@
 
 namespace vmmd {
 
-uint64_t CmdlineLimit(uint32_t kernel_limit) {
-  uint64_t limit = layout::kCmdlineMaxSize - 1;  // one byte for the NUL
-  if (kernel_limit != 0) limit = std::min<uint64_t>(limit, kernel_limit);
-  return limit;
+CmdlineLimit KernelCmdlineLimit(const std::optional<setup_header>& kernel_header) {
+  constexpr uint64_t kRoom = layout::kCmdlineMaxSize - 1;  // one byte for the NUL
+  if (!kernel_header) {
+    return {kElfKernelCmdlineLimit, "x86 Linux's COMMAND_LINE_SIZE for ELF kernels (linux64, PVH)"};
+  }
+  if (kernel_header->cmdline_size == 0) {
+    return {kLegacyCmdlineLimit, "the boot protocol's limit for a kernel without cmdline_size"};
+  }
+  if (kernel_header->cmdline_size > kRoom) {
+    return {kRoom, "the room at the command line's guest address"};
+  }
+  return {kernel_header->cmdline_size, "the kernel's cmdline_size"};
 }
 
-absl::Status WriteCmdline(GuestMemory& memory, absl::string_view cmdline, uint32_t kernel_limit) {
-  const uint64_t limit = CmdlineLimit(kernel_limit);
-  if (cmdline.size() > limit) {
+absl::Status WriteCmdline(GuestMemory& memory, absl::string_view cmdline,
+                          const CmdlineLimit& limit) {
+  if (cmdline.size() > limit.bytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "cmdline is %d bytes; the limit is %d bytes%s", cmdline.size(), limit,
-        kernel_limit != 0 && kernel_limit <= layout::kCmdlineMaxSize - 1
-            ? " (the kernel's cmdline_size)"
-            : ""));
+        "cmdline is %d bytes; the limit is %d bytes (%s)", cmdline.size(), limit.bytes,
+        limit.source));
   }
   if (cmdline.find('\0') != absl::string_view::npos) {
     return absl::InvalidArgumentError("cmdline contains a NUL byte");

@@ -28,41 +28,70 @@ class CmdlineTest : public ::testing::Test {
   GuestMemory memory_ = GuestMemory::Create(1 << 20).value();
 };
 
+setup_header HeaderWithCmdlineSize(uint32_t cmdline_size) {
+  setup_header header = {};
+  header.cmdline_size = cmdline_size;
+  return header;
+}
+
+// What an ELF kernel (no setup header) gets.
+const CmdlineLimit kElf = KernelCmdlineLimit(std::nullopt);
+
 TEST_F(CmdlineTest, WritesTheLineAndItsNul) {
   ASSERT_OK(memory_.Fill(GuestAddress(layout::kCmdlineStart), 'x', 64));
-  ASSERT_OK(WriteCmdline(memory_, "console=ttyS0 reboot=k"));
+  ASSERT_OK(WriteCmdline(memory_, "console=ttyS0 reboot=k", kElf));
   EXPECT_EQ(ReadCString(memory_, layout::kCmdlineStart, 64), "console=ttyS0 reboot=k");
 }
 
-TEST_F(CmdlineTest, ExactlyAtTheLimitFits) {
-  const std::string longest(layout::kCmdlineMaxSize - 1, 'a');
-  ASSERT_OK(WriteCmdline(memory_, longest));
-  EXPECT_EQ(memory_.Read<uint8_t>(GuestAddress(layout::kCmdlineStart + longest.size())).value(), 0);
+// Linux copies COMMAND_LINE_SIZE (2048) bytes from an ELF entry, NUL included: a 2048-byte
+// line would lose its last byte in the guest, so it is refused.
+TEST_F(CmdlineTest, ElfKernelsTakeWhatLinuxCopies) {
+  EXPECT_EQ(kElf.bytes, 2047u);
+  const std::string longest(2047, 'a');
+  ASSERT_OK(WriteCmdline(memory_, longest, kElf));
+  EXPECT_EQ(ReadCString(memory_, layout::kCmdlineStart, 4096), longest);
+  EXPECT_THAT(WriteCmdline(memory_, std::string(2048, 'a'), kElf),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("cmdline is 2048 bytes; the limit is 2047 bytes (x86 Linux's "
+                                 "COMMAND_LINE_SIZE for ELF kernels")));
 }
 
-TEST_F(CmdlineTest, TooLongIsRejectedNamingTheLimit) {
-  const std::string too_long(layout::kCmdlineMaxSize, 'a');
-  EXPECT_THAT(WriteCmdline(memory_, too_long),
+TEST_F(CmdlineTest, BzImageTakesItsHeadersCmdlineSize) {
+  const CmdlineLimit limit = KernelCmdlineLimit(HeaderWithCmdlineSize(4095));
+  EXPECT_EQ(limit.bytes, 4095u);
+  EXPECT_OK(WriteCmdline(memory_, std::string(4095, 'a'), limit));
+  EXPECT_THAT(WriteCmdline(memory_, std::string(4096, 'a'), limit),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the limit is 4095 bytes (the kernel's cmdline_size)")));
+}
+
+TEST_F(CmdlineTest, HeaderWithoutCmdlineSizeGetsTheLegacy255) {
+  const CmdlineLimit limit = KernelCmdlineLimit(HeaderWithCmdlineSize(0));
+  EXPECT_EQ(limit.bytes, 255u);
+  EXPECT_THAT(WriteCmdline(memory_, std::string(256, 'a'), limit),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the limit is 255 bytes")));
+}
+
+TEST_F(CmdlineTest, AHugeCmdlineSizeIsCappedByTheRoomInGuestMemory) {
+  const CmdlineLimit limit = KernelCmdlineLimit(HeaderWithCmdlineSize(UINT32_MAX));
+  EXPECT_EQ(limit.bytes, layout::kCmdlineMaxSize - 1);
+  const std::string longest(layout::kCmdlineMaxSize - 1, 'a');
+  ASSERT_OK(WriteCmdline(memory_, longest, limit));
+  EXPECT_EQ(memory_.Read<uint8_t>(GuestAddress(layout::kCmdlineStart + longest.size())).value(), 0);
+  EXPECT_THAT(WriteCmdline(memory_, longest + "a", limit),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("cmdline is 65536 bytes; the limit is 65535 bytes")));
 }
 
-TEST_F(CmdlineTest, KernelCmdlineSizeLowersTheLimit) {
-  EXPECT_OK(WriteCmdline(memory_, std::string(2048, 'a'), /*kernel_limit=*/2048));
-  EXPECT_THAT(WriteCmdline(memory_, std::string(2049, 'a'), /*kernel_limit=*/2048),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("kernel's cmdline_size")));
-  EXPECT_EQ(CmdlineLimit(0), layout::kCmdlineMaxSize - 1);
-  EXPECT_EQ(CmdlineLimit(UINT32_MAX), layout::kCmdlineMaxSize - 1);
-}
-
 TEST_F(CmdlineTest, EmbeddedNulIsRejected) {
-  EXPECT_THAT(WriteCmdline(memory_, absl::string_view("a\0b", 3)),
+  EXPECT_THAT(WriteCmdline(memory_, absl::string_view("a\0b", 3), kElf),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
 }
 
 TEST(CmdlineMemoryTest, MemoryEndingInsideTheAreaIsOutOfRange) {
   GuestMemory memory = GuestMemory::Create(layout::kCmdlineStart + 0x1000).value();
-  EXPECT_THAT(WriteCmdline(memory, std::string(0x1000, 'a')),
+  EXPECT_THAT(WriteCmdline(memory, std::string(0x1800, 'a'),
+                           KernelCmdlineLimit(HeaderWithCmdlineSize(0x2000))),
               StatusIs(absl::StatusCode::kOutOfRange, ::testing::_));
 }
 

@@ -38,9 +38,8 @@ absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequ
   info.entry_point = request.entry_point;
   info.stack_pointer = GuestAddress(layout::kBootStackPointer);
 
-  const uint32_t kernel_cmdline_limit =
-      request.kernel_header ? request.kernel_header->cmdline_size : 0;
-  RETURN_IF_ERROR(WriteCmdline(memory, request.cmdline, kernel_cmdline_limit));
+  RETURN_IF_ERROR(
+      WriteCmdline(memory, request.cmdline, KernelCmdlineLimit(request.kernel_header)));
   info.cmdline = GuestAddress(layout::kCmdlineStart);
   info.cmdline_size = request.cmdline.size() + 1;
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/status_matchers.h"
+#include "boot/cmdline.h"
 #include "boot/layout.h"
 #include "boot/zero_page.h"
 #include "gmock/gmock.h"
@@ -68,9 +69,10 @@ TEST(WriteBootStructuresTest, RejectsBadVcpuCounts) {
 TEST(WriteBootStructuresTest, RejectsATooLongCmdline) {
   GuestMemory memory = GuestMemory::Create(64 * kMiB).value();
   BootRequest request;
-  request.cmdline = std::string(layout::kCmdlineMaxSize, 'x');
+  request.cmdline = std::string(kElfKernelCmdlineLimit + 1, 'x');  // an ELF kernel: no header
   EXPECT_THAT(WriteBootStructures(memory, request, 1),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cmdline is 65536 bytes")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("cmdline is 2048 bytes; the limit is 2047 bytes")));
 }
 
 TEST(WriteBootStructuresTest, KernelHeaderBoundsCmdlineAndInitrd) {

@@ -270,9 +270,12 @@ Expectation Expect(const GuestMemory& memory, const Params& params) {
   Expectation expect;
   expect.must_fail = params.vcpu_count < 1 || params.vcpu_count > kMaxMpTableVcpus ||
                      request.cmdline.find('\0') != std::string::npos;
-  const uint32_t kernel_limit = request.kernel_header ? request.kernel_header->cmdline_size : 0;
-  uint64_t cmdline_limit = layout::kCmdlineMaxSize - 1;
-  if (kernel_limit != 0) cmdline_limit = std::min<uint64_t>(cmdline_limit, kernel_limit);
+  // The kernel's limit, worked out independently of KernelCmdlineLimit.
+  uint64_t cmdline_limit = 2047;
+  if (request.kernel_header) {
+    const uint32_t size = request.kernel_header->cmdline_size;
+    cmdline_limit = size == 0 ? 255 : std::min<uint64_t>(layout::kCmdlineMaxSize - 1, size);
+  }
   expect.must_fail |= request.cmdline.size() > cmdline_limit;
   if (!request.initrd.empty()) {
     const uint64_t addr_max =

@@ -101,7 +101,7 @@ uint64_t Fnv1a64(const std::string& bytes) {
 }
 
 // The initramfs of one case: /init and what it must find.
-std::string Initramfs(uint32_t vcpus, const std::string& name) {
+std::string Initramfs(uint32_t vcpus, const std::string& cmdline, const std::string& name) {
   std::ifstream init_file(kInit, std::ios::binary);
   std::stringstream init;
   init << init_file.rdbuf();
@@ -114,7 +114,7 @@ std::string Initramfs(uint32_t vcpus, const std::string& name) {
   archive.AddCharDevice("dev/console", 5, 1);
   archive.AddFile("init", init.str(), 0755);
   archive.AddFile("payload", payload);
-  archive.AddFile("expected", absl::StrFormat("cpus %d\ncmdline %s\npayload %d %016x\n", vcpus, kCmdline,
+  archive.AddFile("expected", absl::StrFormat("cpus %d\ncmdline %s\npayload %d %016x\n", vcpus, cmdline,
                                               payload.size(), Fnv1a64(payload)));
   return std::move(archive).Finish();
 }
@@ -136,7 +136,8 @@ class KernelRun {
 
   // Create, configure and start; returns the BootInfo, or fails the test.
   vmm::v1::BootInfo Boot(uint32_t vcpus, uint64_t memory_mib, const std::string& kernel,
-                         const std::string& protocol, const std::string& initrd) {
+                         const std::string& protocol, const std::string& initrd,
+                         const std::string& cmdline) {
     vmm::v1::BootInfo info;
     grpc::ClientContext create_context;
     vmm::v1::CreateVmRequest create;
@@ -151,7 +152,7 @@ class KernelRun {
     configure.set_vm_id(vm_id_);
     configure.set_kernel_path(kernel);
     configure.set_initrd_path(initrd);
-    configure.set_cmdline(kCmdline);
+    configure.set_cmdline(cmdline);
     configure.set_boot_protocol(protocol);
     status = stub_->ConfigureBoot(&configure_context, configure, &info);
     EXPECT_TRUE(status.ok()) << status.error_message();
@@ -227,7 +228,16 @@ struct Boot {
   uint32_t vcpus;
   uint64_t memory_mib;
   bool mp_table;  // the kernel parses the MP table (the cloud kernel does not)
+  std::string cmdline = kCmdline;
 };
+
+// kCmdline padded to `length` bytes with a parameter for a module that does not exist (Linux
+// ignores those, and keeps them in /proc/cmdline).
+std::string PaddedCmdline(size_t length) {
+  std::string cmdline = absl::StrCat(kCmdline, " vmmd.pad=");
+  cmdline.resize(length, 'p');
+  return cmdline;
+}
 
 class LinuxBootTest : public ::testing::Test {
  protected:
@@ -247,10 +257,11 @@ class LinuxBootTest : public ::testing::Test {
   // Boots to userspace and checks everything the header lists; returns BootInfo and console.
   std::pair<vmm::v1::BootInfo, std::string> BootToUserspace(const std::string& id, const Boot& boot) {
     const std::string initrd = daemon_->image_root() + "/" + id + ".cpio";
-    std::ofstream(initrd, std::ios::binary) << Initramfs(boot.vcpus, id);
+    std::ofstream(initrd, std::ios::binary) << Initramfs(boot.vcpus, boot.cmdline, id);
     KernelRun run(stub_.get(), id);
     const vmm::v1::BootInfo info =
-        run.Boot(boot.vcpus, boot.memory_mib, cache_ + "/" + boot.kernel, boot.protocol, initrd);
+        run.Boot(boot.vcpus, boot.memory_mib, cache_ + "/" + boot.kernel, boot.protocol, initrd,
+                 boot.cmdline);
     if (HasFailure()) return {info, ""};  // it never started: nothing to wait for
     const std::string console = run.WaitForStop(kBootBound);
     const std::string excerpt = console.size() > 6000 ? console.substr(console.size() - 6000) : console;
@@ -298,8 +309,13 @@ TEST_F(LinuxBootTest, GenericVmlinux64BitEntryTwoVcpus) {
 TEST_F(LinuxBootTest, GenericVmlinux64BitEntryFourVcpus) {
   EXPECT_EQ(BootToUserspace("linux64-4", {"vmlinux", "linux64", 4, 256, true}).first.boot_protocol(), "linux64");
 }
-TEST_F(LinuxBootTest, GenericVmlinuxPvhOneVcpu) {
-  EXPECT_EQ(BootToUserspace("pvh-1", {"vmlinux", "pvh", 1, 256, true}).first.boot_protocol(), "pvh");
+// With the longest command line vmmd accepts for an ELF kernel (2047 bytes): /init checks that
+// /proc/cmdline holds every byte of it.
+TEST_F(LinuxBootTest, GenericVmlinuxPvhOneVcpuLongestCmdline) {
+  const Boot boot{"vmlinux", "pvh", 1, 256, true, PaddedCmdline(2047)};
+  const vmm::v1::BootInfo info = BootToUserspace("pvh-1", boot).first;
+  EXPECT_EQ(info.boot_protocol(), "pvh");
+  EXPECT_EQ(info.cmdline_size(), 2048u);
 }
 TEST_F(LinuxBootTest, GenericVmlinuxPvhTwoVcpus) {
   EXPECT_EQ(BootToUserspace("pvh-2", {"vmlinux", "pvh", 2, 256, true}).first.boot_protocol(), "pvh");
