@@ -22,7 +22,11 @@ inline constexpr uint32_t kCpuid1EdxHtt = 1u << 28;         // leaf 1 EDX[28]: E
 //    more than one), ECX[31] hypervisor present;
 //  - leaf 4: EAX[31:26] cores per package - 1, EAX[25:14] 0 (each cache private to a core);
 //  - leaves 0xB and 0x1F: EDX x2APIC id in every subleaf; subleaf 0 the SMT level (1 thread),
-//    subleaf 1 the core level (vcpu_count cores), higher subleaves invalid.
+//    subleaf 1 the core level (vcpu_count cores), higher subleaves invalid;
+//  - AMD and Hygon: leaf 0x80000008 ECX the core count and its APIC id bits; leaf 0x8000001D
+//    caches private to a core; leaf 0x8000001E the vCPU's APIC id as core id, one thread per
+//    core, node 0. (Passed through, they described the host's cores and this CPU's place
+//    among them: Linux then builds a topology that is not the VM's.)
 std::vector<kvm_cpuid_entry2> NormalizeCpuid(absl::Span<const kvm_cpuid_entry2> supported,
                                              uint32_t apic_id, uint32_t vcpu_count);
 

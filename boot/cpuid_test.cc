@@ -79,6 +79,45 @@ TEST(CpuidTest, LeafFourCountsCores) {
   EXPECT_EQ(Find(entries, 4, 1)->eax, 0u);                // the terminator stays empty
 }
 
+// An AMD host's leaves as KVM offers them (an EPYC with 64 cores, SMT on): the VM's
+// topology must replace the host's.
+std::vector<kvm_cpuid_entry2> AmdSupported() {
+  return {Leaf(0, 0, 0x10, 0x68747541, 0x444d4163, 0x69746e65),  // AuthenticAMD
+          Leaf(1, 0, 0xa00f11, 0x3f800800, 0x7ef8320b, 0x178bfbff),
+          Leaf(0x80000008, 0, 0x3030, 0x7, 0x0001703f, 0),
+          Leaf(0x8000001d, 0, 0x4121, 0x1c0003f, 0x3f, 0),
+          Leaf(0x8000001d, 1, 0x4122, 0x1c0003f, 0x3f, 0),
+          Leaf(0x8000001e, 0, 0x25, 0x112, 0x301, 0)};
+}
+
+TEST(CpuidTest, AmdCoreCountAndTopologyAreTheVms) {
+  const auto entries = NormalizeCpuid(AmdSupported(), /*apic_id=*/2, /*vcpu_count=*/3);
+  const kvm_cpuid_entry2* size = Find(entries, 0x80000008);
+  ASSERT_NE(size, nullptr);
+  EXPECT_EQ(size->ecx & 0xff, 2u) << "NC: cores - 1";
+  EXPECT_EQ((size->ecx >> 12) & 0xf, 2u) << "ApicIdCoreIdSize: 2 bits for 3 cores";
+  EXPECT_EQ(size->ecx & 0x30000, 0x10000u) << "PerfTscSize kept";
+  EXPECT_EQ(size->eax, 0x3030u) << "address sizes kept";
+  for (uint32_t index : {0u, 1u}) {
+    const kvm_cpuid_entry2* cache = Find(entries, 0x8000001d, index);
+    ASSERT_NE(cache, nullptr);
+    EXPECT_EQ((cache->eax >> 14) & 0xfff, 0u) << "cache " << index << " shared by other cores";
+    EXPECT_EQ(cache->eax, (0x4121u + index) & 0x3fff) << "the rest kept";
+  }
+  const kvm_cpuid_entry2* topology = Find(entries, 0x8000001e);
+  ASSERT_NE(topology, nullptr);
+  EXPECT_EQ(topology->eax, 2u) << "extended APIC id";
+  EXPECT_EQ(topology->ebx, 2u) << "core id 2, one thread per core";
+  EXPECT_EQ(topology->ecx, 0u) << "node 0, one node";
+}
+
+TEST(CpuidTest, IntelKeepsLeaf80000008Ecx) {
+  std::vector<kvm_cpuid_entry2> supported = Supported();
+  supported.push_back(Leaf(0x80000008, 0, 0x3027, 0, 0, 0));
+  const auto entries = NormalizeCpuid(supported, 1, 4);
+  EXPECT_EQ(Find(entries, 0x80000008)->ecx, 0u);
+}
+
 TEST(CpuidTest, OtherLeavesAreUntouched) {
   const auto entries = NormalizeCpuid(Supported(), 1, 2);
   EXPECT_EQ(entries.size(), Supported().size());
