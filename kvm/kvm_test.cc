@@ -2,6 +2,7 @@
 #include <linux/kvm.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -135,6 +136,35 @@ TEST_F(VmTest, ExitRequestFromAnotherThreadStopsASpinningGuest) {
   vcpu_->RequestExit();
   again.join();
   EXPECT_TRUE(std::holds_alternative<vcpu_exit::Interrupted>(*exit));
+}
+
+// Exit requests hammered at threads that run once and are joined, one after another: each
+// request signals a thread that is inside Run() or none at all, never one that has returned
+// and been joined (whose pthread_t may already name a new thread, or nothing).
+TEST_F(VmTest, ExitRequestsRacingRunnersThatEndAndAreJoined) {
+  LoadRealModeCode(std::array<uint8_t, 2>{0xeb, 0xfe});  // jmp $
+  std::atomic<bool> done{false};
+  std::atomic<int> requests{0};
+  std::thread kicker([&] {
+    while (!done.load()) {
+      vcpu_->RequestExit();
+      requests.fetch_add(1);
+      std::this_thread::yield();  // one CPU in the test VM: let the runners run
+    }
+  });
+  int interrupted = 0;
+  constexpr int kRunners = 40;
+  for (int i = 0; i < kRunners; ++i) {
+    absl::StatusOr<VcpuExit> exit;
+    std::thread runner([&] { exit = vcpu_->Run(); });
+    runner.join();
+    ASSERT_OK(exit.status());
+    interrupted += std::holds_alternative<vcpu_exit::Interrupted>(*exit) ? 1 : 0;
+  }
+  done = true;
+  kicker.join();
+  EXPECT_EQ(interrupted, kRunners);
+  EXPECT_GE(requests.load(), kRunners);  // each interrupted run took a request of its own
 }
 
 // Coalesced port writes: KVM queues them in the ring instead of exiting.

@@ -128,15 +128,21 @@ absl::StatusOr<std::vector<kvm_cpuid_entry2>> Vcpu::GetCpuid2() const {
 void Vcpu::RequestExit() {
   // immediate_exit is read by KVM on entry; the signal covers a thread already inside.
   __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
-  pthread_t thread = running_thread_.load();
-  if (thread != 0) ::pthread_kill(thread, KickSignal());
+  std::lock_guard<std::mutex> lock(running_mutex_);
+  if (running_thread_) ::pthread_kill(*running_thread_, KickSignal());
 }
 
 absl::StatusOr<VcpuExit> Vcpu::Run() {
-  running_thread_.store(::pthread_self());
+  {
+    std::lock_guard<std::mutex> lock(running_mutex_);
+    running_thread_ = ::pthread_self();
+  }
   int result = ::ioctl(fd_.get(), KVM_RUN, 0);
   int error = errno;
-  running_thread_.store(0);
+  {
+    std::lock_guard<std::mutex> lock(running_mutex_);
+    running_thread_.reset();
+  }
   if (result < 0) {
     if (error == EINTR || error == EAGAIN) {
       __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);

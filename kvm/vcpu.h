@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -68,7 +70,11 @@ class Vcpu {
   UniqueFd fd_;
   kvm_run* run_;  // the shared kvm_run area, munmap'd by the destructor
   int run_size_;
-  std::atomic<pthread_t> running_thread_{0};  // the thread inside Run(), 0 when none
+  // The thread inside Run(), if any. RequestExit signals it while holding the mutex, and Run
+  // clears it under the mutex before returning: the thread it signals is always still in
+  // Run(), never one that has since exited and been joined (its pthread_t then dangling).
+  std::mutex running_mutex_;
+  std::optional<pthread_t> running_thread_;
 };
 
 }  // namespace vmmd
