@@ -119,15 +119,8 @@ absl::StatusOr<LoadedBzImage> LoadBzImage(const ImageReader& image, GuestMemory&
         load, end, (end + (1 << 20) - 1) >> 20, init_size >> 20, memory.size() >> 20));
   }
 
-  constexpr uint64_t kChunk = 1 << 20;
-  std::vector<uint8_t> buffer(std::min(kChunk, kernel_bytes));
-  for (uint64_t done = 0; done < kernel_bytes;) {
-    const uint64_t length = std::min(kChunk, kernel_bytes - done);
-    absl::Span<uint8_t> chunk(buffer.data(), length);
-    RETURN_IF_ERROR(image.ReadAt(setup_bytes + done, chunk));
-    RETURN_IF_ERROR(memory.WriteBytes(GuestAddress(load + done), chunk));
-    done += length;
-  }
+  RETURN_IF_ERROR(
+      ReadImageIntoGuest(image, setup_bytes, kernel_bytes, memory, GuestAddress(load)));
   loaded.load_address = GuestAddress(load);
   loaded.entry_point = GuestAddress(load + kStartup64Offset);
   loaded.end = GuestAddress(end);

@@ -43,17 +43,17 @@ absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequ
   info.cmdline = GuestAddress(layout::kCmdlineStart);
   info.cmdline_size = request.cmdline.size() + 1;
 
-  if (!request.initrd.empty()) {
-    ASSIGN_OR_RETURN(info.initrd,
-                     InitrdLoadAddress(memory, request.initrd.size(), InitrdAddrMax(request)));
+  const uint64_t initrd_size = request.initrd ? request.initrd->size() : 0;
+  if (initrd_size != 0) {
+    ASSIGN_OR_RETURN(info.initrd, InitrdLoadAddress(memory, initrd_size, InitrdAddrMax(request)));
     if (info.initrd < request.kernel_end) {
       return absl::OutOfRangeError(absl::StrFormat(
           "initrd of %d bytes would start at %#x, inside the kernel (which ends at %#x); give "
           "the VM more memory",
-          request.initrd.size(), info.initrd.value(), request.kernel_end.value()));
+          initrd_size, info.initrd.value(), request.kernel_end.value()));
     }
-    RETURN_IF_ERROR(memory.WriteBytes(info.initrd, request.initrd));
-    info.initrd_size = request.initrd.size();
+    RETURN_IF_ERROR(ReadImageIntoGuest(*request.initrd, 0, initrd_size, memory, info.initrd));
+    info.initrd_size = initrd_size;
   }
 
   ASSIGN_OR_RETURN(E820Map e820, BuildE820Map(memory));

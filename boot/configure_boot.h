@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "boot/e820.h"
+#include "boot/image_reader.h"
 #include "boot/kernel_loader.h"
 #include "kvm/guest_memory.h"
 #include "kvm/vcpu.h"
@@ -25,7 +26,7 @@ struct BootRequest {
   GuestAddress entry_point;  // the kernel's entry for `protocol`, already loaded in memory
   GuestAddress kernel_end;   // one past the loaded kernel; the initrd must start above it
   std::string cmdline;
-  absl::Span<const uint8_t> initrd;  // empty: no initrd
+  const ImageReader* initrd = nullptr;  // none, or empty: no initrd; read into guest RAM
   // A bzImage's setup header, copied into the zero page; its cmdline_size and
   // initrd_addr_max bound the command line and initrd. Absent for an ELF vmlinux.
   std::optional<setup_header> kernel_header;

@@ -25,7 +25,8 @@ TEST(WriteBootStructuresTest, ReportsWhatItWrote) {
   BootRequest request;
   request.entry_point = GuestAddress(0x1000000);
   request.cmdline = "console=ttyS0 panic=1";
-  request.initrd = initrd;
+  const BytesImageReader initrd_reader(initrd);
+  request.initrd = &initrd_reader;
   ASSERT_OK_AND_ASSIGN(BootInfo info, WriteBootStructures(memory, request, 4));
 
   EXPECT_EQ(info.entry_point, GuestAddress(0x1000000));
@@ -85,7 +86,8 @@ TEST(WriteBootStructuresTest, KernelHeaderBoundsCmdlineAndInitrd) {
   const std::vector<uint8_t> initrd(4096, 1);
   BootRequest request;
   request.kernel_header = header;
-  request.initrd = initrd;
+  const BytesImageReader initrd_reader(initrd);
+  request.initrd = &initrd_reader;
   request.cmdline = std::string(255, 'c');
   ASSERT_OK_AND_ASSIGN(BootInfo info, WriteBootStructures(memory, request, 1));
   EXPECT_EQ(info.initrd.value() + info.initrd_size, 0x38000000u);
@@ -98,7 +100,8 @@ TEST(WriteBootStructuresTest, InitrdThatDoesNotFitIsOutOfRange) {
   GuestMemory memory = GuestMemory::Create(40 * kMiB).value();
   const std::vector<uint8_t> initrd(16 * kMiB, 0);
   BootRequest request;
-  request.initrd = initrd;
+  const BytesImageReader initrd_reader(initrd);
+  request.initrd = &initrd_reader;
   EXPECT_THAT(WriteBootStructures(memory, request, 1),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("initrd")));
 }
@@ -108,7 +111,8 @@ TEST(WriteBootStructuresTest, InitrdOverlappingTheKernelIsOutOfRange) {
   const std::vector<uint8_t> initrd(8 * kMiB, 0);
   BootRequest request;
   request.kernel_end = GuestAddress(60 * kMiB);  // a big kernel
-  request.initrd = initrd;
+  const BytesImageReader initrd_reader(initrd);
+  request.initrd = &initrd_reader;
   EXPECT_THAT(WriteBootStructures(memory, request, 1),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("inside the kernel")));
 }
@@ -128,7 +132,8 @@ TEST(WriteBootStructuresTest, PvhWritesStartInfoAndNoZeroPageOrPageTables) {
   request.protocol = BootProtocol::kPvh;
   request.entry_point = GuestAddress(0x1000abc);
   request.cmdline = "console=ttyS0";
-  request.initrd = initrd;
+  const BytesImageReader initrd_reader(initrd);
+  request.initrd = &initrd_reader;
   ASSERT_OK_AND_ASSIGN(BootInfo info, WriteBootStructures(memory, request, 2));
 
   EXPECT_EQ(info.protocol, BootProtocol::kPvh);

@@ -75,17 +75,10 @@ absl::Status CheckSegment(const Elf64_Phdr& segment, int index, const ImageReade
   return absl::OkStatus();
 }
 
-// Copies a segment's file bytes through a bounded buffer, then zeroes its bss.
+// Reads a segment's file bytes into guest memory, then zeroes its bss.
 absl::Status CopySegment(const Elf64_Phdr& segment, const ImageReader& image, GuestMemory& memory) {
-  constexpr uint64_t kChunk = 1 << 20;
-  std::vector<uint8_t> buffer(std::min<uint64_t>(kChunk, segment.p_filesz));
-  for (uint64_t done = 0; done < segment.p_filesz;) {
-    const uint64_t length = std::min<uint64_t>(kChunk, segment.p_filesz - done);
-    absl::Span<uint8_t> chunk(buffer.data(), length);
-    RETURN_IF_ERROR(image.ReadAt(segment.p_offset + done, chunk));
-    RETURN_IF_ERROR(memory.WriteBytes(GuestAddress(segment.p_paddr + done), chunk));
-    done += length;
-  }
+  RETURN_IF_ERROR(ReadImageIntoGuest(image, segment.p_offset, segment.p_filesz, memory,
+                                     GuestAddress(segment.p_paddr)));
   return memory.Fill(GuestAddress(segment.p_paddr + segment.p_filesz), 0,
                      segment.p_memsz - segment.p_filesz);
 }

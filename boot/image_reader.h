@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/types/span.h"
+#include "kvm/guest_memory.h"
 
 namespace vmmd {
 
@@ -30,6 +31,16 @@ class ImageReader {
     return absl::OkStatus();
   }
 };
+
+// Reads image bytes [offset, +length) straight into guest memory at `address` (one region):
+// no buffer in between, so concurrent loads hold no memory beyond the guests' own.
+inline absl::Status ReadImageIntoGuest(const ImageReader& image, uint64_t offset,
+                                       uint64_t length, GuestMemory& memory,
+                                       GuestAddress address) {
+  return memory.FillInPlace(address, length, [&](absl::Span<uint8_t> destination) {
+    return image.ReadAt(offset, destination);
+  });
+}
 
 class BytesImageReader : public ImageReader {
  public:

@@ -95,6 +95,14 @@ absl::Status GuestMemory::ReadBytes(GuestAddress address, absl::Span<uint8_t> by
   return absl::OkStatus();
 }
 
+absl::Status GuestMemory::FillInPlace(
+    GuestAddress address, uint64_t length,
+    absl::FunctionRef<absl::Status(absl::Span<uint8_t>)> fill) {
+  absl::StatusOr<uint8_t*> host = HostRange(address, length);
+  if (!host.ok()) return host.status();
+  return fill(absl::MakeSpan(*host, length));
+}
+
 absl::Status GuestMemory::Fill(GuestAddress address, uint8_t value, uint64_t length) {
   absl::StatusOr<uint8_t*> host = HostRange(address, length);
   if (!host.ok()) return host.status();

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -61,6 +62,11 @@ class GuestMemory {
   absl::Status WriteBytes(GuestAddress address, absl::Span<const uint8_t> bytes);
   absl::Status ReadBytes(GuestAddress address, absl::Span<uint8_t> bytes) const;
   absl::Status Fill(GuestAddress address, uint8_t value, uint64_t length);
+  // Hands `fill` the host bytes of [address, +length) (which must lie in one region) to
+  // write in place: an image is read from its file straight into guest RAM, not through
+  // the heap. OUT_OF_RANGE as WriteBytes; otherwise what `fill` returns.
+  absl::Status FillInPlace(GuestAddress address, uint64_t length,
+                           absl::FunctionRef<absl::Status(absl::Span<uint8_t>)> fill);
 
   template <typename T>
   absl::Status Write(GuestAddress address, const T& value) {

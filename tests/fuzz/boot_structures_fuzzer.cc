@@ -169,6 +169,7 @@ struct Params {
   uint32_t initrd_size = 0;
   uint32_t mp_vcpus = 0;
   BootRequest request;
+  absl::Span<const uint8_t> initrd;  // what request.initrd reads
 };
 
 void CheckBootInfo(const GuestMemory& memory, const Params& params, const BootInfo& info) {
@@ -186,8 +187,8 @@ void CheckBootInfo(const GuestMemory& memory, const Params& params, const BootIn
              "cmdline in memory is not the one given, NUL-terminated");
 
   // Initrd.
-  FUZZ_CHECK(info.initrd_size == request.initrd.size(), "initrd size");
-  if (!request.initrd.empty()) {
+  FUZZ_CHECK(info.initrd_size == params.initrd.size(), "initrd size");
+  if (!params.initrd.empty()) {
     const uint64_t address = info.initrd.value();
     const uint64_t addr_max =
         !request.kernel_header ? UINT32_MAX
@@ -202,7 +203,7 @@ void CheckBootInfo(const GuestMemory& memory, const Params& params, const BootIn
     FUZZ_CHECK(address + info.initrd_size <= std::min(addr_max + 1, kMmioGapStart),
                what + ": above initrd_addr_max or 3 GiB");
     const std::vector<uint8_t> bytes = ReadGuestBytes(memory, address, info.initrd_size);
-    FUZZ_CHECK(std::memcmp(bytes.data(), request.initrd.data(), bytes.size()) == 0,
+    FUZZ_CHECK(std::memcmp(bytes.data(), params.initrd.data(), bytes.size()) == 0,
                what + ": not the bytes given");
   }
 
@@ -277,13 +278,13 @@ Expectation Expect(const GuestMemory& memory, const Params& params) {
     cmdline_limit = size == 0 ? 255 : std::min<uint64_t>(layout::kCmdlineMaxSize - 1, size);
   }
   expect.must_fail |= request.cmdline.size() > cmdline_limit;
-  if (!request.initrd.empty()) {
+  if (!params.initrd.empty()) {
     const uint64_t addr_max =
         !request.kernel_header ? UINT32_MAX
         : request.kernel_header->initrd_addr_max != 0 ? request.kernel_header->initrd_addr_max
                                                       : kLegacyInitrdAddrMax;
     const uint64_t top = std::min(memory.low_region().size, addr_max + 1);
-    const uint64_t size = request.initrd.size();
+    const uint64_t size = params.initrd.size();
     const uint64_t address = size > top ? 0 : (top - size) / kPage * kPage;
     expect.must_fail |= size > top || address < layout::kInitrdLowHeadroom ||
                         address < request.kernel_end.value();
@@ -322,7 +323,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (uint32_t i = 0; i < cmdline_size; ++i) {
     request.cmdline[i] = pattern.empty() ? 'x' : pattern[i % pattern.size()];
   }
-  request.initrd = absl::MakeConstSpan(InitrdBytes()).subspan(0, params.initrd_size);
+  params.initrd = absl::MakeConstSpan(InitrdBytes()).subspan(0, params.initrd_size);
+  const BytesImageReader initrd_reader(params.initrd);
+  request.initrd = &initrd_reader;
   request.entry_point = GuestAddress(0x1000000);
 
   absl::StatusOr<GuestMemory> memory = GuestMemory::Create(params.memory_size);
@@ -353,7 +356,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       "kernel_end %#x, header %s): %s",
       params.memory_size, params.vcpu_count,
       request.protocol == BootProtocol::kPvh ? "pvh" : "linux64", request.cmdline.size(),
-      request.initrd.size(), request.kernel_end.value(), has_header ? "given" : "none",
+      params.initrd.size(), request.kernel_end.value(), has_header ? "given" : "none",
       info.status().ToString());
   if (!info.ok()) {
     FUZZ_CHECK(!expect.must_succeed, what + "; expected success");
