@@ -33,6 +33,14 @@ ABSL_FLAG(std::vector<std::string>, image_root, {},
           "directory kernels and initrds may be loaded from (repeatable, or comma-separated)");
 ABSL_FLAG(std::string, socket_group, "", "group allowed to use the Unix socket");
 ABSL_FLAG(std::string, console_log_dir, "", "also write each VM's console to DIR/<vm_id>.log");
+ABSL_FLAG(uint64_t, console_log_max_bytes, vmmd::ConsoleLogLimits().max_bytes,
+          "largest console log file; at this size it becomes DIR/<vm_id>.log.1 (replacing the "
+          "previous one) and a new file starts");
+ABSL_FLAG(uint64_t, console_log_rate_bytes, vmmd::ConsoleLogLimits().rate_bytes,
+          "console bytes a second each VM may log, sustained (0: no limit); more is dropped and "
+          "counted (GetVm console_log)");
+ABSL_FLAG(uint64_t, console_log_burst_bytes, vmmd::ConsoleLogLimits().burst_bytes,
+          "console bytes each VM may log at once above the rate (a boot log)");
 ABSL_FLAG(uint32_t, max_vcpus, 254, "most vCPUs one VM may have (at most 254)");
 ABSL_FLAG(uint64_t, max_memory_mib, 64 * 1024, "most memory one VM may have, in MiB");
 ABSL_FLAG(uint64_t, max_total_memory_mib, 0,
@@ -132,6 +140,13 @@ int main(int argc, char** argv) {
   options.max_total_memory_mib = absl::GetFlag(FLAGS_max_total_memory_mib);
   options.max_vms = absl::GetFlag(FLAGS_max_vms);
   options.console_log_dir = absl::GetFlag(FLAGS_console_log_dir);
+  options.console_log_limits.max_bytes = absl::GetFlag(FLAGS_console_log_max_bytes);
+  options.console_log_limits.rate_bytes = absl::GetFlag(FLAGS_console_log_rate_bytes);
+  options.console_log_limits.burst_bytes = absl::GetFlag(FLAGS_console_log_burst_bytes);
+  if (options.console_log_limits.max_bytes == 0) {
+    LOG(ERROR) << "--console_log_max_bytes must be at least 1";
+    return 2;
+  }
   options.worker_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_worker_timeout_ms));
   options.coalesce_serial_output = absl::GetFlag(FLAGS_coalesce_serial_output);
   vmmd::VmManager manager(std::move(kvm), options);

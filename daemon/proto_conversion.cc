@@ -45,6 +45,17 @@ void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {
   proto->set_unhandled_io_count(status.unhandled_io);
   proto->set_unhandled_mmio_count(status.unhandled_mmio);
   proto->set_console_bytes(status.console_bytes);
+  if (status.console_log) {
+    const ConsoleLogStats& log = *status.console_log;
+    vmm::v1::ConsoleLogStats* out = proto->mutable_console_log();
+    out->set_path(log.path);
+    out->set_written_bytes(log.written_bytes);
+    out->set_rate_dropped_bytes(log.rate_dropped_bytes);
+    out->set_backlog_dropped_bytes(log.backlog_dropped_bytes);
+    out->set_lost_bytes(log.lost_bytes);
+    out->set_write_errors(log.write_errors);
+    out->set_rotations(log.rotations);
+  }
   if (status.boot_info) {
     ToProto(*status.boot_info, proto->mutable_boot_info());
     proto->mutable_boot_info()->set_kernel_path(status.kernel_path);

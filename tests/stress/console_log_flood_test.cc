@@ -1,0 +1,134 @@
+// A guest flooding its console with vmmd's console log on (tag: requires-kvm), through the
+// real vmmd binary: the files on disk stay within 2 x --console_log_max_bytes (one rotated
+// file), hold the newest bytes of the flood in order, and with a rate limit the excess is
+// dropped and counted in GetVm, every byte accounted for.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "kvm/kvm_test_util.h"
+#include "tests/daemon/daemon_process.h"
+#include "tests/guest/serial_flood_protocol.h"
+#include "tests/stress/stress_client.h"
+
+namespace vmmd::stress {
+namespace {
+
+// Several times the cap: the files must have rotated more than once. About 20 s in the test
+// VM (10 us a byte), 3 s on a host's KVM.
+constexpr uint64_t kFloodBytes = 2 << 20;
+constexpr uint64_t kMaxLogBytes = 256 << 10;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+bool IsStopped(const vmm::v1::Vm& vm) { return vm.state() == vmm::v1::VM_STATE_STOPPED; }
+
+class ConsoleLogFloodTest : public ::testing::Test {
+ protected:
+  void StartWithLog(const std::vector<std::string>& flags) {
+    log_dir_ = ::testing::TempDir() + "/console-logs";
+    ::mkdir(log_dir_.c_str(), 0755);
+    std::vector<std::string> all = {"--console_log_dir=" + log_dir_};
+    all.insert(all.end(), flags.begin(), flags.end());
+    auto daemon = StartDaemon({kSerialFloodGuest}, all);
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = std::move(*daemon);
+    stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
+  }
+
+  vmm::v1::Vm Flood(const std::string& vm_id) {
+    const std::string cmdline = absl::StrCat("console=ttyS0 ", SERIAL_FLOOD_ARGUMENT, kFloodBytes);
+    EXPECT_TRUE(BootGuest(*stub_, *daemon_, vm_id, "serial_flood_guest.elf", cmdline).ok());
+    const vmm::v1::Vm vm = PollVm(*stub_, vm_id, absl::Minutes(10), IsStopped);
+    EXPECT_TRUE(IsStopped(vm)) << vm.console_bytes() << " bytes out after 10 minutes";
+    EXPECT_EQ(vm.console_bytes(), kFloodBytes);
+    return vm;
+  }
+
+  void TearDown() override {
+    if (HasFailure() && daemon_) {
+      const std::string log = daemon_->Log();
+      std::cerr << "vmmd log (tail):\n" << (log.size() > 6000 ? log.substr(log.size() - 6000) : log);
+    }
+  }
+
+  std::string log_dir_;
+  std::unique_ptr<testing::DaemonProcess> daemon_;
+  std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
+};
+
+TEST_F(ConsoleLogFloodTest, FilesStayWithinTwiceTheCapHoldingTheNewestBytes) {
+  StartWithLog({absl::StrCat("--console_log_max_bytes=", kMaxLogBytes), "--console_log_rate_bytes=0"});
+  const vmm::v1::Vm vm = Flood("flood");
+  const vmm::v1::ConsoleLogStats& log = vm.console_log();
+  EXPECT_EQ(log.path(), log_dir_ + "/flood.log");
+  EXPECT_EQ(log.rate_dropped_bytes(), 0u);
+  EXPECT_EQ(log.lost_bytes(), 0u);
+  EXPECT_EQ(log.written_bytes() + log.backlog_dropped_bytes(), kFloodBytes);
+  EXPECT_GE(log.rotations(), kFloodBytes / kMaxLogBytes - 1);
+
+  const std::string current = ReadFile(log_dir_ + "/flood.log");
+  const std::string previous = ReadFile(log_dir_ + "/flood.log.1");
+  EXPECT_LE(current.size(), kMaxLogBytes);
+  EXPECT_EQ(previous.size(), kMaxLogBytes);
+  struct stat older;
+  EXPECT_NE(::stat((log_dir_ + "/flood.log.2").c_str(), &older), 0) << "one rotated file only";
+  // Nothing dropped (the disk kept up): the two files are the flood's last bytes, in order.
+  if (log.backlog_dropped_bytes() == 0) {
+    const std::string tail = previous + current;
+    const uint64_t first = kFloodBytes - tail.size();
+    int64_t mismatch = -1;
+    for (size_t i = 0; i < tail.size() && mismatch < 0; ++i) {
+      const uint32_t in_chunk = static_cast<uint32_t>((first + i) % SERIAL_FLOOD_CHUNK);
+      if (tail[i] != static_cast<char>(SERIAL_FLOOD_PATTERN(in_chunk))) mismatch = i;
+    }
+    EXPECT_EQ(mismatch, -1) << "the log files are not the flood's newest bytes";
+  }
+  std::printf("console log flood: %s out, %s on disk (%s + %s rotated), %llu rotations, %s "
+              "dropped while the disk was behind\n",
+              MiB(kFloodBytes).c_str(), MiB(current.size() + previous.size()).c_str(),
+              MiB(current.size()).c_str(), MiB(previous.size()).c_str(),
+              static_cast<unsigned long long>(log.rotations()),
+              MiB(log.backlog_dropped_bytes()).c_str());
+}
+
+TEST_F(ConsoleLogFloodTest, OverTheRateIsDroppedAndCounted) {
+  constexpr uint64_t kRate = 32 << 10, kBurst = 64 << 10;
+  StartWithLog({absl::StrCat("--console_log_rate_bytes=", kRate),
+                absl::StrCat("--console_log_burst_bytes=", kBurst)});
+  const absl::Time start = absl::Now();
+  const vmm::v1::Vm vm = Flood("limited");
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const vmm::v1::ConsoleLogStats& log = vm.console_log();
+  EXPECT_EQ(log.written_bytes() + log.rate_dropped_bytes() + log.backlog_dropped_bytes() +
+                log.lost_bytes(),
+            kFloodBytes);
+  EXPECT_GT(log.rate_dropped_bytes(), 0u);
+  // The bucket's bound over the flood's life (which started after `start`).
+  EXPECT_LE(log.written_bytes(), kBurst + static_cast<uint64_t>(kRate * seconds) + 1);
+  EXPECT_EQ(ReadFile(log_dir_ + "/limited.log").size(), log.written_bytes());
+  // The in-memory console (and StreamConsole) is not rate-limited: the ring has the newest MiB.
+  const ConsoleReplay replay = ReplayConsole(*stub_, "limited");
+  EXPECT_EQ(replay.data.size(), 1u << 20);
+  std::printf("console log rate limit %llu KiB/s, burst %llu KiB: %s out in %.1f s, %s logged "
+              "(the bucket allows %s), %s dropped\n",
+              static_cast<unsigned long long>(kRate >> 10),
+              static_cast<unsigned long long>(kBurst >> 10), MiB(kFloodBytes).c_str(), seconds,
+              MiB(log.written_bytes()).c_str(),
+              MiB(kBurst + static_cast<uint64_t>(kRate * seconds)).c_str(),
+              MiB(log.rate_dropped_bytes()).c_str());
+}
+
+}  // namespace
+}  // namespace vmmd::stress
