@@ -8,7 +8,7 @@
 namespace vmmd {
 
 absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> CoalescedPortWrites::Create(
-    const KvmSystem& kvm, Vm& vm, const Vcpu& vcpu, IoBus& bus, uint16_t port) {
+    const KvmSystem& kvm, Vm& vm, const Vcpu& vcpu, IoBus& bus, uint16_t port, Clock now) {
   ASSIGN_OR_RETURN(int pio, kvm.CheckExtension(KVM_CAP_COALESCED_PIO));
   if (pio == 0) return absl::UnimplementedError("KVM does not offer KVM_CAP_COALESCED_PIO");
   // KVM_CAP_COALESCED_MMIO answers with the ring's page offset in the vCPU mapping.
@@ -16,7 +16,7 @@ absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> CoalescedPortWrites::Create
   if (page_offset <= 0) return absl::UnimplementedError("KVM has no coalesced I/O ring");
   ASSIGN_OR_RETURN(std::unique_ptr<CoalescedIoRing> ring, CoalescedIoRing::Map(vcpu, page_offset));
   return std::unique_ptr<CoalescedPortWrites>(
-      new CoalescedPortWrites(vm, std::move(ring), bus, port));
+      new CoalescedPortWrites(vm, std::move(ring), bus, port, std::move(now)));
 }
 
 void CoalescedPortWrites::Flush() {
@@ -34,7 +34,7 @@ void CoalescedPortWrites::DrainLocked() {
 }
 
 bool CoalescedPortWrites::MayEnableLocked() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = now_();
   if (now - budget_start_ >= std::chrono::seconds(1)) {
     budget_start_ = now;
     enables_in_budget_ = 0;

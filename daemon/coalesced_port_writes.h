@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "absl/functional/function_ref.h"
@@ -37,9 +38,11 @@ class CoalescedPortWrites {
   // For byte writes to `port`, replayed into `bus`. `vm` and `bus` must outlive it; `vcpu` is
   // any vCPU of `vm` (the ring is mapped through it). UNIMPLEMENTED when KVM lacks
   // KVM_CAP_COALESCED_PIO; starts off.
-  static absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> Create(const KvmSystem& kvm, Vm& vm,
-                                                                     const Vcpu& vcpu, IoBus& bus,
-                                                                     uint16_t port);
+  // `now` is the clock of the enable budget (tests pass their own).
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  static absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> Create(
+      const KvmSystem& kvm, Vm& vm, const Vcpu& vcpu, IoBus& bus, uint16_t port,
+      Clock now = [] { return std::chrono::steady_clock::now(); });
 
   // Replays what KVM has queued. Any thread; cheap when nothing is queued.
   void Flush();
@@ -56,8 +59,9 @@ class CoalescedPortWrites {
   uint64_t replayed() const { return replayed_.load(std::memory_order_relaxed); }
 
  private:
-  CoalescedPortWrites(Vm& vm, std::unique_ptr<CoalescedIoRing> ring, IoBus& bus, uint16_t port)
-      : vm_(vm), ring_(std::move(ring)), bus_(bus), port_(port) {}
+  CoalescedPortWrites(Vm& vm, std::unique_ptr<CoalescedIoRing> ring, IoBus& bus, uint16_t port,
+                      Clock now)
+      : vm_(vm), ring_(std::move(ring)), bus_(bus), port_(port), now_(std::move(now)) {}
   void DrainLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool MayEnableLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
@@ -65,6 +69,7 @@ class CoalescedPortWrites {
   const std::unique_ptr<CoalescedIoRing> ring_;
   IoBus& bus_;
   const uint16_t port_;
+  const Clock now_;
   Mutex mutex_;  // one consumer of the ring at a time; serialises registration changes
   std::atomic<bool> enabled_{false};  // written under mutex_
   bool failed_to_enable_ ABSL_GUARDED_BY(mutex_) = false;  // then it stays off

@@ -35,12 +35,15 @@ class CoalescedPortWritesTest : public ::vmmd::testing::RealModeVmTest {
     RealModeVmTest::SetUp();
     if (HasFatalFailure()) return;
     ASSERT_OK(bus_.Register(kPort, 1, &device_));
-    absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> writes =
-        CoalescedPortWrites::Create(kvm(), *vm_, *vcpu_, bus_, kPort);
+    absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> writes = CoalescedPortWrites::Create(
+        kvm(), *vm_, *vcpu_, bus_, kPort, [this] { return now_; });
     if (absl::IsUnimplemented(writes.status())) GTEST_SKIP() << writes.status();
     ASSERT_OK(writes.status());
     writes_ = std::move(*writes);
   }
+
+  // The enable budget's clock, moved by the tests.
+  std::chrono::steady_clock::time_point now_ = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
 
   // The bytes the device received, in order.
   std::vector<uint8_t> Received() const {
@@ -109,22 +112,24 @@ TEST_F(CoalescedPortWritesTest, WritesToAnotherZoneOfTheSameRingAreNotOurs) {
   EXPECT_THAT(Received(), ElementsAre(1));
 }
 
+// The budget on its own clock: kMaxEnablesPerSecond enables within a second, then it stays
+// off (writes exit one by one, always correct) until the second is over.
 TEST_F(CoalescedPortWritesTest, TurningOnIsRateLimited) {
   for (int i = 0; i < CoalescedPortWrites::kMaxEnablesPerSecond; ++i) {
     ASSERT_OK(writes_->Follow([] { return true; }));
     ASSERT_TRUE(writes_->enabled()) << "enable " << i;
     ASSERT_OK(writes_->Follow([] { return false; }));
+    now_ += std::chrono::milliseconds(10);
   }
-  // Over budget (unless this machine took a whole second for the loop): it stays off, which
-  // is always correct, and a later call turns it on.
   ASSERT_OK(writes_->Follow([] { return true; }));
-  bool stayed_off = !writes_->enabled();
-  for (int i = 0; i < 300 && !writes_->enabled(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    ASSERT_OK(writes_->Follow([] { return true; }));
-  }
-  EXPECT_TRUE(writes_->enabled());
-  if (!stayed_off) GTEST_SKIP() << "the enables took over a second; the limit was not reached";
+  EXPECT_FALSE(writes_->enabled()) << "enable " << CoalescedPortWrites::kMaxEnablesPerSecond + 1
+                                   << " within the second";
+  now_ += std::chrono::milliseconds(790);  // 0.99 s since the first enable
+  ASSERT_OK(writes_->Follow([] { return true; }));
+  EXPECT_FALSE(writes_->enabled()) << "still within the second";
+  now_ += std::chrono::milliseconds(10);
+  ASSERT_OK(writes_->Follow([] { return true; }));
+  EXPECT_TRUE(writes_->enabled()) << "a new second, a new budget";
 }
 
 }  // namespace

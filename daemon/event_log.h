@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "base/mutex.h"
 #include "absl/time/time.h"
@@ -36,13 +38,26 @@ class EventLog {
     bool closed = false;
   };
   // Events with sequence >= `from`; waits up to `timeout` when there are none yet.
-  Batch Read(uint64_t from, absl::Duration timeout);
+  Batch Read(uint64_t from, absl::Duration timeout = absl::ZeroDuration());
+
+  // For followers that hold no thread: calls `wake` once, when an event with sequence >=
+  // `from` exists or the log is closed; now (returning 0) if that is already so, else later
+  // on the appending thread, with no lock of this log held. Returns an id for CancelWake.
+  uint64_t WakeWhenReadable(uint64_t from, absl::AnyInvocable<void() &&> wake);
+  void CancelWake(uint64_t id);
 
  private:
   Mutex mutex_;
   std::deque<VmEventRecord> events_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+  struct Waiter {
+    uint64_t from;
+    absl::AnyInvocable<void() &&> wake;
+  };
+  std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);
+  uint64_t next_waiter_id_ ABSL_GUARDED_BY(mutex_) = 1;
+  std::vector<absl::AnyInvocable<void() &&>> TakeReadyWakesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 };
 
 }  // namespace vmmd

@@ -2,10 +2,14 @@
 // installs on itself before its first KVM_RUN. A vCPU thread runs guest-controlled exits
 // through the device models; should a device bug ever let a guest take over that thread,
 // the filter leaves it the handful of system calls the run loop needs and nothing else: no
-// open, no socket, no exec, no fork; ioctls only on its own vCPU (KVM_RUN and the register
-// reads of the crash dump) and its own VM (switching COM1's coalesced output).
+// open, no socket, no exec, no fork, no signals to other threads; ioctls only on its own vCPU
+// (KVM_RUN and the register reads of the crash dump) and its own VM (switching COM1's
+// coalesced output); writes only to its own VM's interrupt eventfds and to stderr. What it
+// can still reach is listed in docs/security.md.
 #ifndef VMMD_DAEMON_VCPU_SECCOMP_H_
 #define VMMD_DAEMON_VCPU_SECCOMP_H_
+
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -20,6 +24,9 @@ namespace vmmd {
 struct VcpuSeccompFds {
   int vcpu_fd;  // the thread's vCPU
   int vm_fd;    // the VM it belongs to
+  // What the thread's devices write to: its VM's interrupt eventfds (COM1's irqfd). stderr
+  // (glog) is always writable.
+  std::vector<int> writable_fds;
 };
 absl::Status InstallVcpuSeccompFilter(const VcpuSeccompFds& fds);
 

@@ -6,7 +6,10 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -26,6 +29,15 @@
 #include "kvm/kvm_test_util.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
+
+// As in vcpu_seccomp.cc: sanitizer builds allow MAP_FIXED (their allocators need it).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define VMMD_VCPU_SECCOMP_TEST_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define VMMD_VCPU_SECCOMP_TEST_SANITIZER 1
+#endif
+#endif
 
 namespace vmmd {
 namespace {
@@ -72,7 +84,26 @@ class Gate {
 
 TEST(VcpuSeccompTest, ConfinesOnlyTheCallingThread) {
   int pipe_fds[2];
-  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK), 0);
+  // Memory the process holds, as another VM's RAM.
+  void* victim = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(victim, MAP_FAILED);
+  static_cast<char*>(victim)[0] = 'v';
+  // The thread's own VM's interrupt eventfd, and another VM's.
+  const int own_eventfd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  const int other_eventfd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(own_eventfd, 0);
+  ASSERT_GE(other_eventfd, 0);
+  // A thread of this process the confined one should not be able to signal.
+  Gate bystander_done;
+  pid_t bystander_tid = 0;
+  Gate bystander_started;
+  std::thread bystander([&] {
+    bystander_tid = ::gettid();
+    bystander_started.Open();
+    bystander_done.Wait();
+  });
+  bystander_started.Wait();
   const SeccompState before = ThreadSeccomp(::gettid());
 
   absl::Status installed;
@@ -81,7 +112,7 @@ TEST(VcpuSeccompTest, ConfinesOnlyTheCallingThread) {
   Gate installed_gate, go_gate;
   std::thread confined([&] {
     confined_tid = ::gettid();
-    installed = InstallVcpuSeccompFilter({-1, -1});  // no KVM fds here
+    installed = InstallVcpuSeccompFilter({-1, -1, {own_eventfd}});  // no KVM fds here
     installed_gate.Open();
     if (!installed.ok()) return;
     go_gate.Wait();  // futex, with the filter in place
@@ -99,10 +130,23 @@ TEST(VcpuSeccompTest, ConfinesOnlyTheCallingThread) {
     errors["ioctl(TCGETS)"] = ErrorOf(::ioctl(pipe_fds[0], TCGETS, &terminal));  // ENOTTY unconfined
     void* code = ::mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     errors["mmap(PROT_EXEC)"] = code == MAP_FAILED ? errno : 0;
+    // Another VM's interrupt, any other fd, a signal to another thread (SIGKILL would take
+    // the whole daemon), even signal 0.
+    const uint64_t one = 1;
+    errors["write(another VM's eventfd)"] = ErrorOf(::write(other_eventfd, &one, sizeof(one)));
+    errors["write(pipe)"] = ErrorOf(::write(pipe_fds[1], "v", 1));
+    errors["tgkill(another thread, 0)"] = ErrorOf(::syscall(SYS_tgkill, ::getpid(), bystander_tid, 0));
+    errors["tgkill(another thread, SIGKILL)"] =
+        ErrorOf(::syscall(SYS_tgkill, ::getpid(), bystander_tid, SIGKILL));
+    errors["kill(own process, SIGKILL)"] = ErrorOf(::syscall(SYS_kill, ::getpid(), SIGKILL));
+#ifndef VMMD_VCPU_SECCOMP_TEST_SANITIZER
+    // Mapping over memory the process holds (another VM's RAM): the page of `victim`.
+    void* fixed = ::mmap(victim, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    errors["mmap(MAP_FIXED)"] = fixed == MAP_FAILED ? errno : 0;
+#endif
 
     // Allowed: what the run loop and the devices do.
-    errors["write(pipe)"] = ErrorOf(::write(pipe_fds[1], "v", 1));
-    errors["getpid"] = ErrorOf(::getpid());
+    errors["write(own eventfd)"] = ErrorOf(::write(own_eventfd, &one, sizeof(one)));
     void* data = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     errors["mmap(rw)"] = data == MAP_FAILED ? errno : 0;
     if (data != MAP_FAILED) errors["munmap"] = ErrorOf(::munmap(data, 1 << 20));
@@ -137,18 +181,32 @@ TEST(VcpuSeccompTest, ConfinesOnlyTheCallingThread) {
   go_gate.Open();
   confined.join();
 
-  for (const char* refused : {"socket", "openat(/etc/hostname)", "execve", "fork", "ioctl(TCGETS)",
-                              "mmap(PROT_EXEC)"}) {
-    EXPECT_EQ(errors[refused], EPERM) << refused << " in the confined thread";
+  bystander_done.Open();
+  bystander.join();
+
+  std::vector<std::string> refused = {"socket", "openat(/etc/hostname)", "execve", "fork",
+                                      "ioctl(TCGETS)", "mmap(PROT_EXEC)",
+                                      "write(another VM's eventfd)", "write(pipe)",
+                                      "tgkill(another thread, 0)", "tgkill(another thread, SIGKILL)",
+                                      "kill(own process, SIGKILL)"};
+#ifndef VMMD_VCPU_SECCOMP_TEST_SANITIZER
+  refused.push_back("mmap(MAP_FIXED)");
+  EXPECT_EQ(static_cast<volatile char*>(victim)[0], 'v') << "the page mapped over";
+#endif
+  for (const std::string& call : refused) {
+    EXPECT_EQ(errors[call], EPERM) << call << " in the confined thread";
   }
-  for (const char* allowed : {"write(pipe)", "getpid", "mmap(rw)", "munmap", "malloc"}) {
+  for (const char* allowed : {"write(own eventfd)", "mmap(rw)", "munmap", "malloc"}) {
     EXPECT_EQ(errors[allowed], 0) << allowed << " in the confined thread";
   }
+  uint64_t count = 0;
+  EXPECT_EQ(::read(own_eventfd, &count, sizeof(count)), static_cast<ssize_t>(sizeof(count)));
+  EXPECT_EQ(count, 1u);
+  EXPECT_EQ(::read(other_eventfd, &count, sizeof(count)), -1) << "another VM's eventfd was written";
   char byte = 0;
-  EXPECT_EQ(::read(pipe_fds[0], &byte, 1), 1);
-  EXPECT_EQ(byte, 'v');
-  ::close(pipe_fds[0]);
-  ::close(pipe_fds[1]);
+  EXPECT_EQ(::read(pipe_fds[0], &byte, 1), -1) << "the pipe was written";
+  for (int fd : {pipe_fds[0], pipe_fds[1], own_eventfd, other_eventfd}) ::close(fd);
+  ::munmap(victim, 4096);
 }
 
 // The vCPU ioctls: the register reads of the crash dump pass on the thread's own vCPU, the

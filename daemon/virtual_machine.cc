@@ -25,9 +25,11 @@
 
 namespace vmmd {
 
+// Members are destroyed in reverse: devices, vCPUs, then the VM (closing its memslots), and
+// only then guest RAM, so KVM never holds a slot over unmapped memory.
 struct VirtualMachine::Hardware {
-  Vm vm;
   GuestMemory memory;
+  Vm vm;
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   EventFdInterrupt serial_interrupt;
   std::unique_ptr<Serial> serial;
@@ -77,7 +79,8 @@ VirtualMachine::VirtualMachine(VmConfig config,
                                const std::vector<kvm_cpuid_entry2>& supported_cpuid)
     : config_(std::move(config)),
       supported_cpuid_(supported_cpuid),
-      worker_(absl::StrCat(config_.id, "/worker")) {}
+      worker_(absl::StrCat(config_.id, "/worker"),
+              absl::StrCat("vm ", config_.id, " is being deleted")) {}
 
 absl::StatusOr<std::shared_ptr<VirtualMachine>> VirtualMachine::Create(
     const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& supported_cpuid,
@@ -120,7 +123,7 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
   RETURN_IF_ERROR(HostError("serial irqfd", vm->RegisterIrqfd(interrupt->fd(), Serial::kCom1Irq)));
 
   auto hardware = std::unique_ptr<Hardware>(
-      new Hardware{std::move(*vm), std::move(*memory), {}, std::move(*interrupt), nullptr,
+      new Hardware{std::move(*memory), std::move(*vm), {}, std::move(*interrupt), nullptr,
                    nullptr, nullptr, IoBus()});
   for (uint32_t id = 0; id < config_.vcpu_count; ++id) {
     absl::StatusOr<std::unique_ptr<Vcpu>> vcpu = hardware->vm.CreateVcpu(id);
@@ -129,11 +132,10 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
   }
 
   if (!config_.console_log_path.empty()) {
-    console_log_fd_ = ::open(config_.console_log_path.c_str(),
-                             O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (console_log_fd_ < 0) {
-      return HostError("console log", ::vmmd::ErrnoToStatus(errno, config_.console_log_path));
-    }
+    absl::StatusOr<std::unique_ptr<ConsoleLog>> log =
+        ConsoleLog::Open(config_.console_log_path, config_.console_log_limits);
+    RETURN_IF_ERROR(HostError("console log", log.status()));
+    console_log_ = std::move(*log);
   }
   hardware->serial = std::make_unique<Serial>(&hardware->serial_interrupt,
                                               [this](uint8_t byte) { ConsoleOutput(byte); });
@@ -162,10 +164,18 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
 
 void VirtualMachine::ConsoleOutput(uint8_t byte) {
   console_.Append(absl::MakeConstSpan(&byte, 1));
-  if (console_log_fd_ >= 0) {
-    // Best effort: a full disk must not stop the guest.
-    [[maybe_unused]] ssize_t written = ::write(console_log_fd_, &byte, 1);
+  // Memory only: the worker writes it out (TickOnWorker), so a slow disk never stalls a vCPU.
+  if (console_log_) console_log_->Append(absl::MakeConstSpan(&byte, 1));
+}
+
+void VirtualMachine::TickOnWorker() {
+  if (hardware_ && hardware_->serial_writes) {
+    // Turns queueing back on once the toggle budget allows it, and shows the last bytes of a
+    // guest that wrote and then stopped exiting.
+    UpdateSerialCoalescing();
+    hardware_->serial_writes->Flush();
   }
+  if (console_log_) console_log_->Flush();
 }
 
 absl::StatusOr<BootInfo> VirtualMachine::ConfigureBoot(BootSpec spec, absl::Duration timeout) {
@@ -187,7 +197,7 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
   request.kernel_end = kernel.end;
   request.kernel_header = kernel.header;
   request.cmdline = spec.cmdline;
-  request.initrd = spec.initrd;
+  request.initrd = spec.initrd.get();
   std::vector<Vcpu*> vcpus;
   for (auto& vcpu : hardware_->vcpus) vcpus.push_back(vcpu.get());
   absl::StatusOr<BootInfo> info =
@@ -219,21 +229,15 @@ absl::Status VirtualMachine::Start(absl::Duration timeout) {
 
 absl::Status VirtualMachine::StartOnWorker() {
   MutexLock lock(&mutex_);
+  if (state_ == VmState::kRunning) return absl::OkStatus();  // a retry: already done
   RETURN_IF_ERROR(RequireState(VmState::kConfigured, "start"));
   {
     MutexLock control(&control_mutex_);
     live_vcpu_threads_ = hardware_->vcpus.size();
   }
   UpdateSerialCoalescing();
-  if (hardware_->serial_writes) {
-    // For a guest that writes and then stops exiting: its last bytes still show up.
-    // For a guest that writes and then stops exiting: its last bytes still show up. Also
-    // turns queueing back on once the toggle budget allows it.
-    worker_.SetPeriodicTask(kSerialFlushPeriod, [this] {
-      if (!hardware_) return;
-      UpdateSerialCoalescing();
-      hardware_->serial_writes->Flush();
-    });
+  if (hardware_->serial_writes || console_log_) {
+    worker_.SetPeriodicTask(kTickPeriod, [this] { TickOnWorker(); });
   }
   for (size_t i = 0; i < hardware_->vcpus.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] { VcpuLoop(i); });
@@ -246,12 +250,15 @@ absl::Status VirtualMachine::StartOnWorker() {
 }
 
 absl::Status VirtualMachine::Pause(absl::Duration timeout) {
-  return worker_.Call([this, timeout] { return PauseOnWorker(timeout); }, timeout);
+  // One deadline: the worker's queue and the vCPUs' parking share it.
+  const absl::Time deadline = absl::Now() + timeout;
+  return worker_.Call([this, deadline] { return PauseOnWorker(deadline); }, timeout);
 }
 
-absl::Status VirtualMachine::PauseOnWorker(absl::Duration timeout) {
+absl::Status VirtualMachine::PauseOnWorker(absl::Time deadline) {
   {
     MutexLock lock(&mutex_);
+    if (state_ == VmState::kPaused) return absl::OkStatus();  // a retry: already done
     RETURN_IF_ERROR(RequireState(VmState::kRunning, "pause"));
   }
   {
@@ -264,9 +271,11 @@ absl::Status VirtualMachine::PauseOnWorker(absl::Duration timeout) {
     auto all_parked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mutex_) {
       return stop_requested_ || parked_vcpus_ == live_vcpu_threads_;
     };
-    if (!control_mutex_.AwaitWithTimeout(absl::Condition(&all_parked), timeout)) {
-      paused_ = false;
-      return absl::DeadlineExceededError("vCPUs did not pause in time");
+    if (!control_mutex_.AwaitWithDeadline(absl::Condition(&all_parked), deadline)) {
+      paused_ = false;  // the parked ones run on: the VM stays RUNNING, as GetVm says
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "vm %s: %d of %d vCPUs parked before the deadline; it stays RUNNING", id(),
+          parked_vcpus_, live_vcpu_threads_));
     }
     if (stop_requested_) return absl::FailedPreconditionError("VM stopped while pausing");
   }
@@ -282,6 +291,7 @@ absl::Status VirtualMachine::Resume(absl::Duration timeout) {
 
 absl::Status VirtualMachine::ResumeOnWorker() {
   MutexLock lock(&mutex_);
+  if (state_ == VmState::kRunning) return absl::OkStatus();  // a retry: already done
   RETURN_IF_ERROR(RequireState(VmState::kPaused, "resume"));
   {
     MutexLock control(&control_mutex_);
@@ -298,10 +308,7 @@ absl::Status VirtualMachine::Stop(absl::Duration timeout) {
 absl::Status VirtualMachine::StopOnWorker(const std::string& reason) {
   {
     MutexLock lock(&mutex_);
-    if (state_ == VmState::kStopped) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("vm ", id(), " is already STOPPED (", exit_reason_, ")"));
-    }
+    if (state_ == VmState::kStopped) return absl::OkStatus();  // a retry, or the guest's own stop
   }
   {
     MutexLock control(&control_mutex_);
@@ -320,12 +327,13 @@ void VirtualMachine::JoinVcpuThreadsOnWorker() {
     if (thread.joinable()) thread.join();
   }
   vcpu_threads_.clear();
+  worker_.ClearPeriodicTask();
   if (hardware_ && hardware_->serial_writes) {
-    worker_.ClearPeriodicTask();
     hardware_->serial_writes->Flush();  // what the guest wrote last
     LOG(INFO) << "vm " << id() << ": " << hardware_->serial_writes->replayed()
               << " COM1 writes came through KVM's coalesced ring";
   }
+  if (console_log_) console_log_->Flush();
   std::string reason;
   {
     MutexLock control(&control_mutex_);
@@ -346,9 +354,13 @@ void VirtualMachine::RequestGuestStop(std::string reason) {
     stop_requested_ = true;
     stop_reason_ = std::move(reason);
   }
-  KickAllVcpus();
-  // A vCPU thread cannot join itself: the worker joins them all and records the stop.
-  worker_.Post([this] { JoinVcpuThreadsOnWorker(); });
+  // The worker kicks the other vCPUs out of KVM_RUN (a vCPU thread may not signal threads:
+  // daemon/vcpu_seccomp.h), then joins them all, since a vCPU thread cannot join itself, and
+  // records the stop.
+  worker_.Post([this] {
+    KickAllVcpus();
+    JoinVcpuThreadsOnWorker();
+  });
 }
 
 void VirtualMachine::KickAllVcpus() {
@@ -366,7 +378,8 @@ void VirtualMachine::VcpuLoop(size_t index) {
   // Confine this thread before the guest runs; unconfined, it does not run the guest at all
   // (the stop request makes the loop below end before its first KVM_RUN).
   Vcpu& vcpu = *hardware_->vcpus[index];
-  if (absl::Status confined = InstallVcpuSeccompFilter({vcpu.fd(), hardware_->vm.fd()});
+  if (absl::Status confined = InstallVcpuSeccompFilter(
+          {vcpu.fd(), hardware_->vm.fd(), {hardware_->serial_interrupt.fd()}});
       !confined.ok()) {
     LOG(ERROR) << "vm " << id() << " vcpu " << index << ": no seccomp filter: " << confined;
     RequestGuestStop(absl::StrCat("vcpu ", index, " seccomp filter not installed: ", confined.message()));
@@ -475,10 +488,6 @@ void VirtualMachine::Shutdown() {
 
 void VirtualMachine::ReleaseHardwareOnWorker() {
   hardware_.reset();
-  if (console_log_fd_ >= 0) {
-    ::close(console_log_fd_);
-    console_log_fd_ = -1;
-  }
 }
 
 VmStatus VirtualMachine::Status() const {
@@ -489,6 +498,7 @@ VmStatus VirtualMachine::Status() const {
   status.unhandled_io = unhandled_io_.load();
   status.unhandled_mmio = unhandled_mmio_.load();
   status.console_bytes = console_.total_written();
+  if (console_log_) status.console_log = console_log_->Stats();
   MutexLock lock(&mutex_);
   status.state = state_;
   status.exit_reason = exit_reason_;

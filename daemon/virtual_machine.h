@@ -22,6 +22,7 @@
 #include "boot/configure_boot.h"
 #include "boot/image_reader.h"
 #include "boot/kernel_loader.h"
+#include "daemon/console_log.h"
 #include "daemon/event_log.h"
 #include "daemon/vm_state.h"
 #include "daemon/worker_thread.h"
@@ -35,6 +36,7 @@ struct VmConfig {
   uint32_t vcpu_count = 1;
   uint64_t memory_mib = 128;
   std::string console_log_path;  // empty: console kept in memory only
+  ConsoleLogLimits console_log_limits;
   // Let KVM queue COM1's THR writes while the UART allows it (daemon/coalesced_port_writes.h).
   bool coalesce_serial_output = true;
 };
@@ -43,7 +45,7 @@ struct VmConfig {
 struct BootSpec {
   std::unique_ptr<ImageReader> kernel;
   std::string kernel_path;
-  std::vector<uint8_t> initrd;  // empty: none
+  std::unique_ptr<ImageReader> initrd;  // null: none; read straight into guest RAM
   std::string cmdline;
   BootProtocolChoice protocol = BootProtocolChoice::kAuto;
 };
@@ -62,6 +64,7 @@ struct VmStatus {
   uint64_t unhandled_io = 0;
   uint64_t unhandled_mmio = 0;
   uint64_t console_bytes = 0;
+  std::optional<ConsoleLogStats> console_log;  // when the console is logged to a file
 };
 
 class VirtualMachine {
@@ -80,13 +83,17 @@ class VirtualMachine {
   // CREATED -> CONFIGURED: loads the kernel and initrd and runs the boot layer.
   // FAILED_PRECONDITION in another state; the boot layer's errors otherwise.
   absl::StatusOr<BootInfo> ConfigureBoot(BootSpec spec, absl::Duration timeout);
+  // Each state change succeeds as well when the VM is already in the state it asks for, so a
+  // client may retry after a lost answer. DEADLINE_EXCEEDED means nothing changed (see
+  // WorkerThread::Call); UNAVAILABLE, that the VM is being deleted.
   // CONFIGURED -> RUNNING: starts one thread per vCPU.
   absl::Status Start(absl::Duration timeout);
-  // RUNNING -> PAUSED: parks every vCPU thread outside KVM_RUN.
+  // RUNNING -> PAUSED: parks every vCPU thread outside KVM_RUN, all within `timeout` (or it
+  // stays RUNNING and says so).
   absl::Status Pause(absl::Duration timeout);
   // PAUSED -> RUNNING.
   absl::Status Resume(absl::Duration timeout);
-  // Any state but STOPPED -> STOPPED ("stopped by request"); joins the vCPU threads.
+  // Any state -> STOPPED ("stopped by request"); joins the vCPU threads.
   absl::Status Stop(absl::Duration timeout);
 
   // For DeleteVm and daemon exit: stops the VM, joins every thread, releases every fd and
@@ -105,7 +112,7 @@ class VirtualMachine {
   absl::Status CreateHardwareOnWorker(const KvmSystem& kvm);
   absl::StatusOr<BootInfo> ConfigureOnWorker(BootSpec spec);
   absl::Status StartOnWorker();
-  absl::Status PauseOnWorker(absl::Duration timeout);
+  absl::Status PauseOnWorker(absl::Time deadline);
   absl::Status ResumeOnWorker();
   absl::Status StopOnWorker(const std::string& reason);
   void JoinVcpuThreadsOnWorker();
@@ -114,14 +121,17 @@ class VirtualMachine {
   // vCPU threads.
   std::string VcpuThreadName(size_t index) const;
   void VcpuLoop(size_t index);
-  // Ends the run from a vCPU thread (guest reset, triple fault, ...): the first reason wins.
+  // Ends the run from a vCPU thread (guest reset, triple fault, ...) or the worker's tick: the
+  // first reason wins.
   void RequestGuestStop(std::string reason);
   void KickAllVcpus();
   void ConsoleOutput(uint8_t byte);
   // Lets KVM queue COM1's THR writes while the UART allows it, and stops it when not.
   void UpdateSerialCoalescing();
-  // How often the worker replays THR writes queued by a guest that has stopped exiting.
-  static constexpr absl::Duration kSerialFlushPeriod = absl::Milliseconds(20);
+  // The worker's tick while vCPUs run: replays THR writes queued by a guest that has stopped
+  // exiting, and writes the console log's backlog out.
+  void TickOnWorker();
+  static constexpr absl::Duration kTickPeriod = absl::Milliseconds(20);
 
   void SetState(VmState state, std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status RequireState(VmState wanted, const char* action) const
@@ -131,7 +141,9 @@ class VirtualMachine {
   const std::vector<kvm_cpuid_entry2>& supported_cpuid_;
   ConsoleBuffer console_;
   EventLog events_;
-  int console_log_fd_ = -1;  // owned; closed with the hardware
+  // Set on the worker before Create returns, then fixed: vCPU threads append, the worker
+  // flushes, Status reads its counters.
+  std::unique_ptr<ConsoleLog> console_log_;
 
   mutable Mutex mutex_;
   VmState state_ ABSL_GUARDED_BY(mutex_) = VmState::kCreated;

@@ -139,6 +139,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
   config.coalesce_serial_output = options_.coalesce_serial_output;
   if (!options_.console_log_dir.empty()) {
     config.console_log_path = absl::StrCat(options_.console_log_dir, "/", id, ".log");
+    config.console_log_limits = options_.console_log_limits;
   }
   absl::StatusOr<std::shared_ptr<VirtualMachine>> vm =
       VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(config), options_.worker_timeout);
@@ -196,7 +197,9 @@ absl::StatusOr<BootInfo> VmManager::ConfigureBoot(const ConfigureBootParams& par
           "initrd_path: %s is %d bytes, more than the VM's memory", params.initrd_path,
           initrd.size()));
     }
-    ASSIGN_OR_RETURN(spec.initrd, initrd.ReadAll());
+    // Read on the VM's worker, from the file straight into guest RAM: nothing of it is held
+    // in the heap, however many ConfigureBoot calls run at once.
+    spec.initrd = std::make_unique<ImageFile>(std::move(initrd));
   }
   spec.kernel = std::make_unique<ImageFile>(std::move(kernel));
   spec.kernel_path = params.kernel_path;

@@ -30,6 +30,7 @@ struct VmManagerOptions {
   uint64_t max_kernel_bytes = 512 << 20;
   uint64_t max_initrd_bytes = 1024ull << 20;
   std::string console_log_dir;           // empty: no console log files
+  ConsoleLogLimits console_log_limits;
   absl::Duration worker_timeout = absl::Seconds(30);
   bool coalesce_serial_output = true;    // VmConfig::coalesce_serial_output
 };

@@ -1,5 +1,8 @@
 #include "daemon/vmm_service.h"
 
+#include <deque>
+
+#include "daemon/follow_stream.h"
 #include "daemon/grpc_status.h"
 #include "daemon/proto_conversion.h"
 
@@ -8,8 +11,6 @@ namespace {
 
 using ApiVm = vmm::v1::Vm;
 
-// How long a streaming handler waits for data before checking for cancellation.
-constexpr absl::Duration kStreamPollSlice = absl::Milliseconds(200);
 constexpr size_t kConsoleChunkBytes = 64 * 1024;
 
 // Runs `action` on the VM named by `vm_id`, then answers with the VM's status.
@@ -105,50 +106,98 @@ grpc::Status VmmServiceImpl::DeleteVm(grpc::ServerContext*, const vmm::v1::Delet
   return grpc::Status::OK;
 }
 
-grpc::Status VmmServiceImpl::StreamConsole(grpc::ServerContext* context,
-                                           const vmm::v1::StreamConsoleRequest* request,
-                                           grpc::ServerWriter<vmm::v1::ConsoleChunk>* writer) {
-  absl::StatusOr<std::shared_ptr<VirtualMachine>> vm = manager_->Get(request->vm_id());
-  if (!vm.ok()) return ToGrpcStatus(vm.status());
-  ConsoleBuffer& console = (*vm)->console();
-  uint64_t offset = 0;
-  while (!context->IsCancelled()) {
-    ConsoleBuffer::Chunk chunk = console.Read(
-        offset, kConsoleChunkBytes, request->follow() ? kStreamPollSlice : absl::ZeroDuration());
+namespace {
+
+// StreamConsole: the console from offset 0 (or the oldest byte still held), in chunks; with
+// `follow`, then whatever comes, until the console closes (the VM stopped or was deleted).
+class ConsoleStream final : public FollowStream<vmm::v1::ConsoleChunk> {
+ public:
+  ConsoleStream(std::shared_ptr<VirtualMachine> vm, bool follow)
+      : vm_(std::move(vm)), follow_(follow) {}
+
+ protected:
+  Step Next(vmm::v1::ConsoleChunk* message, grpc::Status* status) override {
+    ConsoleBuffer::Chunk chunk = vm_->console().Read(offset_, kConsoleChunkBytes);
     if (!chunk.data.empty()) {
-      vmm::v1::ConsoleChunk message;
-      message.set_offset(chunk.offset);
-      message.set_data(std::move(chunk.data));
-      offset = chunk.offset + message.data().size();
-      if (!writer->Write(message)) break;  // the client went away
-      continue;
+      message->set_offset(chunk.offset);
+      offset_ = chunk.offset + chunk.data.size();
+      message->set_data(std::move(chunk.data));
+      return Step::kWrite;
     }
-    if (!request->follow() || chunk.closed) break;
+    offset_ = chunk.offset;
+    if (!follow_ || chunk.closed) {
+      *status = grpc::Status::OK;
+      return Step::kFinish;
+    }
+    return Step::kWait;
   }
-  if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
-  return grpc::Status::OK;
+  uint64_t Wait(absl::AnyInvocable<void() &&> wake) override {
+    return vm_->console().WakeWhenReadable(offset_, std::move(wake));
+  }
+  void CancelWait(uint64_t id) override { vm_->console().CancelWake(id); }
+
+ private:
+  const std::shared_ptr<VirtualMachine> vm_;
+  const bool follow_;
+  uint64_t offset_ = 0;  // Next and Wait only, which never overlap
+};
+
+// WatchVm: every event still held, then each new one, until STOPPED or the VM is deleted.
+class EventStream final : public FollowStream<vmm::v1::VmEvent> {
+ public:
+  explicit EventStream(std::shared_ptr<VirtualMachine> vm) : vm_(std::move(vm)) {}
+
+ protected:
+  Step Next(vmm::v1::VmEvent* message, grpc::Status* status) override {
+    if (stopped_) {  // a stopped VM has nothing more to say
+      *status = grpc::Status::OK;
+      return Step::kFinish;
+    }
+    if (pending_.empty()) {
+      EventLog::Batch batch = vm_->events().Read(next_);
+      for (VmEventRecord& event : batch.events) pending_.push_back(std::move(event));
+      if (pending_.empty()) {
+        if (batch.closed) {
+          *status = grpc::Status::OK;
+          return Step::kFinish;
+        }
+        return Step::kWait;
+      }
+    }
+    const VmEventRecord event = std::move(pending_.front());
+    pending_.pop_front();
+    ToProto(vm_->id(), event, message);
+    next_ = event.sequence + 1;
+    stopped_ = event.state == VmState::kStopped;
+    return Step::kWrite;
+  }
+  uint64_t Wait(absl::AnyInvocable<void() &&> wake) override {
+    return vm_->events().WakeWhenReadable(next_, std::move(wake));
+  }
+  void CancelWait(uint64_t id) override { vm_->events().CancelWake(id); }
+
+ private:
+  const std::shared_ptr<VirtualMachine> vm_;
+  std::deque<VmEventRecord> pending_;  // read, not yet sent
+  uint64_t next_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<vmm::v1::ConsoleChunk>* VmmServiceImpl::StreamConsole(
+    grpc::CallbackServerContext*, const vmm::v1::StreamConsoleRequest* request) {
+  absl::StatusOr<std::shared_ptr<VirtualMachine>> vm = manager_->Get(request->vm_id());
+  if (!vm.ok()) return FollowStream<vmm::v1::ConsoleChunk>::Refuse(ToGrpcStatus(vm.status()));
+  return FollowStream<vmm::v1::ConsoleChunk>::Start<ConsoleStream>(&pump_, std::move(*vm),
+                                                                   request->follow());
 }
 
-grpc::Status VmmServiceImpl::WatchVm(grpc::ServerContext* context,
-                                     const vmm::v1::WatchVmRequest* request,
-                                     grpc::ServerWriter<vmm::v1::VmEvent>* writer) {
+grpc::ServerWriteReactor<vmm::v1::VmEvent>* VmmServiceImpl::WatchVm(
+    grpc::CallbackServerContext*, const vmm::v1::WatchVmRequest* request) {
   absl::StatusOr<std::shared_ptr<VirtualMachine>> vm = manager_->Get(request->vm_id());
-  if (!vm.ok()) return ToGrpcStatus(vm.status());
-  uint64_t next = 0;
-  while (!context->IsCancelled()) {
-    EventLog::Batch batch = (*vm)->events().Read(next, kStreamPollSlice);
-    for (const VmEventRecord& event : batch.events) {
-      vmm::v1::VmEvent message;
-      ToProto((*vm)->id(), event, &message);
-      if (!writer->Write(message)) return grpc::Status::OK;
-      next = event.sequence + 1;
-      // A stopped VM has nothing more to say.
-      if (event.state == VmState::kStopped) return grpc::Status::OK;
-    }
-    if (batch.closed && batch.events.empty()) break;
-  }
-  if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
-  return grpc::Status::OK;
+  if (!vm.ok()) return FollowStream<vmm::v1::VmEvent>::Refuse(ToGrpcStatus(vm.status()));
+  return FollowStream<vmm::v1::VmEvent>::Start<EventStream>(&pump_, std::move(*vm));
 }
 
 }  // namespace vmmd

@@ -1,17 +1,21 @@
-// VmmService: the gRPC API (proto/vmm/v1/vmm.proto) over a VmManager. Handlers validate,
-// hand the work to the VM's worker and never block on KVM_RUN; the streaming calls wait in
-// short slices so that a cancelled client or a deleted VM ends them promptly.
+// VmmService: the gRPC API (proto/vmm/v1/vmm.proto) over a VmManager. Unary handlers
+// validate, hand the work to the VM's worker and never block on KVM_RUN. The streaming calls
+// (StreamConsole, WatchVm) use gRPC's callback API: a follower holds no thread, and is woken
+// by the console ring or the event log (daemon/follow_stream.h), never by polling.
 #ifndef VMMD_DAEMON_VMM_SERVICE_H_
 #define VMMD_DAEMON_VMM_SERVICE_H_
 
 #include "daemon/vm_manager.h"
+#include "daemon/worker_thread.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 namespace vmmd {
 
-class VmmServiceImpl final : public vmm::v1::VmmService::Service {
+class VmmServiceImpl final
+    : public vmm::v1::VmmService::WithCallbackMethod_StreamConsole<
+          vmm::v1::VmmService::WithCallbackMethod_WatchVm<vmm::v1::VmmService::Service>> {
  public:
-  explicit VmmServiceImpl(VmManager* manager) : manager_(manager) {}
+  explicit VmmServiceImpl(VmManager* manager) : manager_(manager), pump_("streams/pump") {}
 
   grpc::Status CreateVm(grpc::ServerContext* context, const vmm::v1::CreateVmRequest* request,
                         vmm::v1::Vm* response) override;
@@ -32,14 +36,16 @@ class VmmServiceImpl final : public vmm::v1::VmmService::Service {
                       vmm::v1::Vm* response) override;
   grpc::Status DeleteVm(grpc::ServerContext* context, const vmm::v1::DeleteVmRequest* request,
                         vmm::v1::DeleteVmResponse* response) override;
-  grpc::Status StreamConsole(grpc::ServerContext* context,
-                             const vmm::v1::StreamConsoleRequest* request,
-                             grpc::ServerWriter<vmm::v1::ConsoleChunk>* writer) override;
-  grpc::Status WatchVm(grpc::ServerContext* context, const vmm::v1::WatchVmRequest* request,
-                       grpc::ServerWriter<vmm::v1::VmEvent>* writer) override;
+  grpc::ServerWriteReactor<vmm::v1::ConsoleChunk>* StreamConsole(
+      grpc::CallbackServerContext* context, const vmm::v1::StreamConsoleRequest* request) override;
+  grpc::ServerWriteReactor<vmm::v1::VmEvent>* WatchVm(
+      grpc::CallbackServerContext* context, const vmm::v1::WatchVmRequest* request) override;
 
  private:
   VmManager* const manager_;
+  // Runs the streams' continuations when the console or the event log wakes them (from a
+  // vCPU thread, which may not call into gRPC).
+  WorkerThread pump_;
 };
 
 }  // namespace vmmd

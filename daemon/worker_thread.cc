@@ -6,7 +6,10 @@
 
 namespace vmmd {
 
-WorkerThread::WorkerThread(std::string name) : name_(std::move(name)) {
+WorkerThread::WorkerThread(std::string name, std::string shut_down_message)
+    : name_(std::move(name)),
+      shut_down_message_(shut_down_message.empty() ? absl::StrCat(name_, " has shut down")
+                                                   : std::move(shut_down_message)) {
   thread_ = std::thread([this] {
     // Thread names are at most 15 characters; keep the end, which names the VM's role.
     std::string short_name = name_.size() > 15 ? name_.substr(name_.size() - 15) : name_;
@@ -17,10 +20,11 @@ WorkerThread::WorkerThread(std::string name) : name_(std::move(name)) {
 
 WorkerThread::~WorkerThread() { Shutdown(); }
 
-void WorkerThread::Post(absl::AnyInvocable<void() &&> task) {
+bool WorkerThread::Post(absl::AnyInvocable<void() &&> task) {
   MutexLock lock(&mutex_);
-  if (stopping_) return;
+  if (stopping_) return false;
   tasks_.push_back(std::move(task));
+  return true;
 }
 
 void WorkerThread::Shutdown() {

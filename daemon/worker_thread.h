@@ -21,18 +21,23 @@ namespace vmmd {
 
 class WorkerThread {
  public:
-  explicit WorkerThread(std::string name);
+  // `shut_down_message`: what Call answers (UNAVAILABLE) once the worker is shutting down.
+  explicit WorkerThread(std::string name, std::string shut_down_message = "");
   ~WorkerThread();  // Shutdown()
   WorkerThread(const WorkerThread&) = delete;
   WorkerThread& operator=(const WorkerThread&) = delete;
 
-  // Queues `task`. Dropped (not run) after Shutdown.
-  void Post(absl::AnyInvocable<void() &&> task);
+  // Queues `task`; false (and the task dropped, never run) once Shutdown has begun.
+  bool Post(absl::AnyInvocable<void() &&> task);
 
-  // Runs `fn` (returning absl::Status or absl::StatusOr<T>) on the worker and waits up to
-  // `timeout` for its result: DEADLINE_EXCEEDED if it has not finished by then (it still
-  // runs to completion later, so it must own, or share ownership of, what it touches),
-  // UNAVAILABLE if the worker has shut down. Called on the worker itself, runs inline.
+  // Runs `fn` (returning absl::Status or absl::StatusOr<T>) on the worker and returns its
+  // result. The answer is always the truth about `fn`:
+  // - DEADLINE_EXCEEDED only if the worker was busy for all of `timeout` and `fn` had not
+  //   started: it then never runs, so nothing changed;
+  // - once `fn` has started it is waited for to the end, however long: `fn` bounds its own
+  //   waits (by the deadline it is given, for one);
+  // - UNAVAILABLE (the shut-down message) at once if the worker is shutting down.
+  // Called on the worker itself, runs inline.
   template <typename Fn>
   auto Call(Fn fn, absl::Duration timeout) -> decltype(fn());
 
@@ -50,6 +55,7 @@ class WorkerThread {
   void Loop();
 
   const std::string name_;
+  const std::string shut_down_message_;
   Mutex mutex_;
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
@@ -66,25 +72,34 @@ auto WorkerThread::Call(Fn fn, absl::Duration timeout) -> decltype(fn()) {
   if (OnWorkerThread()) return fn();
   struct Reply {
     Mutex mutex;
+    bool started ABSL_GUARDED_BY(mutex) = false;
+    bool abandoned ABSL_GUARDED_BY(mutex) = false;  // by the caller, before it started
     std::optional<Result> result ABSL_GUARDED_BY(mutex);
   };
   auto reply = std::make_shared<Reply>();
-  {
-    MutexLock lock(&mutex_);
-    if (stopping_) return absl::UnavailableError(absl::StrCat(name_, " has shut down"));
-  }
-  Post([reply, fn = std::move(fn)]() mutable {
+  const bool queued = Post([reply, fn = std::move(fn)]() mutable {
+    {
+      MutexLock lock(&reply->mutex);
+      if (reply->abandoned) return;
+      reply->started = true;
+    }
     Result result = fn();
     MutexLock lock(&reply->mutex);
     reply->result.emplace(std::move(result));
   });
+  if (!queued) return absl::UnavailableError(shut_down_message_);
   MutexLock lock(&reply->mutex);
   auto has_result = [&reply]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(reply->mutex) {
     return reply->result.has_value();
   };
   if (!reply->mutex.AwaitWithTimeout(absl::Condition(&has_result), timeout)) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        name_, " did not answer within ", absl::FormatDuration(timeout)));
+    if (!reply->started) {
+      reply->abandoned = true;
+      return absl::DeadlineExceededError(absl::StrCat(
+          name_, " was busy for ", absl::FormatDuration(timeout),
+          "; the request was not run, and nothing changed"));
+    }
+    reply->mutex.Await(absl::Condition(&has_result));
   }
   return std::move(*reply->result);
 }

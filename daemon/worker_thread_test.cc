@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "base/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -29,23 +30,60 @@ TEST(WorkerThreadTest, RunsPostedTasksInOrderOnItsOwnThread) {
   EXPECT_TRUE(on_worker);
 }
 
-TEST(WorkerThreadTest, CallReturnsTheResultOrDeadlineExceeded) {
+TEST(WorkerThreadTest, CallReturnsTheResult) {
   WorkerThread worker("test/worker");
   ASSERT_OK_AND_ASSIGN(int seven, worker.Call([] { return absl::StatusOr<int>(7); },
                                               absl::Seconds(10)));
   EXPECT_EQ(seven, 7);
-  std::atomic<bool> release{false};
+}
+
+// The worker is busy past the deadline: the call is answered DEADLINE_EXCEEDED and its task
+// never runs, so the answer is the truth ("nothing changed").
+TEST(WorkerThreadTest, ADeadlinePassedInTheQueueMeansTheTaskNeverRuns) {
+  WorkerThread worker("test/worker");
+  absl::Notification busy, release;
+  worker.Post([&] {
+    busy.Notify();
+    release.WaitForNotification();
+  });
+  busy.WaitForNotification();
+  std::atomic<bool> ran{false};
   EXPECT_THAT(worker.Call(
                   [&] {
-                    while (!release.load()) std::this_thread::yield();
+                    ran = true;
                     return absl::OkStatus();
                   },
                   absl::Milliseconds(50)),
-              StatusIs(absl::StatusCode::kDeadlineExceeded, ::testing::_));
-  release.store(true);
+              StatusIs(absl::StatusCode::kDeadlineExceeded,
+                       ::testing::HasSubstr("the request was not run, and nothing changed")));
+  release.Notify();
+  ASSERT_OK(worker.Call([] { return absl::OkStatus(); }, absl::Seconds(10)));  // drains the queue
+  EXPECT_FALSE(ran.load());
+}
+
+// A task that has started is waited for to its end, past the deadline: its own result is the
+// answer, never DEADLINE_EXCEEDED for work that then happens anyway.
+TEST(WorkerThreadTest, AStartedTaskIsAnsweredWithItsOwnResult) {
+  WorkerThread worker("test/worker");
+  ASSERT_OK_AND_ASSIGN(int done, worker.Call(
+                                     [] {
+                                       std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                                       return absl::StatusOr<int>(42);
+                                     },
+                                     absl::Milliseconds(20)));
+  EXPECT_EQ(done, 42);
+}
+
+// Once shutting down, a call is answered at once with the worker's message, whatever its
+// timeout (a call racing DeleteVm used to wait all of it).
+TEST(WorkerThreadTest, ACallAfterShutdownIsAnsweredAtOnce) {
+  WorkerThread worker("test/worker", "vm test is being deleted");
   worker.Shutdown();
-  EXPECT_THAT(worker.Call([] { return absl::OkStatus(); }, absl::Seconds(1)),
-              StatusIs(absl::StatusCode::kUnavailable, ::testing::HasSubstr("shut down")));
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(worker.Call([] { return absl::OkStatus(); }, absl::Hours(1)),
+              StatusIs(absl::StatusCode::kUnavailable, "vm test is being deleted"));
+  EXPECT_LT(absl::Now() - start, absl::Minutes(10)) << "it waited for the timeout";
+  EXPECT_FALSE(worker.Post([] {}));
 }
 
 TEST(WorkerThreadTest, PeriodicTaskTicksBetweenTasksUntilCleared) {

@@ -9,8 +9,48 @@ ConsoleBuffer::ConsoleBuffer(size_t capacity)
     : capacity_(std::max<size_t>(capacity, 1)), ring_(new uint8_t[capacity_]) {}
 
 void ConsoleBuffer::Append(absl::Span<const uint8_t> bytes) {
+  std::vector<absl::AnyInvocable<void() &&>> wakes;
+  {
+    MutexLock lock(&mutex_);
+    if (closed_ || bytes.empty()) return;
+    AppendLocked(bytes);
+    if (!waiters_.empty()) wakes = TakeReadyWakesLocked();
+  }
+  for (auto& wake : wakes) std::move(wake)();
+}
+
+std::vector<absl::AnyInvocable<void() &&>> ConsoleBuffer::TakeReadyWakesLocked() {
+  std::vector<absl::AnyInvocable<void() &&>> wakes;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (closed_ || written_ > it->second.offset) {
+      wakes.push_back(std::move(it->second.wake));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return wakes;
+}
+
+uint64_t ConsoleBuffer::WakeWhenReadable(uint64_t offset, absl::AnyInvocable<void() &&> wake) {
+  {
+    MutexLock lock(&mutex_);
+    if (!closed_ && written_ <= offset) {
+      const uint64_t id = next_waiter_id_++;
+      waiters_.emplace(id, Waiter{offset, std::move(wake)});
+      return id;
+    }
+  }
+  std::move(wake)();
+  return 0;
+}
+
+void ConsoleBuffer::CancelWake(uint64_t id) {
   MutexLock lock(&mutex_);
-  if (closed_ || bytes.empty()) return;
+  waiters_.erase(id);
+}
+
+void ConsoleBuffer::AppendLocked(absl::Span<const uint8_t> bytes) {
   const size_t capacity = capacity_;
   // Only the newest `capacity` bytes can survive; skip the rest, but still count them so that
   // offsets keep meaning "position in everything ever written".
@@ -28,8 +68,13 @@ void ConsoleBuffer::Append(absl::Span<const uint8_t> bytes) {
 }
 
 void ConsoleBuffer::Close() {
-  MutexLock lock(&mutex_);
-  closed_ = true;
+  std::vector<absl::AnyInvocable<void() &&>> wakes;
+  {
+    MutexLock lock(&mutex_);
+    closed_ = true;
+    wakes = TakeReadyWakesLocked();
+  }
+  for (auto& wake : wakes) std::move(wake)();
 }
 
 ConsoleBuffer::Chunk ConsoleBuffer::Read(uint64_t offset, size_t max_bytes,

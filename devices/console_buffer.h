@@ -6,10 +6,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "base/mutex.h"
 #include "absl/time/time.h"
@@ -43,6 +45,14 @@ class ConsoleBuffer {
   // `max_bytes` never waits; absl::InfiniteDuration() waits until data or Close.
   Chunk Read(uint64_t offset, size_t max_bytes, absl::Duration timeout = absl::ZeroDuration());
 
+  // For followers that hold no thread: calls `wake` once, when bytes past `offset` exist or
+  // the ring is closed. If that is already so, calls it now and returns 0; else returns an id
+  // for CancelWake. `wake` runs on the appending thread (a vCPU thread, whose seccomp filter
+  // allows little) with no lock held: it should only hand the work to another thread.
+  uint64_t WakeWhenReadable(uint64_t offset, absl::AnyInvocable<void() &&> wake);
+  // Drops a wake not yet called (a follower that went away). Unknown ids are ignored.
+  void CancelWake(uint64_t id);
+
   // Total bytes ever appended (the offset the next byte will get).
   uint64_t total_written() const;
   size_t capacity() const { return capacity_; }
@@ -57,6 +67,16 @@ class ConsoleBuffer {
   const std::unique_ptr<uint8_t[]> ring_;
   uint64_t written_ ABSL_GUARDED_BY(mutex_) = 0;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+  // Followers waiting for bytes past their offset (id -> wake).
+  struct Waiter {
+    uint64_t offset;
+    absl::AnyInvocable<void() &&> wake;
+  };
+  std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);
+  uint64_t next_waiter_id_ ABSL_GUARDED_BY(mutex_) = 1;
+  void AppendLocked(absl::Span<const uint8_t> bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Called after the lock is released: the wakes of the waiters now readable.
+  std::vector<absl::AnyInvocable<void() &&>> TakeReadyWakesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 };
 
 }  // namespace vmmd

@@ -162,5 +162,28 @@ TEST(ConsoleBufferTest, ClosedOnlyOnceTheReaderHasEverything) {
   EXPECT_TRUE(rest.closed);
 }
 
+// Followers that hold no thread: woken once, by the append that makes their offset readable,
+// or by Close; never after CancelWake.
+TEST(ConsoleBufferTest, WakesAreCalledOnceWhenReadableOrClosed) {
+  ConsoleBuffer buffer(64);
+  int now = 0, on_append = 0, on_close = 0, cancelled = 0;
+  EXPECT_NE(buffer.WakeWhenReadable(0, [&] { ++on_append; }), 0u);
+  const uint64_t cancel_id = buffer.WakeWhenReadable(0, [&] { ++cancelled; });
+  buffer.CancelWake(cancel_id);
+  EXPECT_EQ(on_append, 0);
+  buffer.Append(Bytes("ab"));
+  EXPECT_EQ(on_append, 1);
+  buffer.Append(Bytes("c"));
+  EXPECT_EQ(on_append, 1) << "a wake is called once";
+  EXPECT_EQ(buffer.WakeWhenReadable(1, [&] { ++now; }), 0u) << "offset 1 is readable already";
+  EXPECT_EQ(now, 1);
+  EXPECT_NE(buffer.WakeWhenReadable(3, [&] { ++on_close; }), 0u);
+  buffer.Close();
+  EXPECT_EQ(on_close, 1);
+  EXPECT_EQ(buffer.WakeWhenReadable(3, [&] { ++now; }), 0u) << "closed: at once";
+  EXPECT_EQ(now, 2);
+  EXPECT_EQ(cancelled, 0);
+}
+
 }  // namespace
 }  // namespace vmmd

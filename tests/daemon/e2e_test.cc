@@ -39,6 +39,7 @@ using ::vmmd::testing::WaitForValue;
 
 constexpr char kDaemon[] = "daemon/vmmd";
 constexpr char kHelloGuest[] = "tests/guest/hello_guest.elf";
+constexpr char kPortSpinGuest[] = "tests/guest/port_spin_guest.elf";
 
 // The daemon's threads apart from gRPC's timer manager, which starts and retires its own
 // threads as timers come and go, whatever vmmd does.
@@ -76,7 +77,7 @@ class DaemonEndToEndTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(::vmmd::testing::KvmUsable());
-    absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start(kDaemon, {kHelloGuest});
+    absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start(kDaemon, {kHelloGuest, kPortSpinGuest});
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);
     stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
@@ -203,18 +204,55 @@ TEST(DaemonNotifyTest, ReportsReadinessToSystemd) {
   [[maybe_unused]] int ignored = ::system(remove.c_str());
 }
 
+// SIGTERM with guests running on every vCPU (two spinners that never stop exiting), one only
+// created, and a client following a console: each VM is stopped and deleted, the stream
+// ends, and the daemon exits 0.
 TEST_F(DaemonEndToEndTest, SigtermStopsRunningVmsAndExitsCleanly) {
+  ASSERT_TRUE(BootGuest(*stub_, *daemon_, "left-running", "port_spin_guest.elf", "console=ttyS0",
+                        /*vcpus=*/2)
+                  .ok());
   vmm::v1::CreateVmRequest create;
-  create.set_vm_id("left-running");
+  create.set_vm_id("left-created");
   create.set_vcpu_count(1);
   create.set_memory_mib(32);
   vmm::v1::Vm vm;
   ASSERT_TRUE(stub_->CreateVm(Context().get(), create, &vm).ok());
+  // The spinner runs: its unhandled port accesses count up.
+  vmm::v1::GetVmRequest get;
+  get.set_vm_id("left-running");
+  for (int i = 0; i < 500 && vm.unhandled_io_count() < 1000; ++i) {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->GetVm(&context, get, &vm).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(vm.unhandled_io_count(), 1000u) << "the guest is not running";
+  ASSERT_EQ(vm.state(), vmm::v1::VM_STATE_RUNNING);
+  // A follower, whose stream SIGTERM must end.
+  grpc::Status follow_status(grpc::StatusCode::UNKNOWN, "not ended");
+  std::thread follower([&] {
+    vmm::v1::StreamConsoleRequest request;
+    request.set_vm_id("left-running");
+    request.set_follow(true);
+    auto context = Context();
+    auto reader = stub_->StreamConsole(context.get(), request);
+    vmm::v1::ConsoleChunk chunk;
+    while (reader->Read(&chunk)) {
+    }
+    follow_status = reader->Finish();
+  });
+
   absl::StatusOr<int> status = daemon_->Terminate(absl::Seconds(30));
+  follower.join();
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_TRUE(WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 0);
-  EXPECT_THAT(daemon_->Log(), HasSubstr("vmmd stopped"));
+  const std::string log = daemon_->Log();
+  EXPECT_THAT(log, HasSubstr("vm left-running: stopped: deleted"));
+  EXPECT_THAT(log, HasSubstr("vm left-created: stopped: deleted"));
+  EXPECT_THAT(log, HasSubstr("vmmd stopped"));
+  // Ended by the daemon (the console closed), or cut by its exit: never left hanging.
+  EXPECT_NE(follow_status.error_code(), grpc::StatusCode::UNKNOWN) << follow_status.error_message();
+  EXPECT_NE(follow_status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   struct stat info;
   EXPECT_NE(::stat(daemon_->socket_path().c_str(), &info), 0) << "socket removed";
 }

@@ -300,8 +300,8 @@ class MalformedRequestTest : public ::testing::Test {
          Unary("", &VmmService::Stub::StartVcpus)},
         {"StartVcpus", "CREATED vm (not configured)", StatusCode::FAILED_PRECONDITION,
          Unary("created", &VmmService::Stub::StartVcpus)},
-        {"StartVcpus", "RUNNING vm", StatusCode::FAILED_PRECONDITION,
-         Unary("running", &VmmService::Stub::StartVcpus)},
+        // (StartVcpus on RUNNING, ResumeVm on RUNNING and StopVm on STOPPED succeed: a retry
+        // of a call whose answer was lost.)
         {"StartVcpus", "STOPPED vm", StatusCode::FAILED_PRECONDITION,
          Unary("stopped", &VmmService::Stub::StartVcpus)},
 
@@ -330,8 +330,6 @@ class MalformedRequestTest : public ::testing::Test {
          Unary("", &VmmService::Stub::ResumeVm)},
         {"ResumeVm", "CREATED vm", StatusCode::FAILED_PRECONDITION,
          Unary("created", &VmmService::Stub::ResumeVm)},
-        {"ResumeVm", "RUNNING vm (not paused)", StatusCode::FAILED_PRECONDITION,
-         Unary("running", &VmmService::Stub::ResumeVm)},
         {"ResumeVm", "STOPPED vm", StatusCode::FAILED_PRECONDITION,
          Unary("stopped", &VmmService::Stub::ResumeVm)},
 
@@ -339,8 +337,6 @@ class MalformedRequestTest : public ::testing::Test {
          Unary("no-such-vm", &VmmService::Stub::StopVm)},
         {"StopVm", "empty vm_id", StatusCode::INVALID_ARGUMENT,
          Unary("", &VmmService::Stub::StopVm)},
-        {"StopVm", "STOPPED vm", StatusCode::FAILED_PRECONDITION,
-         Unary("stopped", &VmmService::Stub::StopVm)},
 
         {"DeleteVm", "unknown vm_id", StatusCode::NOT_FOUND,
          Unary("no-such-vm", &VmmService::Stub::DeleteVm)},
