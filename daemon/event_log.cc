@@ -3,47 +3,30 @@
 namespace vmmd {
 
 void EventLog::Append(VmState state, std::string reason) {
-  std::vector<absl::AnyInvocable<void() &&>> wakes;
+  std::vector<WakeList::Wake> ready;
   {
     MutexLock lock(&mutex_);
     events_.push_back({next_sequence_++, state, std::move(reason), absl::Now()});
     if (events_.size() > kMaxEvents) events_.pop_front();
-    wakes = TakeReadyWakesLocked();
+    ready = wakes_.TakeReady(next_sequence_, closed_);
   }
-  for (auto& wake : wakes) std::move(wake)();
+  WakeList::Run(std::move(ready));
 }
 
 void EventLog::Close() {
-  std::vector<absl::AnyInvocable<void() &&>> wakes;
+  std::vector<WakeList::Wake> ready;
   {
     MutexLock lock(&mutex_);
     closed_ = true;
-    wakes = TakeReadyWakesLocked();
+    ready = wakes_.TakeReady(next_sequence_, closed_);
   }
-  for (auto& wake : wakes) std::move(wake)();
-}
-
-std::vector<absl::AnyInvocable<void() &&>> EventLog::TakeReadyWakesLocked() {
-  std::vector<absl::AnyInvocable<void() &&>> wakes;
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (closed_ || next_sequence_ > it->second.from) {
-      wakes.push_back(std::move(it->second.wake));
-      it = waiters_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return wakes;
+  WakeList::Run(std::move(ready));
 }
 
 uint64_t EventLog::WakeWhenReadable(uint64_t from, absl::AnyInvocable<void() &&> wake) {
   {
     MutexLock lock(&mutex_);
-    if (!closed_ && next_sequence_ <= from) {
-      const uint64_t id = next_waiter_id_++;
-      waiters_.emplace(id, Waiter{from, std::move(wake)});
-      return id;
-    }
+    if (!closed_ && next_sequence_ <= from) return wakes_.Add(from, std::move(wake));
   }
   std::move(wake)();
   return 0;
@@ -51,7 +34,7 @@ uint64_t EventLog::WakeWhenReadable(uint64_t from, absl::AnyInvocable<void() &&>
 
 void EventLog::CancelWake(uint64_t id) {
   MutexLock lock(&mutex_);
-  waiters_.erase(id);
+  wakes_.Cancel(id);
 }
 
 EventLog::Batch EventLog::Read(uint64_t from, absl::Duration timeout) {

@@ -5,11 +5,11 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "base/wake_list.h"
 #include "absl/synchronization/mutex.h"
 #include "base/mutex.h"
 #include "absl/time/time.h"
@@ -51,13 +51,7 @@ class EventLog {
   std::deque<VmEventRecord> events_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
-  struct Waiter {
-    uint64_t from;
-    absl::AnyInvocable<void() &&> wake;
-  };
-  std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);
-  uint64_t next_waiter_id_ ABSL_GUARDED_BY(mutex_) = 1;
-  std::vector<absl::AnyInvocable<void() &&>> TakeReadyWakesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  WakeList wakes_ ABSL_GUARDED_BY(mutex_);  // followers waiting for a sequence
 };
 
 }  // namespace vmmd

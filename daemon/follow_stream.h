@@ -88,11 +88,11 @@ class FollowStream : public grpc::ServerWriteReactor<Message> {
 
  private:
   // Writes the next message, finishes, or arranges to be woken. Safe from any thread; a call
-  // that finds a write in flight, a wait pending or the stream finished does nothing. gRPC
-  // is called with no lock held (a reaction may run inline).
+  // that finds a write in flight, a wait pending or the stream finished does nothing. Finish
+  // is called with no lock held (its reaction may run inline).
   void Pump() {
     while (true) {
-      enum class Action { kCancel, kWrite, kFinish, kWait } action;
+      enum class Action { kCancel, kFinish, kWait } action;
       grpc::Status status;
       uint64_t generation = 0;
       {
@@ -105,14 +105,18 @@ class FollowStream : public grpc::ServerWriteReactor<Message> {
           switch (Next(&message_, &status)) {
             case Step::kWrite:
               writing_ = true;
-              action = Action::kWrite;
-              break;
+              // Under the lock (a write's reaction is never run inline): the message is
+              // serialized here, and the next Next, after OnWriteDone took the lock, may
+              // reuse it. (The ordering through gRPC is invisible to TSan; this one is not.)
+              this->StartWrite(&message_);
+              return;
             case Step::kFinish:
               finished_ = true;
               action = Action::kFinish;
               break;
             case Step::kWait:
               waiting_ = true;
+              woken_ = false;
               generation = ++wait_generation_;
               action = Action::kWait;
               break;
@@ -122,9 +126,6 @@ class FollowStream : public grpc::ServerWriteReactor<Message> {
       switch (action) {
         case Action::kCancel:
           this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled"));
-          return;
-        case Action::kWrite:
-          this->StartWrite(&message_);
           return;
         case Action::kFinish:
           this->Finish(std::move(status));
@@ -142,13 +143,15 @@ class FollowStream : public grpc::ServerWriteReactor<Message> {
       {
         MutexLock lock(&mutex_);
         waiting_ = false;
-        if (id != 0 && !cancelled_) {
+        // Parked only if the wake has not already come: it may fire (on the appending thread)
+        // and run Woken (on the pump) before this lock is taken again.
+        if (id != 0 && !cancelled_ && !woken_) {
           wait_id_ = id;
           return;
         }
       }
-      // Readable already (the queued wake will find nothing to do), or cancelled while
-      // registering (OnCancel saw no id to cancel): go round again.
+      // Readable already, woken while registering, or cancelled while registering (OnCancel
+      // saw no id to cancel): go round again.
       if (id != 0) CancelWait(id);
     }
   }
@@ -158,6 +161,7 @@ class FollowStream : public grpc::ServerWriteReactor<Message> {
     {
       MutexLock lock(&mutex_);
       if (generation != wait_generation_) return;
+      woken_ = true;
       wait_id_ = 0;
     }
     Pump();
@@ -178,6 +182,7 @@ class FollowStream : public grpc::ServerWriteReactor<Message> {
   bool waiting_ ABSL_GUARDED_BY(mutex_) = false;  // registering a wake
   uint64_t wait_id_ ABSL_GUARDED_BY(mutex_) = 0;
   uint64_t wait_generation_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool woken_ ABSL_GUARDED_BY(mutex_) = false;  // the current registration's wake has come
 };
 
 }  // namespace vmmd

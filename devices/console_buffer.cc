@@ -9,37 +9,20 @@ ConsoleBuffer::ConsoleBuffer(size_t capacity)
     : capacity_(std::max<size_t>(capacity, 1)), ring_(new uint8_t[capacity_]) {}
 
 void ConsoleBuffer::Append(absl::Span<const uint8_t> bytes) {
-  std::vector<absl::AnyInvocable<void() &&>> wakes;
+  std::vector<WakeList::Wake> ready;
   {
     MutexLock lock(&mutex_);
     if (closed_ || bytes.empty()) return;
     AppendLocked(bytes);
-    if (!waiters_.empty()) wakes = TakeReadyWakesLocked();
+    if (!wakes_.empty()) ready = wakes_.TakeReady(written_, closed_);
   }
-  for (auto& wake : wakes) std::move(wake)();
-}
-
-std::vector<absl::AnyInvocable<void() &&>> ConsoleBuffer::TakeReadyWakesLocked() {
-  std::vector<absl::AnyInvocable<void() &&>> wakes;
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (closed_ || written_ > it->second.offset) {
-      wakes.push_back(std::move(it->second.wake));
-      it = waiters_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return wakes;
+  WakeList::Run(std::move(ready));
 }
 
 uint64_t ConsoleBuffer::WakeWhenReadable(uint64_t offset, absl::AnyInvocable<void() &&> wake) {
   {
     MutexLock lock(&mutex_);
-    if (!closed_ && written_ <= offset) {
-      const uint64_t id = next_waiter_id_++;
-      waiters_.emplace(id, Waiter{offset, std::move(wake)});
-      return id;
-    }
+    if (!closed_ && written_ <= offset) return wakes_.Add(offset, std::move(wake));
   }
   std::move(wake)();
   return 0;
@@ -47,7 +30,7 @@ uint64_t ConsoleBuffer::WakeWhenReadable(uint64_t offset, absl::AnyInvocable<voi
 
 void ConsoleBuffer::CancelWake(uint64_t id) {
   MutexLock lock(&mutex_);
-  waiters_.erase(id);
+  wakes_.Cancel(id);
 }
 
 void ConsoleBuffer::AppendLocked(absl::Span<const uint8_t> bytes) {
@@ -68,13 +51,13 @@ void ConsoleBuffer::AppendLocked(absl::Span<const uint8_t> bytes) {
 }
 
 void ConsoleBuffer::Close() {
-  std::vector<absl::AnyInvocable<void() &&>> wakes;
+  std::vector<WakeList::Wake> ready;
   {
     MutexLock lock(&mutex_);
     closed_ = true;
-    wakes = TakeReadyWakesLocked();
+    ready = wakes_.TakeReady(written_, closed_);
   }
-  for (auto& wake : wakes) std::move(wake)();
+  WakeList::Run(std::move(ready));
 }
 
 ConsoleBuffer::Chunk ConsoleBuffer::Read(uint64_t offset, size_t max_bytes,

@@ -6,12 +6,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "base/wake_list.h"
 #include "absl/synchronization/mutex.h"
 #include "base/mutex.h"
 #include "absl/time/time.h"
@@ -67,16 +67,9 @@ class ConsoleBuffer {
   const std::unique_ptr<uint8_t[]> ring_;
   uint64_t written_ ABSL_GUARDED_BY(mutex_) = 0;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
-  // Followers waiting for bytes past their offset (id -> wake).
-  struct Waiter {
-    uint64_t offset;
-    absl::AnyInvocable<void() &&> wake;
-  };
-  std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);
-  uint64_t next_waiter_id_ ABSL_GUARDED_BY(mutex_) = 1;
+  // Followers waiting for bytes at their offset.
+  WakeList wakes_ ABSL_GUARDED_BY(mutex_);
   void AppendLocked(absl::Span<const uint8_t> bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Called after the lock is released: the wakes of the waiters now readable.
-  std::vector<absl::AnyInvocable<void() &&>> TakeReadyWakesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 };
 
 }  // namespace vmmd
