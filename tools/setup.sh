@@ -14,8 +14,9 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libsystemd-dev
   libseccomp-dev
   # tests: systemd-analyze verifies deploy/vmmd.service; the Linux boot tests unpack
-  # Debian's kernels and build a busybox initramfs
-  systemd xz-utils busybox-static cpio
+  # Debian's kernels and build a busybox initramfs; tools/kvm-vm's test VM orders its kernel
+  # modules with depmod (kmod)
+  systemd xz-utils busybox-static cpio kmod
   # tests: //tests/daemon:tls_test makes its CA and certificates with the openssl CLI
   openssl
   # benchmarks (tools/bench): QEMU microvm as the peer, callgrind, and the plot (Debian's
