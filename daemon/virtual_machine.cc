@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
@@ -271,7 +272,8 @@ absl::Status VirtualMachine::PauseOnWorker(absl::Time deadline) {
     auto all_parked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mutex_) {
       return stop_requested_ || parked_vcpus_ == live_vcpu_threads_;
     };
-    if (!control_mutex_.AwaitWithDeadline(absl::Condition(&all_parked), deadline)) {
+    if (!control_mutex_.AwaitWithTimeout(absl::Condition(&all_parked),
+                                         std::max(deadline - absl::Now(), absl::ZeroDuration()))) {
       paused_ = false;  // the parked ones run on: the VM stays RUNNING, as GetVm says
       return absl::DeadlineExceededError(absl::StrFormat(
           "vm %s: %d of %d vCPUs parked before the deadline; it stays RUNNING", id(),
