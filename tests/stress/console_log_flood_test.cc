@@ -134,7 +134,10 @@ TEST_F(ConsoleLogFloodTest, FilesStayWithinTwiceTheCapHoldingTheNewestBytes) {
 }
 
 TEST_F(ConsoleLogFloodTest, OverTheRateIsDroppedAndCounted) {
-  constexpr uint64_t kRate = 32 << 10, kBurst = 64 << 10;
+  // Low enough that even the slowest flood (a sanitizer build in the test VM, bounded by
+  // Flood's 10 minutes) outruns it: 16 KiB + 2 KiB/s x 600 s is 1.2 MiB, under the 2 MiB.
+  constexpr uint64_t kRate = 2 << 10, kBurst = 16 << 10;
+  static_assert(kBurst + kRate * 600 < kFloodBytes, "the flood must outrun the bucket");
   StartWithLog({absl::StrCat("--console_log_rate_bytes=", kRate),
                 absl::StrCat("--console_log_burst_bytes=", kBurst)});
   const absl::Time start = absl::Now();
