@@ -44,7 +44,7 @@ void BM_ConfigureBoot(benchmark::State& state) {
   }
   Vm vm = kvm->CreateVm().value();
   if (!vm.CreateIrqchip().ok()) return state.SkipWithError("KVM_CREATE_IRQCHIP failed");
-  GuestMemory memory = GuestMemory::Create(kMemorySize).value();
+  auto memory = std::make_shared<GuestMemory>(GuestMemory::Create(kMemorySize).value());
   if (!vm.MapGuestMemory(memory).ok()) return state.SkipWithError("memory registration failed");
   std::vector<std::unique_ptr<Vcpu>> owned;
   std::vector<Vcpu*> vcpus;
@@ -55,7 +55,7 @@ void BM_ConfigureBoot(benchmark::State& state) {
   const std::vector<kvm_cpuid_entry2> cpuid = kvm->GetSupportedCpuid().value();
   const BootRequest request = Request();
   for (auto _ : state) {
-    auto info = ConfigureBoot(BootVm{cpuid, vcpus}, memory, request);
+    auto info = ConfigureBoot(BootVm{cpuid, vcpus}, *memory, request);
     if (!info.ok()) state.SkipWithError(info.status().ToString().c_str());
     benchmark::DoNotOptimize(info);
   }

@@ -26,10 +26,11 @@
 
 namespace vmmd {
 
-// Members are destroyed in reverse: devices, vCPUs, then the VM (closing its memslots), and
-// only then guest RAM, so KVM never holds a slot over unmapped memory.
+// Members are destroyed in reverse: devices, then vCPUs, then the VM. Guest RAM is shared
+// with the Vm and its vCPUs (Vm::MapGuestMemory), so it outlives their memslots whatever
+// the order here.
 struct VirtualMachine::Hardware {
-  GuestMemory memory;
+  std::shared_ptr<GuestMemory> memory;
   Vm vm;
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   EventFdInterrupt serial_interrupt;
@@ -111,9 +112,10 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
   // KVM_SET_USER_MEMORY_REGION waits for an SRCU grace period, measured at 7.5 ms when it
   // follows KVM_CREATE_IRQCHIP and KVM_CREATE_PIT2 and at 0.1 ms when it comes first
   // (docs/benchmarks.md). The irqchip still precedes the vCPUs, as KVM requires.
-  absl::StatusOr<GuestMemory> memory = GuestMemory::Create(config_.memory_mib << 20);
-  RETURN_IF_ERROR(HostError("guest memory", memory.status()));
-  RETURN_IF_ERROR(HostError("memory registration", vm->MapGuestMemory(*memory)));
+  absl::StatusOr<GuestMemory> created_memory = GuestMemory::Create(config_.memory_mib << 20);
+  RETURN_IF_ERROR(HostError("guest memory", created_memory.status()));
+  auto memory = std::make_shared<GuestMemory>(std::move(*created_memory));
+  RETURN_IF_ERROR(HostError("memory registration", vm->MapGuestMemory(memory)));
   RETURN_IF_ERROR(HostError("TSS", vm->SetTssAddress(GuestAddress(layout::kKvmTssAddress))));
   RETURN_IF_ERROR(HostError("identity map",
                             vm->SetIdentityMapAddress(GuestAddress(layout::kKvmIdentityMapAddress))));
@@ -124,7 +126,7 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
   RETURN_IF_ERROR(HostError("serial irqfd", vm->RegisterIrqfd(interrupt->fd(), Serial::kCom1Irq)));
 
   auto hardware = std::unique_ptr<Hardware>(
-      new Hardware{std::move(*memory), std::move(*vm), {}, std::move(*interrupt), nullptr,
+      new Hardware{std::move(memory), std::move(*vm), {}, std::move(*interrupt), nullptr,
                    nullptr, nullptr, IoBus()});
   for (uint32_t id = 0; id < config_.vcpu_count; ++id) {
     absl::StatusOr<std::unique_ptr<Vcpu>> vcpu = hardware->vm.CreateVcpu(id);
@@ -191,7 +193,7 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
     RETURN_IF_ERROR(RequireState(VmState::kCreated, "configure"));
   }
   if (!hardware_) return absl::FailedPreconditionError("VM has been deleted");
-  ASSIGN_OR_RETURN(KernelImage kernel, LoadKernel(*spec.kernel, hardware_->memory, spec.protocol));
+  ASSIGN_OR_RETURN(KernelImage kernel, LoadKernel(*spec.kernel, *hardware_->memory, spec.protocol));
   BootRequest request;
   request.protocol = kernel.protocol;
   request.entry_point = kernel.entry_point;
@@ -202,7 +204,7 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
   std::vector<Vcpu*> vcpus;
   for (auto& vcpu : hardware_->vcpus) vcpus.push_back(vcpu.get());
   absl::StatusOr<BootInfo> info =
-      vmmd::ConfigureBoot(BootVm{supported_cpuid_, vcpus}, hardware_->memory, request);
+      vmmd::ConfigureBoot(BootVm{supported_cpuid_, vcpus}, *hardware_->memory, request);
   if (!info.ok()) {
     // Memory-structure errors are the request's (too long a cmdline, too big an initrd);
     // a failed vCPU ioctl is the host's.

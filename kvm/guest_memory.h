@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -96,6 +97,9 @@ class GuestMemory {
   uint64_t size_ = 0;
   std::vector<GuestMemoryRegion> regions_;
 };
+
+// What a KVM VM has registered as memslots; kvm/vm.h keeps it mapped while the VM lives.
+using MappedGuestMemory = std::vector<std::shared_ptr<const GuestMemory>>;
 
 }  // namespace vmmd
 

@@ -1,9 +1,12 @@
 // KvmSystem, Vm and Vcpu against the real /dev/kvm (tag: requires-kvm).
 #include <linux/kvm.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <variant>
@@ -165,6 +168,35 @@ TEST_F(VmTest, ExitRequestsRacingRunnersThatEndAndAreJoined) {
   kicker.join();
   EXPECT_EQ(interrupted, kRunners);
   EXPECT_GE(requests.load(), kRunners);  // each interrupted run took a request of its own
+}
+
+// Whether every page of [host, host + size) is mapped in this process.
+bool IsMapped(void* host, uint64_t size) {
+  std::vector<unsigned char> pages(size / ::sysconf(_SC_PAGESIZE));
+  return ::mincore(host, size, pages.data()) == 0;  // ENOMEM where anything is unmapped
+}
+
+// Guest RAM stays mapped while the VM or any of its vCPUs (each pins the VM's memslots in
+// the kernel) is alive, whichever order its owners drop it in: KVM never holds a slot over
+// unmapped memory.
+TEST(VmMemoryTest, GuestRamOutlivesTheVmAndItsVcpus) {
+  ASSERT_OK_AND_ASSIGN(KvmSystem kvm, KvmSystem::Open());
+  ASSERT_OK_AND_ASSIGN(Vm created, kvm.CreateVm());
+  auto vm = std::make_unique<Vm>(std::move(created));
+  ASSERT_OK(vm->CreateIrqchip());
+  constexpr uint64_t kSize = 2 << 20;
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(kSize));
+  void* host = memory.regions()[0].host;
+  auto shared = std::make_shared<GuestMemory>(std::move(memory));
+  ASSERT_OK(vm->MapGuestMemory(shared));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Vcpu> vcpu, vm->CreateVcpu(0));
+
+  shared.reset();  // the owner lets go first, as a struct declaring RAM before the VM did
+  EXPECT_TRUE(IsMapped(host, kSize)) << "RAM unmapped while the VM holds it as a memslot";
+  vm.reset();
+  EXPECT_TRUE(IsMapped(host, kSize)) << "RAM unmapped while a vCPU keeps the VM's slots";
+  vcpu.reset();
+  EXPECT_FALSE(IsMapped(host, kSize)) << "RAM still mapped once everything is gone";
 }
 
 // Coalesced port writes: KVM queues them in the ring instead of exiting.

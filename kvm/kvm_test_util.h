@@ -59,8 +59,8 @@ class RealModeVmTest : public KvmTest {
     ASSERT_OK(vm_->CreateIrqchip());
     ASSERT_OK(vm_->CreatePit2());
     ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(kMemorySize));
-    memory_.emplace(std::move(memory));
-    ASSERT_OK(vm_->MapGuestMemory(*memory_));
+    memory_ = std::make_shared<GuestMemory>(std::move(memory));
+    ASSERT_OK(vm_->MapGuestMemory(memory_));
     ASSERT_OK_AND_ASSIGN(vcpu_, vm_->CreateVcpu(0));
   }
 
@@ -80,7 +80,7 @@ class RealModeVmTest : public KvmTest {
   static constexpr uint64_t kMemorySize = 64 * 1024;
   static constexpr uint64_t kCodeAddress = 0x1000;
   std::optional<Vm> vm_;
-  std::optional<GuestMemory> memory_;
+  std::shared_ptr<GuestMemory> memory_;
   std::unique_ptr<Vcpu> vcpu_;
 };
 

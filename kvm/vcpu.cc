@@ -48,8 +48,9 @@ absl::StatusOr<T> GetStruct(int fd, unsigned long request, const char* name) {
 
 }  // namespace
 
-Vcpu::Vcpu(uint32_t id, UniqueFd fd, kvm_run* run, int run_size)
-    : id_(id), fd_(std::move(fd)), run_(run), run_size_(run_size) {
+Vcpu::Vcpu(uint32_t id, std::shared_ptr<const MappedGuestMemory> vm_memory, UniqueFd fd,
+           kvm_run* run, int run_size)
+    : id_(id), vm_memory_(std::move(vm_memory)), fd_(std::move(fd)), run_(run), run_size_(run_size) {
   InstallKickHandlerOnce();
 }
 

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "base/unique_fd.h"
+#include "kvm/guest_memory.h"
 #include "kvm/vcpu_exit.h"
 
 namespace vmmd {
@@ -64,9 +66,13 @@ class Vcpu {
 
  private:
   friend class Vm;
-  Vcpu(uint32_t id, UniqueFd fd, kvm_run* run, int run_size);
+  Vcpu(uint32_t id, std::shared_ptr<const MappedGuestMemory> vm_memory, UniqueFd fd,
+       kvm_run* run, int run_size);
 
   uint32_t id_;
+  // The VM's guest RAM, kept mapped while this vCPU's fd (which pins the VM's memslots in
+  // the kernel) is open: declared before fd_, so released after it.
+  std::shared_ptr<const MappedGuestMemory> vm_memory_;
   UniqueFd fd_;
   kvm_run* run_;  // the shared kvm_run area, munmap'd by the destructor
   int run_size_;

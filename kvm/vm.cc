@@ -46,9 +46,11 @@ absl::Status Vm::SetUserMemoryRegion(uint32_t slot, const GuestMemoryRegion& reg
       .status();
 }
 
-absl::Status Vm::MapGuestMemory(const GuestMemory& memory) {
+absl::Status Vm::MapGuestMemory(std::shared_ptr<const GuestMemory> memory) {
+  // Held first: a slot registered before a later one fails stays registered.
+  mapped_memory_->push_back(memory);
   uint32_t slot = 0;
-  for (const GuestMemoryRegion& region : memory.regions()) {
+  for (const GuestMemoryRegion& region : memory->regions()) {
     RETURN_IF_ERROR(SetUserMemoryRegion(slot++, region));
   }
   return absl::OkStatus();
@@ -63,8 +65,8 @@ absl::StatusOr<std::unique_ptr<Vcpu>> Vm::CreateVcpu(uint32_t id) {
   if (run == MAP_FAILED) {
     return ::vmmd::ErrnoToStatus(errno, absl::StrCat("mmap(kvm_run of vcpu ", id, ")"));
   }
-  return std::unique_ptr<Vcpu>(
-      new Vcpu(id, std::move(fd), static_cast<kvm_run*>(run), vcpu_mmap_size_));
+  return std::unique_ptr<Vcpu>(new Vcpu(id, mapped_memory_, std::move(fd),
+                                        static_cast<kvm_run*>(run), vcpu_mmap_size_));
 }
 
 absl::Status Vm::RegisterIrqfd(int event_fd, uint32_t gsi) {

@@ -36,8 +36,10 @@ class Vm {
   // KVM_SET_USER_MEMORY_REGION for one slot.
   absl::Status SetUserMemoryRegion(uint32_t slot, const GuestMemoryRegion& region);
 
-  // Registers every region of `memory`, slots 0..n-1. `memory` must outlive the Vm.
-  absl::Status MapGuestMemory(const GuestMemory& memory);
+  // Registers every region of `memory`, slots 0..n-1, and keeps it mapped until this Vm and
+  // every vCPU it created are gone (the kernel keeps the slots while any of their fds is
+  // open): KVM never holds a slot over unmapped memory, whatever order owners release it in.
+  absl::Status MapGuestMemory(std::shared_ptr<const GuestMemory> memory);
 
   // KVM_CREATE_VCPU(id) and the mmap of its kvm_run area.
   absl::StatusOr<std::unique_ptr<Vcpu>> CreateVcpu(uint32_t id);
@@ -57,8 +59,13 @@ class Vm {
 
  private:
   friend class KvmSystem;
-  Vm(UniqueFd fd, int vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+  Vm(UniqueFd fd, int vcpu_mmap_size)
+      : mapped_memory_(std::make_shared<MappedGuestMemory>()),
+        fd_(std::move(fd)),
+        vcpu_mmap_size_(vcpu_mmap_size) {}
 
+  // Shared with the vCPUs; declared before fd_, so released after it is closed.
+  std::shared_ptr<MappedGuestMemory> mapped_memory_;
   UniqueFd fd_;
   int vcpu_mmap_size_;
 };

@@ -33,8 +33,8 @@ void GuestVmTest::CreateMachine(int vcpu_count, uint64_t memory_bytes) {
   ASSERT_OK(vm_->CreateIrqchip());
   ASSERT_OK(vm_->CreatePit2());
   ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(memory_bytes));
-  memory_.emplace(std::move(memory));
-  ASSERT_OK(vm_->MapGuestMemory(*memory_));
+  memory_ = std::make_shared<GuestMemory>(std::move(memory));
+  ASSERT_OK(vm_->MapGuestMemory(memory_));
   for (int id = 0; id < vcpu_count; ++id) {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Vcpu> vcpu, vm_->CreateVcpu(id));
     vcpus_.push_back(std::move(vcpu));

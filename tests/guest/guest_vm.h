@@ -38,7 +38,7 @@ class GuestVmTest : public KvmTest {
   std::string RunUntilDone(Vcpu& vcpu, const ExitHandler& handler);
 
   std::optional<Vm> vm_;
-  std::optional<GuestMemory> memory_;
+  std::shared_ptr<GuestMemory> memory_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
 };
 
