@@ -1,15 +1,15 @@
-// IoBus: routes guest port accesses to the device that claims the port. Devices are
-// registered before any vCPU runs; afterwards the bus is only read, so vCPU threads use it
-// without a lock.
+// IoBus: routes guest port accesses (KVM_EXIT_IO) to the device that claims the port.
+// Devices are registered before any vCPU runs; afterwards the bus is only read, so vCPU
+// threads use it without a lock.
 #ifndef VMMD_DEVICES_IO_BUS_H_
 #define VMMD_DEVICES_IO_BUS_H_
 
 #include <atomic>
 #include <cstdint>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "devices/address_ranges.h"
 #include "devices/port_io_device.h"
 
 namespace vmmd {
@@ -30,15 +30,8 @@ class IoBus {
   uint64_t unhandled_writes() const { return unhandled_writes_.load(std::memory_order_relaxed); }
 
  private:
-  struct Range {
-    uint16_t base;
-    uint32_t end;  // exclusive; 32 bits so that a range may end at 0x10000
-    PortIoDevice* device;
-  };
-  // The device whose range holds `port`, with `port` made relative to it; nullptr if none.
-  PortIoDevice* Find(uint16_t port, uint16_t* offset) const;
-
-  std::vector<Range> ranges_;  // sorted by base
+  // x86 has a 16-bit I/O port space (Intel SDM Vol. 1, 18.2 "I/O Port Addressing").
+  AddressRanges<PortIoDevice> ranges_{/*space_end=*/0x10000};
   std::atomic<uint64_t> unhandled_reads_{0};
   std::atomic<uint64_t> unhandled_writes_{0};
 };
