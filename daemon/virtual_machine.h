@@ -24,6 +24,9 @@
 #include "boot/kernel_loader.h"
 #include "daemon/console_log.h"
 #include "daemon/event_log.h"
+#include "daemon/machine.h"
+#include "daemon/vcpu_control.h"
+#include "daemon/vcpu_runner.h"
 #include "daemon/vm_state.h"
 #include "daemon/worker_thread.h"
 #include "devices/console_buffer.h"
@@ -105,7 +108,6 @@ class VirtualMachine {
   EventLog& events() { return events_; }
 
  private:
-  struct Hardware;  // KVM objects and devices, touched only on the worker (and vCPU threads)
 
   VirtualMachine(VmConfig config, const std::vector<kvm_cpuid_entry2>& supported_cpuid);
 
@@ -120,7 +122,7 @@ class VirtualMachine {
 
   // vCPU threads.
   std::string VcpuThreadName(size_t index) const;
-  void VcpuLoop(size_t index);
+  void VcpuThread(size_t index);
   // Ends the run from a vCPU thread (guest reset, triple fault, ...) or the worker's tick: the
   // first reason wins.
   void RequestGuestStop(std::string reason);
@@ -153,19 +155,15 @@ class VirtualMachine {
   std::string kernel_format_ ABSL_GUARDED_BY(mutex_);
   std::string cmdline_ ABSL_GUARDED_BY(mutex_);
 
-  // What vCPU threads check between KVM_RUN calls. Taken after mutex_ when both are held.
-  Mutex control_mutex_;
-  bool stop_requested_ ABSL_GUARDED_BY(control_mutex_) = false;
-  std::string stop_reason_ ABSL_GUARDED_BY(control_mutex_);
-  bool paused_ ABSL_GUARDED_BY(control_mutex_) = false;
-  size_t parked_vcpus_ ABSL_GUARDED_BY(control_mutex_) = 0;
-  size_t live_vcpu_threads_ ABSL_GUARDED_BY(control_mutex_) = 0;
-
-  std::atomic<uint64_t> unhandled_io_{0};
-  std::atomic<uint64_t> unhandled_mmio_{0};
+  // What vCPU threads check between KVM_RUN calls. Its lock is taken after mutex_.
+  VcpuControl control_;
+  UnhandledExitCounters unhandled_;
   std::atomic<bool> shut_down_{false};
 
-  std::unique_ptr<Hardware> hardware_;     // worker only
+  // Worker only (and the vCPU threads while they run). The runners, declared after the
+  // machine they drive, are released before it.
+  std::unique_ptr<Machine> machine_;
+  std::vector<std::unique_ptr<VcpuRunner>> runners_;
   std::vector<std::thread> vcpu_threads_;  // worker only
   WorkerThread worker_;                    // last: joined first on destruction
 };

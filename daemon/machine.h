@@ -1,0 +1,80 @@
+// Machine: one VM's hardware, assembled: guest RAM, the KVM VM with its irqchip and PIT, the
+// vCPUs, the port-I/O and MMIO buses, and the devices on them (COM1 on IRQ 4 through an
+// irqfd, the i8042's reset line, the test-exit port). It knows nothing of the lifecycle: what
+// its devices ask for (console bytes, a guest's reset or exit) leaves through MachineEvents.
+// Built and released on the VM's worker; vCPU threads use it while they run.
+#ifndef VMMD_DAEMON_MACHINE_H_
+#define VMMD_DAEMON_MACHINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "daemon/coalesced_port_writes.h"
+#include "devices/eventfd_interrupt.h"
+#include "devices/i8042.h"
+#include "devices/io_bus.h"
+#include "devices/mmio_bus.h"
+#include "devices/port_write_observer.h"
+#include "devices/serial.h"
+#include "devices/test_exit.h"
+#include "kvm/guest_memory.h"
+#include "kvm/kvm_system.h"
+#include "kvm/vcpu.h"
+#include "kvm/vm.h"
+
+namespace vmmd {
+
+struct MachineConfig {
+  uint32_t vcpu_count = 1;
+  uint64_t memory_mib = 128;
+  // Let KVM queue COM1's THR writes while the UART allows it (daemon/coalesced_port_writes.h).
+  bool coalesce_serial_output = true;
+};
+
+// What the devices ask of the VM. Called on vCPU threads (and the worker); must outlive the
+// Machine.
+struct MachineEvents {
+  std::function<void(uint8_t byte)> console_output;
+  // The guest reset itself (i8042) or reported an exit code (test-exit port).
+  std::function<void(std::string reason)> stop_guest;
+  // The guest wrote one of COM1's registers other than THR: what it allows may have changed.
+  std::function<void()> serial_registers_changed;
+};
+
+// Members are destroyed in reverse: devices, then vCPUs, then the VM. Guest RAM is shared
+// with the Vm and its vCPUs (Vm::MapGuestMemory), so it outlives their memslots whatever the
+// order here.
+struct Machine {
+  // Errors from KVM are the host's (INTERNAL, or RESOURCE_EXHAUSTED when out of memory),
+  // never the client's INVALID_ARGUMENT.
+  static absl::StatusOr<std::unique_ptr<Machine>> Create(const KvmSystem& kvm,
+                                                         const MachineConfig& config,
+                                                         MachineEvents events);
+
+  std::shared_ptr<GuestMemory> memory;
+  Vm vm;
+  std::vector<std::unique_ptr<Vcpu>> vcpus;
+  EventFdInterrupt serial_interrupt;
+  std::unique_ptr<Serial> serial;
+  std::unique_ptr<PortWriteObserver> serial_port;  // COM1 as the bus sees it
+  std::unique_ptr<I8042> i8042;
+  std::unique_ptr<TestExit> test_exit;
+  IoBus io_bus;
+  MmioBus mmio_bus;
+  // COM1's THR writes queued in KVM instead of exiting each; null where KVM cannot.
+  std::unique_ptr<CoalescedPortWrites> serial_writes;
+};
+
+// A host-side failure while building or programming a VM, named: keeps RESOURCE_EXHAUSTED,
+// makes everything else INTERNAL (a client must not read a KVM EINVAL as its own fault).
+absl::Status HostError(absl::string_view what, const absl::Status& status);
+
+}  // namespace vmmd
+
+#endif  // VMMD_DAEMON_MACHINE_H_
