@@ -16,6 +16,7 @@
 
 #include "tests/fuzz/fdp_encoder.h"
 #include "tests/fuzz/image_builder.h"
+#include "tests/fuzz/virtqueue_ops.h"
 
 namespace vmmd::fuzz {
 namespace {
@@ -354,6 +355,243 @@ Seeds SerialSeeds() {
   };
 }
 
+// --- virtqueue: rings and descriptors for virtqueue_fuzzer ------------------------------
+// In the format virtqueue_fuzzer.cc documents (constants in virtqueue_ops.h).
+
+// Flags of struct virtq_desc (virtio 1.2 section 2.7.5; VRING_DESC_F_* in
+// <linux/virtio_ring.h>) and avail->flags (2.7.6, VRING_AVAIL_F_NO_INTERRUPT).
+constexpr uint8_t kNext = 1, kWrite = 2, kIndirect = 4;
+constexpr uint16_t kNoInterrupt = 1;
+
+struct QueueSetup {
+  uint16_t max_size = 256;
+  uint16_t size = 16;  // encoded as a log2 when a power of two up to 1 << kMaxSizeLog2
+  uint64_t desc = 0x1000, avail = 0x2000, used = 0x3000;
+  bool event_idx = false, indirect = false;
+  uint16_t start = 0;
+  bool unlimited = true;
+  uint32_t max_total_length = 0;
+  uint32_t max_buffers = virtqueue::kMaxLimitBuffers;
+};
+
+class QueueOps {
+ public:
+  explicit QueueOps(const QueueSetup& setup) : size_(setup.size) {
+    encoder_.IntegralInRange<uint16_t>(1, 32768, setup.max_size);
+    int log2 = -1;
+    for (int i = 0; i <= virtqueue::kMaxSizeLog2; ++i) {
+      if (setup.size == (1u << i)) log2 = i;
+    }
+    encoder_.Bool(log2 < 0);
+    if (log2 < 0) {
+      encoder_.Integral<uint16_t>(setup.size);
+    } else {
+      encoder_.IntegralInRange<uint8_t>(0, virtqueue::kMaxSizeLog2, static_cast<uint8_t>(log2));
+    }
+    Address(setup.desc).Address(setup.avail).Address(setup.used);
+    encoder_.IntegralInRange<uint8_t>(0, 3, (setup.event_idx ? 1 : 0) | (setup.indirect ? 2 : 0));
+    encoder_.Integral<uint16_t>(setup.start).Bool(setup.unlimited);
+    if (!setup.unlimited) {
+      encoder_.IntegralInRange<uint32_t>(0, virtqueue::kMaxLimitLength, setup.max_total_length);
+    }
+    encoder_.IntegralInRange<uint32_t>(0, virtqueue::kMaxLimitBuffers, setup.max_buffers);
+  }
+
+  QueueOps& Desc(uint16_t index, uint64_t addr, uint32_t len, uint8_t flags = 0, uint16_t next = 0) {
+    Op(virtqueue::kSetDescriptor).IntegralInRange<uint16_t>(0, size_ - 1, index);
+    return Descriptor(addr, len, flags, next);
+  }
+  QueueOps& DescAt(uint16_t offset, uint64_t addr, uint32_t len, uint8_t flags = 0,
+                   uint16_t next = 0) {
+    Op(virtqueue::kWriteDescriptorAt)
+        .IntegralInRange<uint16_t>(0, virtqueue::kMemorySize - 16, offset);
+    return Descriptor(addr, len, flags, next);
+  }
+  QueueOps& Avail(uint16_t head) {
+    Op(virtqueue::kMakeAvailable).IntegralInRange<uint16_t>(0, size_, head);
+    return *this;
+  }
+  QueueOps& MoveIdx(uint16_t delta) {
+    Op(virtqueue::kMoveAvailIdx).Integral<uint16_t>(delta);
+    return *this;
+  }
+  QueueOps& DriverFields(uint16_t flags, uint16_t used_event) {
+    Op(virtqueue::kSetDriverFields).Integral<uint16_t>(flags).Integral<uint16_t>(used_event);
+    return *this;
+  }
+  QueueOps& Pop(uint16_t write_offset = 0, uint16_t write_length = 0, uint8_t pattern = 0) {
+    Op(virtqueue::kPop)
+        .IntegralInRange<uint16_t>(0, virtqueue::kMaxWriteBytes, write_offset)
+        .IntegralInRange<uint16_t>(0, virtqueue::kMaxWriteBytes, write_length)
+        .Integral<uint8_t>(pattern);
+    return *this;
+  }
+  // Returns held chain `which` (the fuzzer picks which % held), whose writable length the
+  // seed must state, having written `length` bytes.
+  QueueOps& AddUsed(uint8_t which, uint32_t length, uint32_t writable_length) {
+    Op(virtqueue::kAddUsed).Integral<uint8_t>(which);
+    encoder_.IntegralInRange<uint32_t>(0, writable_length, length);
+    return *this;
+  }
+  QueueOps& AddUsedNoneHeld() {
+    Op(virtqueue::kAddUsed);
+    return *this;
+  }
+  QueueOps& NeedsInterrupt() {
+    Op(virtqueue::kNeedsInterrupt);
+    return *this;
+  }
+  QueueOps& Snapshot() {
+    Op(virtqueue::kSnapshot);
+    return *this;
+  }
+  QueueOps& Patch(uint16_t offset, const Bytes& bytes) {
+    Op(virtqueue::kPatch).Integral<uint16_t>(offset);
+    encoder_.IntegralInRange<uint8_t>(0, virtqueue::kMaxPatchBytes, static_cast<uint8_t>(bytes.size()));
+    encoder_.Bytes(bytes);
+    return *this;
+  }
+  Bytes Finish() const { return encoder_.Finish(); }
+
+ private:
+  FdpEncoder& Op(virtqueue::Op op) {
+    return encoder_.IntegralInRange<uint8_t>(0, virtqueue::kLastOp, op);
+  }
+  QueueOps& Address(uint64_t address) {
+    const bool far = address > virtqueue::kMaxNearAddress;
+    encoder_.Bool(far);
+    if (far) {
+      encoder_.Integral<uint64_t>(address);
+    } else {
+      encoder_.IntegralInRange<uint64_t>(0, virtqueue::kMaxNearAddress, address);
+    }
+    return *this;
+  }
+  QueueOps& Descriptor(uint64_t addr, uint32_t len, uint8_t flags, uint16_t next) {
+    Address(addr);
+    const bool big = len > virtqueue::kMaxNearLength;
+    encoder_.Bool(big);
+    if (big) {
+      encoder_.Integral<uint32_t>(len);
+    } else {
+      encoder_.IntegralInRange<uint32_t>(0, virtqueue::kMaxNearLength, len);
+    }
+    encoder_.IntegralInRange<uint8_t>(0, 7, flags).IntegralInRange<uint16_t>(0, size_, next);
+    return *this;
+  }
+
+  const uint16_t size_;
+  FdpEncoder encoder_;
+};
+
+Seeds VirtqueueSeeds() {
+  return {
+      // A virtio-blk read: header (readable), data and status (writable); then a request
+      // with the driver asking for no interrupt, and a snapshot.
+      {"blk_request",
+       [] {
+         QueueOps ops{QueueSetup{}};
+         ops.Desc(0, 0x8000, 16, kNext, 1).Desc(1, 0x9000, 512, kNext | kWrite, 2);
+         ops.Desc(2, 0xa000, 1, kWrite).Avail(0).Pop(0, 513, 0x41).AddUsed(0, 513, 513);
+         ops.DriverFields(kNoInterrupt, 0).Desc(3, 0x8100, 16).Avail(3).Pop().Snapshot();
+         ops.AddUsed(0, 0, 0).NeedsInterrupt().Pop();
+         return ops.Finish();
+       }},
+      // Event idx and an indirect table after a direct descriptor (2.7.5.3.2); the empty
+      // pop arms avail_event.
+      {"indirect_event_idx",
+       [] {
+         QueueSetup setup;
+         setup.size = 8;
+         setup.event_idx = setup.indirect = true;
+         QueueOps ops(setup);
+         ops.DescAt(0x6000, 0xb000, 64, kNext, 1).DescAt(0x6010, 0xc000, 128, kNext | kWrite, 2);
+         ops.DescAt(0x6020, 0xd000, 4, kWrite).Desc(0, 0x8000, 8, kNext, 5);
+         ops.Desc(5, 0x6000, 48, kIndirect).DriverFields(0, 0).Avail(0).Pop(16, 100, 7);
+         ops.AddUsed(0, 132, 132).Pop().Avail(0).Pop(0, 132, 1).DriverFields(0, 5);
+         ops.AddUsed(0, 1, 132).NeedsInterrupt();
+         return ops.Finish();
+       }},
+      // Indices that wrap past 65535 in both rings, with used_event across the wrap.
+      {"wraparound",
+       [] {
+         QueueSetup setup;
+         setup.size = 4;
+         setup.start = 65533;
+         setup.event_idx = true;
+         QueueOps ops(setup);
+         for (uint16_t i = 0; i < 4; ++i) ops.Desc(i, 0x8000 + 0x100 * i, 0x100, kWrite).Avail(i);
+         ops.DriverFields(0, 65535);
+         for (int i = 0; i < 4; ++i) ops.Pop(0, 0x100, static_cast<uint8_t>(i));
+         for (int i = 0; i < 4; ++i) ops.AddUsed(0, 0x80, 0x100);
+         ops.Avail(2).Avail(1).Pop().Pop().AddUsed(1, 0, 0x100).Snapshot().AddUsed(0, 0, 0x100);
+         return ops.Finish();
+       }},
+      // Chains a driver must not build: a loop, a wrapping buffer, one outside RAM, a next
+      // index beyond the queue, readable after writable; each refused, then fixed.
+      {"hostile_chains",
+       [] {
+         QueueOps ops{QueueSetup{}};
+         ops.Desc(1, 0x8000, 16, kNext, 2).Desc(2, 0x8000, 16, kNext, 1).Avail(1).Pop();
+         ops.Desc(2, 0x8000, 16, kNext, 16).Pop().Desc(2, 0xffff'ffff'ffff'fff0, 0x20).Pop();
+         ops.Desc(2, 0xfff0, 0x20).Pop().Desc(1, 0x8000, 16, kWrite | kNext, 2);
+         ops.Desc(2, 0x9000, 16).Pop().Desc(2, 0x9000, 16, kWrite).Pop(0, 32, 9);
+         ops.AddUsed(0, 32, 32).Avail(16).Pop();
+         return ops.Finish();
+       }},
+      // Indirect tables a driver must not build: nested, with NEXT, a bad length, outside
+      // RAM, longer than the queue; and the feature not negotiated.
+      {"hostile_indirect",
+       [] {
+         QueueSetup setup;
+         setup.size = 4;
+         setup.indirect = true;
+         setup.unlimited = false;
+         setup.max_total_length = 0x100;
+         QueueOps ops(setup);
+         ops.DescAt(0x6000, 0x8000, 16, kNext, 1).DescAt(0x6010, 0x6000, 32, kIndirect);
+         ops.Desc(0, 0x6000, 32, kIndirect).Avail(0).Pop();
+         ops.DescAt(0x6010, 0x8000, 16).Desc(0, 0x6000, 32, kIndirect | kNext, 1).Pop();
+         ops.Desc(0, 0x6000, 24, kIndirect).Pop().Desc(0, 0xfff0, 32, kIndirect).Pop();
+         ops.Desc(0, 0x6000, 80, kIndirect).Pop().Desc(0, 0x8000, 0x101).Pop();
+         ops.Desc(0, 0x6000, 32, kIndirect).Pop(0, 0, 0).AddUsed(0, 0, 0);
+         return ops.Finish();
+       }},
+      // avail->idx running more than the queue size ahead, then back; a full queue in
+      // flight; AddUsed with nothing held.
+      {"avail_jump",
+       [] {
+         QueueSetup setup;
+         setup.size = 2;
+         QueueOps ops(setup);
+         ops.AddUsedNoneHeld().MoveIdx(3).Pop().MoveIdx(65533).Pop();
+         ops.Desc(0, 0x8000, 8).Desc(1, 0x8008, 8).Avail(0).Avail(1).Pop().Pop().Avail(0).Pop();
+         ops.AddUsed(1, 0, 0).Pop().Patch(0x2002, {0x40, 0x00}).Pop();
+         return ops.Finish();
+       }},
+      // Ring layouts SetReady refuses: a misaligned used ring.
+      {"misaligned_used_ring",
+       [] {
+         QueueSetup setup;
+         setup.used = 0x3002;
+         return QueueOps(setup).Finish();
+       }},
+      // The largest queue 64 KiB of RAM holds, with its rings overlapping.
+      {"large_overlapping",
+       [] {
+         QueueSetup setup;
+         setup.max_size = 32768;
+         setup.size = 4096;
+         setup.desc = 0;
+         setup.avail = 0;
+         setup.used = 0x7ff8;  // 6 + 8 * 4096 bytes, up to 2 bytes before the end of RAM
+         QueueOps ops(setup);
+         ops.Desc(2, 0x9000, 0x100, kWrite).Avail(2).Pop(0, 0x100, 3).AddUsed(0, 0x100, 0x100);
+         return ops.Finish();
+       }},
+  };
+}
+
 const std::map<std::string, Seeds>& AllSeeds() {
   static const auto* seeds = new std::map<std::string, Seeds>{
       {"elf", ElfSeeds()},
@@ -361,6 +599,7 @@ const std::map<std::string, Seeds>& AllSeeds() {
       {"pvh_note", PvhNoteSeeds()},
       {"boot_structures", BootStructuresSeeds()},
       {"serial", SerialSeeds()},
+      {"virtqueue", VirtqueueSeeds()},
   };
   return *seeds;
 }
