@@ -170,6 +170,52 @@ TEST_F(VmTest, ExitRequestsRacingRunnersThatEndAndAreJoined) {
   EXPECT_GE(requests.load(), kRunners);  // each interrupted run took a request of its own
 }
 
+// The moment RequestExit has chosen the thread to signal is held open (the test seam) while
+// the guest is let go to exit on its own: Run() must not return, and its thread must not be
+// joined, before the signal is sent, or the pthread_t signalled may name a thread that is
+// gone. Before the fix RequestExit read the thread from an atomic without a lock, and Run()
+// returned during the hold.
+TEST_F(VmTest, RunDoesNotReturnWhileAnExitRequestIsSignallingIt) {
+  // 0x1000: cmp byte [0x2000], 0 / je 0x1000 / out 0x10, al / jmp $
+  LoadRealModeCode(std::array<uint8_t, 11>{0x80, 0x3e, 0x00, 0x20, 0x00, 0x74, 0xf9, 0xe6,
+                                           0x10, 0xeb, 0xfe});
+  constexpr uint64_t kReleaseFlag = 0x2000;
+  ASSERT_OK(memory_->Write<uint8_t>(GuestAddress(kReleaseFlag), 0));
+  std::atomic<int> runs_returned{0};
+  std::atomic<bool> saw_port_write{false};
+  std::thread runner([&] {
+    // Early requests may interrupt a run before the guest is let go: run until it exits.
+    while (!saw_port_write.load()) {
+      absl::StatusOr<VcpuExit> exit = vcpu_->Run();
+      runs_returned.fetch_add(1);
+      if (!exit.ok()) return;
+      if (std::holds_alternative<vcpu_exit::IoOut>(*exit)) saw_port_write = true;
+    }
+  });
+  std::atomic<bool> hooked{false};
+  bool returned_during_hold = false;
+  vcpu_->SetBeforeKickHookForTest([&] {
+    if (hooked.exchange(true)) return;
+    int before = runs_returned.load();
+    ASSERT_OK(memory_->Write<uint8_t>(GuestAddress(kReleaseFlag), 1));  // the guest exits
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < deadline && runs_returned.load() == before) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    returned_during_hold = runs_returned.load() != before;
+  });
+  while (!hooked.load() && !saw_port_write.load()) {
+    vcpu_->RequestExit();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // If the runner finished before any request chose it, the guest was let go some other way.
+  ASSERT_TRUE(hooked.load()) << "no exit request found the runner inside Run()";
+  runner.join();
+  vcpu_->SetBeforeKickHookForTest(nullptr);
+  EXPECT_FALSE(returned_during_hold) << "Run() returned while RequestExit was signalling it";
+  EXPECT_TRUE(saw_port_write.load());
+}
+
 // Whether every page of [host, host + size) is mapped in this process.
 bool IsMapped(void* host, uint64_t size) {
   std::vector<unsigned char> pages(size / ::sysconf(_SC_PAGESIZE));

@@ -130,7 +130,9 @@ void Vcpu::RequestExit() {
   // immediate_exit is read by KVM on entry; the signal covers a thread already inside.
   __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
   std::lock_guard<std::mutex> lock(running_mutex_);
-  if (running_thread_) ::pthread_kill(*running_thread_, KickSignal());
+  if (!running_thread_) return;
+  if (before_kick_for_test_) before_kick_for_test_();
+  ::pthread_kill(*running_thread_, KickSignal());
 }
 
 absl::StatusOr<VcpuExit> Vcpu::Run() {

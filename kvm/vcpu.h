@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,10 @@ class Vcpu {
   // and signals the thread inside Run(). Safe from any thread while the Vcpu is alive.
   void RequestExit();
 
+  // Test seam: called by RequestExit after it has chosen the thread to signal and before it
+  // signals it, so a test can hold that moment open and check the thread is still in Run().
+  void SetBeforeKickHookForTest(std::function<void()> hook) { before_kick_for_test_ = hook; }
+
  private:
   friend class Vm;
   Vcpu(uint32_t id, std::shared_ptr<const MappedGuestMemory> vm_memory, UniqueFd fd,
@@ -81,6 +86,7 @@ class Vcpu {
   // Run(), never one that has since exited and been joined (its pthread_t then dangling).
   std::mutex running_mutex_;
   std::optional<pthread_t> running_thread_;
+  std::function<void()> before_kick_for_test_;
 };
 
 }  // namespace vmmd
