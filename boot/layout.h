@@ -77,6 +77,40 @@ inline constexpr uint64_t kKvmIdentityMapAddress = 0xfffbc000;
 inline constexpr uint64_t kKvmTssAddress = 0xfffbd000;
 inline constexpr uint64_t kKvmTssSize = 3 * kPageSize;
 
+// The interrupt controllers' register windows, reserved as a page each for the checks below
+// (the IOAPIC decodes 0x100 bytes, IOREGSEL and IOWIN; the LAPIC's page is SDM vol. 3, 10.4.1).
+inline constexpr uint64_t kIoapicSize = kPageSize;
+inline constexpr uint64_t kLapicSize = kPageSize;
+
+// Devices' MMIO windows (virtio-mmio transports, which Linux finds through
+// virtio_mmio.device=<size>@<base>:<irq>), handed out by devices/resource_allocator: the
+// bottom 256 MiB of the MMIO gap, far below the interrupt controllers and KVM's pages at its
+// top. 256 MiB is 65536 one-page windows, many more than there are IRQ lines for them, with
+// room for a device's larger shared-memory region; [0xd0000000, kIoapicAddress) stays free
+// for a PCI hole (ECAM and 32-bit BARs) later.
+inline constexpr uint64_t kDeviceMmioStart = kMmioGapStart;
+inline constexpr uint64_t kDeviceMmioSize = uint64_t{256} << 20;
+inline constexpr uint64_t kDeviceMmioEnd = kDeviceMmioStart + kDeviceMmioSize;
+// A window's unit: a page. virtio-mmio's registers need 0x200 bytes (virtio 1.2, 4.2.2: the
+// device configuration space starts at 0x100), but page-sized, page-aligned windows never
+// share a page, so each can be trapped or mapped on its own (KVM ioeventfd on its notify
+// register, a memslot for a shared-memory region).
+inline constexpr uint64_t kDeviceMmioWindowSize = kPageSize;
+
+// IRQ lines (GSIs) for devices: IOAPIC pins 5 to 23 of the 24 that KVM_CREATE_IRQCHIP's
+// IOAPIC has (KVM_IOAPIC_NUM_PINS; 82093AA datasheet). KVM routes GSIs 0-15 to the PIC as
+// well, so the ISA lines below 5 stay with what a PC has there: 0 the PIT (KVM_CREATE_PIT2),
+// 1 the i8042's keyboard port, 2 the PIC cascade, 3 COM2, 4 COM1 (devices/serial.h). Inside
+// the range two ISA lines are skipped because Linux claims them by number on a PC: 8, the
+// CMOS RTC's (rtc_cmos, and the HPET in legacy replacement mode), and 12, the i8042's AUX
+// (mouse) port, which the i8042 driver requests while it probes the controller
+// (devices/i8042.h). A device on either would share an edge-triggered line with a driver
+// that does not expect it.
+inline constexpr uint32_t kIoapicPins = 24;
+inline constexpr uint32_t kDeviceIrqFirst = 5;
+inline constexpr uint32_t kDeviceIrqLast = 23;
+inline constexpr uint32_t kDeviceIrqsSkipped[] = {8, 12};  // ascending
+
 namespace internal {
 
 struct Region {
@@ -99,21 +133,43 @@ inline constexpr Region kLowRegions[] = {
     {kMpTableStart, kHighMemStart},
 };
 
-constexpr bool NoneOverlap() {
-  constexpr int n = sizeof(kLowRegions) / sizeof(kLowRegions[0]);
+// What the layout places in the MMIO gap.
+inline constexpr Region kGapRegions[] = {
+    {kDeviceMmioStart, kDeviceMmioEnd},
+    {kIoapicAddress, kIoapicAddress + kIoapicSize},
+    {kLapicAddress, kLapicAddress + kLapicSize},
+    {kKvmIdentityMapAddress, kKvmIdentityMapAddress + kPageSize},
+    {kKvmTssAddress, kKvmTssAddress + kKvmTssSize},
+};
+
+template <int n>
+constexpr bool NoneOverlap(const Region (&regions)[n]) {
   for (int i = 0; i < n; ++i) {
-    if (kLowRegions[i].start >= kLowRegions[i].end) return false;
+    if (regions[i].start >= regions[i].end) return false;
     for (int j = i + 1; j < n; ++j) {
-      if (kLowRegions[i].start < kLowRegions[j].end && kLowRegions[j].start < kLowRegions[i].end)
-        return false;
+      if (regions[i].start < regions[j].end && regions[j].start < regions[i].end) return false;
     }
+  }
+  return true;
+}
+
+constexpr bool InsideGap(const Region& region) {
+  return region.start >= kMmioGapStart && region.end <= kMmioGapEnd;
+}
+
+constexpr bool SkippedIrqsAscendingInRange() {
+  uint32_t previous = kDeviceIrqFirst;
+  for (uint32_t irq : kDeviceIrqsSkipped) {
+    if (irq <= previous || irq >= kDeviceIrqLast) return false;
+    previous = irq;
   }
   return true;
 }
 
 }  // namespace internal
 
-static_assert(internal::NoneOverlap(), "boot structures in low memory overlap");
+static_assert(internal::NoneOverlap(internal::kLowRegions),
+              "boot structures in low memory overlap");
 static_assert(kCmdlineStart + kCmdlineMaxSize <= kEbdaStart, "cmdline must end below the EBDA");
 static_assert(kPageTablesEnd <= kCmdlineStart);
 static_assert(kKvmIdentityMapAddress + kPageSize <= kKvmTssAddress);
@@ -121,6 +177,18 @@ static_assert(kKvmIdentityMapAddress >= kMmioGapStart && kKvmTssAddress + kKvmTs
               "KVM's private pages must sit in the MMIO gap");
 static_assert(kIoapicAddress >= kMmioGapStart && kLapicAddress < kMmioGapEnd);
 static_assert(kHighMemStart + kInitrdLowHeadroom < kMmioGapStart);
+static_assert(internal::NoneOverlap(internal::kGapRegions),
+              "regions in the MMIO gap overlap");
+static_assert(internal::InsideGap(internal::kGapRegions[0]),
+              "devices' MMIO windows must sit in the MMIO gap");
+static_assert(kDeviceMmioEnd <= kIoapicAddress, "devices' MMIO windows end below the IOAPIC");
+static_assert(kDeviceMmioStart % kDeviceMmioWindowSize == 0 &&
+                  kDeviceMmioSize % kDeviceMmioWindowSize == 0,
+              "devices' MMIO range must be whole windows");
+static_assert(kDeviceIrqFirst > 4, "lines 0-4 are the PIT, i8042, PIC cascade, COM2 and COM1");
+static_assert(kDeviceIrqFirst <= kDeviceIrqLast && kDeviceIrqLast < kIoapicPins);
+static_assert(internal::SkippedIrqsAscendingInRange(),
+              "skipped IRQ lines must be ascending and inside the device range");
 
 }  // namespace vmmd::layout
 
