@@ -14,7 +14,7 @@ absl::StatusOr<EventFd> EventFd::Create() {
   return EventFd(UniqueFd(fd));
 }
 
-void EventFd::Signal() {
+void EventFd::Signal() const {
   // eventfd(2): a write adds its 8-byte value; EAGAIN only at the counter's maximum, when the
   // fd is readable anyway. Nothing else fails on a valid eventfd (EINTR is retried for form's
   // sake).
@@ -23,7 +23,7 @@ void EventFd::Signal() {
   }
 }
 
-uint64_t EventFd::Consume() {
+uint64_t EventFd::Consume() const {
   // A read returns the counter and resets it; EAGAIN (non-blocking) when it is zero.
   uint64_t value = 0;
   while (::read(fd_.get(), &value, sizeof(value)) < 0) {

@@ -24,10 +24,10 @@ class EventFd {
 
   // Adds 1 to the counter; never blocks. At the counter's maximum (2^64 - 2) the write is
   // dropped, which loses nothing: the fd is readable already.
-  void Signal();
+  void Signal() const;
   // Reads the counter and resets it to zero; returns what it held (0 if nothing was pending).
   // Never blocks.
-  uint64_t Consume();
+  uint64_t Consume() const;
 
   int fd() const { return fd_.get(); }
 
