@@ -1,5 +1,7 @@
 // KvmSystem, Vm and Vcpu against the real /dev/kvm (tag: requires-kvm).
+#include <errno.h>
 #include <linux/kvm.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -7,12 +9,14 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "base/status_matchers.h"
+#include "base/unique_fd.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvm/coalesced_io_ring.h"
@@ -327,6 +331,102 @@ TEST_F(CoalescedPioTest, WiderWritesThanTheZoneStillExit) {
   ASSERT_NE(out, nullptr) << "exit index " << exit.index();
   EXPECT_EQ(out->size, 2);
   EXPECT_TRUE(ring_->Empty());
+}
+
+// Ioeventfds on a virtio-mmio QueueNotify register: KVM signals the eventfd for the queue
+// whose index the guest writes, without an exit.
+class IoeventfdTest : public VmTest {
+ protected:
+  void SetUp() override {
+    VmTest::SetUp();
+    if (HasFatalFailure()) return;
+    notifier_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    ASSERT_TRUE(notifier_.valid()) << "eventfd: errno " << errno;
+  }
+
+  // Real-mode code that writes `value` (4 bytes) to kNotifyAddress, then al to port 0x10.
+  // The 0x66 prefix makes an instruction's operand 32-bit in real mode.
+  void LoadNotifyCode(uint32_t value) {
+    auto byte = [value](int i) { return static_cast<uint8_t>(value >> (8 * i)); };
+    LoadRealModeCode(std::array<uint8_t, 19>{
+        0xb8, 0x00, 0x10,                                // mov ax, 0x1000
+        0x8e, 0xd8,                                      // mov ds, ax
+        0x66, 0xb8, byte(0), byte(1), byte(2), byte(3),  // mov eax, value
+        0x66, 0xa3, 0x50, 0xf0,                          // mov [0xf050], eax
+        0xe6, 0x10,                                      // out 0x10, al
+        0xeb, 0xfe,                                      // jmp $
+    });
+  }
+
+  // The eventfd's counter, consumed; 0 when nothing signalled it (EFD_NONBLOCK: EAGAIN).
+  uint64_t TakeNotifications() {
+    uint64_t count = 0;
+    if (::read(notifier_.get(), &count, sizeof(count)) != sizeof(count)) {
+      EXPECT_EQ(errno, EAGAIN) << "read(eventfd)";
+      return 0;
+    }
+    return count;
+  }
+
+  // 0x1000:0xf050, past the 64 KiB of RAM: QueueNotify (offset 0x50, virtio 1.2 4.2.2) of a
+  // virtio-mmio window at 0x1f000.
+  static constexpr uint64_t kNotifyAddress = 0x1f050;
+  static constexpr uint64_t kQueueIndex = 1;
+  UniqueFd notifier_;
+};
+
+TEST_F(IoeventfdTest, MatchingWriteSignalsTheEventfdWithoutAnExit) {
+  ASSERT_OK(vm_->RegisterIoeventfd(notifier_.get(), GuestAddress(kNotifyAddress), 4, kQueueIndex));
+  LoadNotifyCode(kQueueIndex);
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  EXPECT_EQ(TakeNotifications(), 1u);
+  // The first exit is the port write after the notification, not the notification.
+  const auto* out = std::get_if<vcpu_exit::IoOut>(&exit);
+  ASSERT_NE(out, nullptr) << "exit index " << exit.index();
+  EXPECT_EQ(out->port, 0x10);
+}
+
+TEST_F(IoeventfdTest, OtherValueExitsAsMmioWrite) {
+  ASSERT_OK(vm_->RegisterIoeventfd(notifier_.get(), GuestAddress(kNotifyAddress), 4, kQueueIndex));
+  LoadNotifyCode(kQueueIndex + 1);
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  EXPECT_EQ(TakeNotifications(), 0u) << "another queue's index signalled the eventfd";
+  const auto* write = std::get_if<vcpu_exit::MmioWrite>(&exit);
+  ASSERT_NE(write, nullptr) << "exit index " << exit.index();
+  EXPECT_EQ(write->address, kNotifyAddress);
+  EXPECT_THAT(write->data, ::testing::ElementsAre(kQueueIndex + 1, 0, 0, 0));
+}
+
+TEST_F(IoeventfdTest, UnregisteredAddressExitsAgain) {
+  ASSERT_OK(vm_->RegisterIoeventfd(notifier_.get(), GuestAddress(kNotifyAddress), 4, kQueueIndex));
+  ASSERT_OK(
+      vm_->UnregisterIoeventfd(notifier_.get(), GuestAddress(kNotifyAddress), 4, kQueueIndex));
+  LoadNotifyCode(kQueueIndex);
+  ASSERT_OK_AND_ASSIGN(VcpuExit exit, vcpu_->Run());
+  EXPECT_EQ(TakeNotifications(), 0u) << "an unregistered ioeventfd was signalled";
+  const auto* write = std::get_if<vcpu_exit::MmioWrite>(&exit);
+  ASSERT_NE(write, nullptr) << "exit index " << exit.index();
+  EXPECT_EQ(write->address, kNotifyAddress);
+  // Nothing is left to unregister: KVM's ENOENT, naming the ioctl and the address.
+  EXPECT_THAT(
+      vm_->UnregisterIoeventfd(notifier_.get(), GuestAddress(kNotifyAddress), 4, kQueueIndex),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("KVM_IOEVENTFD(deassign mmio 0x1f050")));
+}
+
+TEST_F(IoeventfdTest, BadLengthsAreInvalidArguments) {
+  const GuestAddress address(kNotifyAddress);
+  EXPECT_THAT(vm_->RegisterIoeventfd(notifier_.get(), address, 3, kQueueIndex),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("length 3")));
+  EXPECT_THAT(vm_->RegisterIoeventfd(notifier_.get(), address, 16, std::nullopt),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("length 16")));
+  // Length 0 matches a write of any width, so there is no value to compare.
+  EXPECT_THAT(vm_->RegisterIoeventfd(notifier_.get(), address, 0, kQueueIndex),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("datamatch")));
+  // KVM would take it and never match: a 1-byte write cannot hold 0x100.
+  EXPECT_THAT(vm_->RegisterIoeventfd(notifier_.get(), address, 1, 0x100),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("datamatch 0x100")));
+  EXPECT_THAT(vm_->UnregisterIoeventfd(notifier_.get(), address, 5, std::nullopt),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("length 5")));
 }
 
 }  // namespace

@@ -3,6 +3,9 @@
 #include <linux/kvm.h>
 #include <sys/mman.h>
 
+#include <optional>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
@@ -82,6 +85,74 @@ absl::Status Vm::UnregisterIrqfd(int event_fd, uint32_t gsi) {
   irqfd.gsi = gsi;
   irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
   return Ioctl(fd_.get(), KVM_IRQFD, &irqfd, absl::StrCat("KVM_IRQFD(deassign gsi=", gsi, ")"))
+      .status();
+}
+
+namespace {
+
+// The kvm_ioeventfd for an MMIO registration, or INVALID_ARGUMENT for what KVM would refuse
+// with a bare EINVAL (or, for a datamatch too wide, accept and never match).
+absl::StatusOr<kvm_ioeventfd> MmioIoeventfd(int event_fd, GuestAddress address, uint32_t length,
+                                            std::optional<uint64_t> datamatch) {
+  // virt/kvm/eventfd.c: the lengths KVM compares a write against; 0 matches any width.
+  if (length != 0 && length != 1 && length != 2 && length != 4 && length != 8) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "ioeventfd at %#x: length %u is not 0, 1, 2, 4 or 8", address.value(), length));
+  }
+  if (datamatch.has_value()) {
+    if (length == 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "ioeventfd at %#x: datamatch needs length 1, 2, 4 or 8, not 0", address.value()));
+    }
+    // KVM compares the written `length` bytes with the whole datamatch: wider never matches.
+    if (length < 8 && *datamatch >> (8 * length) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("ioeventfd at %#x: datamatch %#x does not fit in length %u",
+                          address.value(), *datamatch, length));
+    }
+  }
+  if (!address.CheckedAdd(length).has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("ioeventfd at %#x: length %u wraps past the end of the address space",
+                        address.value(), length));
+  }
+  kvm_ioeventfd ioeventfd = {};
+  ioeventfd.addr = address.value();
+  ioeventfd.len = length;
+  ioeventfd.fd = event_fd;
+  // No KVM_IOEVENTFD_FLAG_PIO: the address is guest-physical (the MMIO bus).
+  if (datamatch.has_value()) {
+    ioeventfd.datamatch = *datamatch;
+    ioeventfd.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+  }
+  return ioeventfd;
+}
+
+// "mmio 0xd0000050+4 datamatch=1", for error messages.
+std::string DescribeIoeventfd(GuestAddress address, uint32_t length,
+                              std::optional<uint64_t> datamatch) {
+  std::string text = absl::StrFormat("mmio %#x+%u", address.value(), length);
+  if (datamatch.has_value()) absl::StrAppendFormat(&text, " datamatch=%#x", *datamatch);
+  return text;
+}
+
+}  // namespace
+
+absl::Status Vm::RegisterIoeventfd(int event_fd, GuestAddress address, uint32_t length,
+                                   std::optional<uint64_t> datamatch) {
+  ASSIGN_OR_RETURN(kvm_ioeventfd ioeventfd, MmioIoeventfd(event_fd, address, length, datamatch));
+  return Ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd,
+               absl::StrCat("KVM_IOEVENTFD(", DescribeIoeventfd(address, length, datamatch), ")"))
+      .status();
+}
+
+absl::Status Vm::UnregisterIoeventfd(int event_fd, GuestAddress address, uint32_t length,
+                                     std::optional<uint64_t> datamatch) {
+  ASSIGN_OR_RETURN(kvm_ioeventfd ioeventfd, MmioIoeventfd(event_fd, address, length, datamatch));
+  ioeventfd.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+  return Ioctl(fd_.get(), KVM_IOEVENTFD, &ioeventfd,
+               absl::StrCat("KVM_IOEVENTFD(deassign ",
+                            DescribeIoeventfd(address, length, datamatch), ")"))
       .status();
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -47,6 +48,19 @@ class Vm {
   // KVM_IRQFD: a write to `event_fd` raises `gsi`. Unregister with the same pair.
   absl::Status RegisterIrqfd(int event_fd, uint32_t gsi);
   absl::Status UnregisterIrqfd(int event_fd, uint32_t gsi);
+
+  // KVM_IOEVENTFD (MMIO): a guest write of `length` bytes to `address` signals `event_fd` in
+  // the kernel instead of exiting to userspace; with `datamatch`, only a write of that value
+  // does (virtio-mmio QueueNotify: one eventfd per queue index). `length` is 1, 2, 4 or 8, or
+  // 0 for a write of any width (then without `datamatch`). Unregister with the same arguments.
+  // Returns INVALID_ARGUMENT for a bad `length`, a `datamatch` wider than `length` bytes or a
+  // range that wraps past 2^64; ALREADY_EXISTS when the same (address, length, datamatch) is
+  // registered (KVM's EEXIST); NOT_FOUND from Unregister when none matches (ENOENT); other
+  // KVM errors as their errno.
+  absl::Status RegisterIoeventfd(int event_fd, GuestAddress address, uint32_t length,
+                                 std::optional<uint64_t> datamatch);
+  absl::Status UnregisterIoeventfd(int event_fd, GuestAddress address, uint32_t length,
+                                   std::optional<uint64_t> datamatch);
 
   // KVM_REGISTER_COALESCED_MMIO for port I/O: writes to [port, port + length)
   // stop exiting and queue in the VM's CoalescedIoRing instead (KVM_CAP_COALESCED_PIO).
