@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "tools/vmmctl/command_table.h"
 #include "tools/vmmctl/paths.h"
@@ -37,6 +38,26 @@ bool ParseNumber(absl::string_view text, Int* value) {
   // SimpleAtoi skips whitespace and accepts a sign; a count is digits only.
   if (text.empty() || !std::all_of(text.begin(), text.end(), absl::ascii_isdigit)) return false;
   return absl::SimpleAtoi(text, value);
+}
+
+// --drive's value, "PATH[,ro][,root]", into `drive` (path as given). Returns what is wrong
+// with it, or "".
+std::string ParseDrive(absl::string_view value, DriveFlag* drive) {
+  const std::vector<absl::string_view> parts = absl::StrSplit(value, ',');
+  if (parts.front().empty()) return "empty path";
+  drive->path = std::string(parts.front());
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i] == "ro") {
+      drive->read_only = true;
+    } else if (parts[i] == "root") {
+      drive->is_root_device = true;
+    } else if (parts[i].empty()) {
+      return absl::StrCat("empty option in '", value, "' (PATH[,ro][,root])");
+    } else {
+      return absl::StrCat("unknown option '", parts[i], "' in '", value, "' (PATH[,ro][,root])");
+    }
+  }
+  return "";
 }
 
 class Parser {
@@ -169,6 +190,7 @@ class Parser {
       if (name == "json") invocation_.global.json = on;
       if (name == "follow") invocation_.follow = on;
       if (name == "keep") invocation_.keep = on;
+      if (name == "entropy") invocation_.entropy_device = on;
       return "";
     }
     const std::string& value = *flag.value;
@@ -191,6 +213,13 @@ class Parser {
       if (value.empty()) return "empty path";
       (name == "kernel" ? invocation_.kernel_path : invocation_.initrd_path) =
           MakeAbsolute(value, cwd_);
+    } else if (name == "drive") {
+      DriveFlag drive;
+      std::string error = ParseDrive(value, &drive);
+      if (!error.empty()) return error;
+      drive.drive_id = absl::StrCat("drive", invocation_.drives.size());
+      drive.path = MakeAbsolute(drive.path, cwd_);
+      invocation_.drives.push_back(std::move(drive));
     } else if (name == "cmdline") {
       invocation_.cmdline = value;
     } else if (name == "protocol") {

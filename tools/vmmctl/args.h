@@ -1,5 +1,6 @@
 // argv -> Invocation. Flags may come before or after the command, as "--flag value" or
-// "--flag=value" (one dash works too); "--" ends the flags.
+// "--flag=value" (one dash works too); "--" ends the flags. A flag given twice keeps its last
+// value, except a repeatable one (--drive), whose values accumulate in order.
 #ifndef VMMD_TOOLS_VMMCTL_ARGS_H_
 #define VMMD_TOOLS_VMMCTL_ARGS_H_
 
@@ -22,7 +23,8 @@ struct ParseResult {
   std::optional<Command> command;
 };
 
-// `args` excludes argv[0]. `cwd` (absolute) resolves relative --kernel/--initrd paths.
+// `args` excludes argv[0]. `cwd` (absolute) resolves relative --kernel/--initrd/--drive
+// paths.
 ParseResult ParseArgs(absl::Span<const std::string> args, absl::string_view cwd);
 
 }  // namespace vmmctl

@@ -11,6 +11,7 @@ namespace vmmctl {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Optional;
 
 constexpr char kCwd[] = "/home/me/work";
@@ -30,6 +31,8 @@ TEST(ParseArgsTest, CreateDefaults) {
   EXPECT_EQ(invocation.vm_id, "");
   EXPECT_EQ(invocation.vcpu_count, 1u);
   EXPECT_EQ(invocation.memory_mib, 128u);
+  EXPECT_TRUE(invocation.drives.empty());
+  EXPECT_FALSE(invocation.entropy_device);
   EXPECT_FALSE(invocation.global.json);
   EXPECT_FALSE(invocation.global.address.has_value());
   EXPECT_EQ(invocation.global.timeout_s, 30);
@@ -116,6 +119,53 @@ TEST(ParseArgsTest, RunTakesEverything) {
   EXPECT_EQ(invocation.vm_id, "r1");
   EXPECT_TRUE(invocation.keep);
   EXPECT_EQ(invocation.cmdline, "x");
+}
+
+TEST(ParseArgsTest, DrivesAccumulateInOrderWithIdsOptionsAndAbsolutePaths) {
+  Invocation invocation = ParseOk({"create", "--drive", "/a.img,ro,root", "--drive", "b.img"});
+  ASSERT_EQ(invocation.drives.size(), 2u);
+  EXPECT_EQ(invocation.drives[0].drive_id, "drive0");
+  EXPECT_EQ(invocation.drives[0].path, "/a.img");
+  EXPECT_TRUE(invocation.drives[0].read_only);
+  EXPECT_TRUE(invocation.drives[0].is_root_device);
+  EXPECT_EQ(invocation.drives[1].drive_id, "drive1");
+  EXPECT_EQ(invocation.drives[1].path, "/home/me/work/b.img");
+  EXPECT_FALSE(invocation.drives[1].read_only);
+  EXPECT_FALSE(invocation.drives[1].is_root_device);
+}
+
+TEST(ParseArgsTest, DriveOptionsInEitherOrderAndPathsCleaned) {
+  // Before the command too, in flag order; "--drive=" and a path cleaned like --kernel's.
+  Invocation invocation = ParseOk({"--drive=../disks/./c.img,root", "run", "--kernel", "/k",
+                                   "--drive", "d.img,root,ro", "--drive=/e.img,ro"});
+  ASSERT_EQ(invocation.drives.size(), 3u);
+  EXPECT_EQ(invocation.drives[0].drive_id, "drive0");
+  EXPECT_EQ(invocation.drives[0].path, "/home/me/disks/c.img");
+  EXPECT_FALSE(invocation.drives[0].read_only);
+  EXPECT_TRUE(invocation.drives[0].is_root_device);
+  EXPECT_EQ(invocation.drives[1].drive_id, "drive1");
+  EXPECT_EQ(invocation.drives[1].path, "/home/me/work/d.img");
+  EXPECT_TRUE(invocation.drives[1].read_only);
+  EXPECT_TRUE(invocation.drives[1].is_root_device);
+  EXPECT_EQ(invocation.drives[2].drive_id, "drive2");
+  EXPECT_EQ(invocation.drives[2].path, "/e.img");
+  EXPECT_TRUE(invocation.drives[2].read_only);
+  EXPECT_FALSE(invocation.drives[2].is_root_device);
+}
+
+TEST(ParseArgsTest, EntropyIsABooleanFlag) {
+  EXPECT_TRUE(ParseOk({"create", "--entropy"}).entropy_device);
+  EXPECT_TRUE(ParseOk({"run", "--kernel", "/k", "--entropy=true"}).entropy_device);
+  EXPECT_FALSE(ParseOk({"create", "--entropy=false"}).entropy_device);
+  // Like --follow: the next word is not its value.
+  EXPECT_EQ(Parse({"create", "--entropy", "yes"}).error, "create: unexpected argument 'yes'");
+}
+
+TEST(ParseArgsTest, LastValueOfARepeatedSingleValueFlagWins) {
+  Invocation invocation = ParseOk({"--vcpus", "2", "create", "--vcpus", "3", "--entropy",
+                                   "--entropy=false"});
+  EXPECT_EQ(invocation.vcpu_count, 3u);
+  EXPECT_FALSE(invocation.entropy_device);
 }
 
 TEST(ParseArgsTest, DoubleDashEndsFlags) {
@@ -208,6 +258,36 @@ TEST(ParseArgsErrorTest, EmptyKernelPath) {
   EXPECT_EQ(Parse({"boot", "vm", "--kernel="}).error, "boot: --kernel: empty path");
 }
 
+TEST(ParseArgsErrorTest, UnknownDriveOptionIsNamed) {
+  ParseResult result = Parse({"create", "--drive", "/a.img,ro", "--drive", "b.img,rw2"});
+  EXPECT_FALSE(result.invocation.has_value());
+  EXPECT_EQ(result.error,
+            "create: --drive: unknown option 'rw2' in 'b.img,rw2' (PATH[,ro][,root])");
+  EXPECT_EQ(result.command, Command::kCreate);
+  // Options are exact words.
+  EXPECT_EQ(Parse({"run", "--kernel=/k", "--drive=/a.img,RO"}).error,
+            "run: --drive: unknown option 'RO' in '/a.img,RO' (PATH[,ro][,root])");
+  EXPECT_EQ(Parse({"create", "--drive", "/a.img,"}).error,
+            "create: --drive: empty option in '/a.img,' (PATH[,ro][,root])");
+  EXPECT_EQ(Parse({"create", "--drive", "/a.img,,ro"}).error,
+            "create: --drive: empty option in '/a.img,,ro' (PATH[,ro][,root])");
+}
+
+TEST(ParseArgsErrorTest, EmptyDrivePath) {
+  EXPECT_EQ(Parse({"create", "--drive="}).error, "create: --drive: empty path");
+  EXPECT_EQ(Parse({"create", "--drive", ",ro"}).error, "create: --drive: empty path");
+  EXPECT_EQ(Parse({"run", "--kernel", "/k", "--drive", "/a.img", "--drive", ""}).error,
+            "run: --drive: empty path");
+  EXPECT_EQ(Parse({"create", "--drive"}).error,
+            "create: flag --drive needs a value (--drive PATH[,ro][,root])");
+}
+
+TEST(ParseArgsErrorTest, DriveAndEntropyAreOnlyForCreateAndRun) {
+  EXPECT_EQ(Parse({"boot", "vm", "--kernel", "/k", "--drive", "/a.img"}).error,
+            "boot: unknown flag --drive");
+  EXPECT_EQ(Parse({"start", "vm", "--entropy"}).error, "start: unknown flag --entropy");
+}
+
 TEST(ParseArgsErrorTest, MissingAndUnknownCommand) {
   ParseResult none = Parse({"--json"});
   EXPECT_EQ(none.error, "missing command");
@@ -238,14 +318,27 @@ TEST(UsageTest, CommandUsageListsItsFlags) {
   EXPECT_THAT(usage, HasSubstr("ConfigureBoot"));
   EXPECT_THAT(usage, HasSubstr("--address ADDR"));
   EXPECT_THAT(CommandUsage(Command::kCreate),
-              HasSubstr("create [--id ID] [--vcpus N] [--memory-mib M]"));
+              HasSubstr("create [--id ID] [--vcpus N] [--memory-mib M] "
+                        "[--drive PATH[,ro][,root]]... [--entropy]\n"));
+}
+
+TEST(UsageTest, RepeatableFlagIsMarkedAndHelpColumnsLineUp) {
+  const std::string usage = CommandUsage(Command::kCreate);
+  EXPECT_THAT(usage, HasSubstr("\n  --drive PATH[,ro][,root]  a raw disk image under one of "
+                               "vmmd's --image_root directories"));
+  EXPECT_THAT(usage, HasSubstr("root=/dev/vda (repeatable)\n"));
+  EXPECT_THAT(usage, HasSubstr("\n  --entropy                 add a virtio-rng device"));
+  // The global flags' help starts in the same column as the command's own.
+  EXPECT_THAT(usage, HasSubstr("\n  --json                    print responses as JSON"));
+  EXPECT_THAT(usage, Not(HasSubstr("--vcpus N (repeatable)")));
+  EXPECT_THAT(usage, Not(HasSubstr("(default 1) (repeatable)")));
 }
 
 TEST(UsageTest, ShortUsageIsTheSynopsisAndAPointer) {
   EXPECT_EQ(ShortUsage(Command::kRun),
             "usage: vmmctl [--address ADDR] [--json] [--timeout_s N] run --kernel PATH "
             "[--initrd PATH] [--cmdline TEXT] [--protocol NAME] [--vcpus N] [--memory-mib M] "
-            "[--id ID] [--keep]\n"
+            "[--drive PATH[,ro][,root]]... [--entropy] [--id ID] [--keep]\n"
             "('vmmctl help run' describes each flag)\n");
 }
 

@@ -33,6 +33,13 @@ const std::vector<FlagSpec>& Flags() {
       {"id", true, "ID", "the new VM's id, 1-64 of [A-Za-z0-9_-] (default: generated)", false},
       {"vcpus", true, "N", "number of vCPUs (default 1)", false},
       {"memory-mib", true, "M", "guest RAM in MiB (default 128)", false},
+      {"drive", true, "PATH[,ro][,root]",
+       "a raw disk image under one of vmmd's --image_root directories (no comma in PATH), "
+       "attached as virtio-blk drive0, drive1, ... in order; ro: read-only; root: the guest's "
+       "root device, root=/dev/vda",
+       false, /*repeatable=*/true},
+      {"entropy", false, nullptr,
+       "add a virtio-rng device fed from the host's getrandom(2) (the guest's /dev/hwrng)", false},
       {"kernel", true, "PATH", "ELF vmlinux or bzImage under one of vmmd's --image_root directories", false},
       {"initrd", true, "PATH", "initrd under one of vmmd's --image_root directories", false},
       {"cmdline", true, "TEXT", "kernel command line", false},
@@ -53,23 +60,30 @@ std::string FlagSynopsis(const FlagSpec& flag) {
                                     : absl::StrCat("--", flag.name, " ", flag.value_name);
 }
 
-// "create [--id ID] [--vcpus N] [--memory-mib M]".
+// "create [--id ID] [--vcpus N] [--memory-mib M] [--drive PATH[,ro][,root]]... [--entropy]".
 std::string CommandSynopsis(const CommandSpec& spec) {
   std::string synopsis = spec.name;
   if (spec.argument != nullptr) absl::StrAppend(&synopsis, " ", spec.argument);
   for (const char* name : spec.flags) {
     const bool required = std::find(spec.required_flags.begin(), spec.required_flags.end(),
                                     name) != spec.required_flags.end();
-    const std::string flag = FlagSynopsis(*FindFlag(name));
-    absl::StrAppend(&synopsis, " ", required ? flag : absl::StrCat("[", flag, "]"));
+    const FlagSpec& flag_spec = *FindFlag(name);
+    const std::string flag = FlagSynopsis(flag_spec);
+    absl::StrAppend(&synopsis, " ", required ? flag : absl::StrCat("[", flag, "]"),
+                    flag_spec.repeatable ? "..." : "");
   }
   return synopsis;
 }
 
+// One line per flag, the help text two spaces past the longest synopsis of any flag (so
+// that a command's flags and the global ones line up).
 std::string FlagLines(const std::vector<const FlagSpec*>& flags) {
+  size_t width = 0;
+  for (const FlagSpec& flag : Flags()) width = std::max(width, FlagSynopsis(flag).size());
   std::string text;
   for (const FlagSpec* flag : flags) {
-    absl::StrAppendFormat(&text, "  %-22s %s\n", FlagSynopsis(*flag), flag->help);
+    absl::StrAppendFormat(&text, "  %-*s  %s%s\n", static_cast<int>(width), FlagSynopsis(*flag),
+                          flag->help, flag->repeatable ? " (repeatable)" : "");
   }
   return text;
 }
@@ -95,8 +109,8 @@ constexpr char kTlsNote[] =
 
 const std::vector<CommandSpec>& AllCommands() {
   static const auto* const commands = new std::vector<CommandSpec>{
-      {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib"}, {}, "CreateVm",
-       "create a VM and print its id"},
+      {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib", "drive", "entropy"}, {},
+       "CreateVm", "create a VM and print its id"},
       {Command::kBoot, "boot", "ID", {"kernel", "initrd", "cmdline", "protocol"}, {"kernel"},
        "ConfigureBoot",
        "load a kernel (and initrd) into the VM and print the boot structures written"},
@@ -113,7 +127,7 @@ const std::vector<CommandSpec>& AllCommands() {
       {Command::kWatch, "watch", "ID", {}, {}, "WatchVm",
        "print the VM's state changes, one line each, as they happen"},
       {Command::kRun, "run", nullptr, {"kernel", "initrd", "cmdline", "protocol", "vcpus",
-       "memory-mib", "id", "keep"}, {"kernel"},
+       "memory-mib", "drive", "entropy", "id", "keep"}, {"kernel"},
        "CreateVm, ConfigureBoot, StartVcpus, StreamConsole, GetVm, DeleteVm",
        "create, boot and start a VM, stream its console until it stops, then delete it"},
       {Command::kHelp, "help", "[COMMAND]", {}, {}, "none", "show help for a command"},

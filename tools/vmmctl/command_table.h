@@ -17,6 +17,9 @@ struct FlagSpec {
   const char* value_name;  // in usage text: "N", "PATH"; nullptr for booleans
   const char* help;
   bool global;             // accepted by every command
+  // May be given more than once, its values accumulating in order (--drive); any other
+  // flag given twice keeps its last value.
+  bool repeatable = false;
 };
 
 struct CommandSpec {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tools/vmmctl/format.h"
+#include "tools/vmmctl/requests.h"
 #include "tools/vmmctl/run_command.h"
 
 namespace vmmctl {
@@ -12,10 +13,7 @@ namespace {
 using Stub = vmm::v1::VmmService::StubInterface;
 
 int Create(const Invocation& invocation, const CommandContext& context) {
-  vmm::v1::CreateVmRequest request;
-  request.set_vm_id(invocation.vm_id);
-  request.set_vcpu_count(invocation.vcpu_count);
-  request.set_memory_mib(invocation.memory_mib);
+  const vmm::v1::CreateVmRequest request = MakeCreateVmRequest(invocation);
   vmm::v1::Vm vm;
   if (!CallRpc(context, "CreateVm", &Stub::CreateVm, request, &vm).ok()) return 1;
   // The id alone, so that scripts can say id=$(vmmctl create).
@@ -23,12 +21,8 @@ int Create(const Invocation& invocation, const CommandContext& context) {
 }
 
 int Boot(const Invocation& invocation, const CommandContext& context) {
-  vmm::v1::ConfigureBootRequest request;
-  request.set_vm_id(invocation.vm_id);
-  request.set_kernel_path(invocation.kernel_path);
-  request.set_initrd_path(invocation.initrd_path);
-  request.set_cmdline(invocation.cmdline);
-  request.set_boot_protocol(invocation.boot_protocol);
+  const vmm::v1::ConfigureBootRequest request =
+      MakeConfigureBootRequest(invocation, invocation.vm_id);
   vmm::v1::BootInfo info;
   if (!CallRpc(context, "ConfigureBoot", &Stub::ConfigureBoot, request, &info).ok()) return 1;
   return PrintResponse(context, info, FormatBootInfo(info));

@@ -75,6 +75,8 @@ class FakeVmmService final : public vmm::v1::VmmService::Service {
     vm.set_state(vmm::v1::VM_STATE_CREATED);
     vm.set_vcpu_count(request->vcpu_count());
     vm.set_memory_mib(request->memory_mib());
+    *vm.mutable_drives() = request->drives();
+    vm.set_entropy_device(request->entropy_device());
     *response = vm;
     return grpc::Status::OK;
   }
@@ -89,6 +91,15 @@ class FakeVmmService final : public vmm::v1::VmmService::Service {
     if (vm == nullptr) return NoVm(request->vm_id());
     response->set_entry_point(0x100000);
     response->set_kernel_path(request->kernel_path());
+    // One virtio-mmio window per drive, as vmmd allocates them.
+    for (int i = 0; i < vm->drives_size(); ++i) {
+      vmm::v1::DeviceInfo* device = response->add_devices();
+      device->set_id(vm->drives(i).drive_id());
+      device->set_kind("virtio-blk");
+      device->set_mmio_address(0xd0000000 + 0x1000 * i);
+      device->set_mmio_size(0x1000);
+      device->set_irq(5 + i);
+    }
     vmm::v1::E820Entry* entry = response->add_e820();
     entry->set_size(0x9fc00);
     entry->set_type(1);
@@ -264,6 +275,59 @@ TEST_F(CommandsTest, CreatePrintsOnlyTheId) {
   EXPECT_EQ(service_.last_create().memory_mib(), 256u);
 }
 
+TEST_F(CommandsTest, CreateSendsDrivesInOrderAndEntropy) {
+  Invocation invocation = Make(Command::kCreate);
+  invocation.drives = {{"drive0", "/a.img", /*read_only=*/true, /*is_root_device=*/true},
+                       {"drive1", "/home/me/b.img", false, false}};
+  invocation.entropy_device = true;
+  EXPECT_EQ(Execute(invocation), 0);
+  EXPECT_EQ(out_.str(), "vm-1\n");
+  const vmm::v1::CreateVmRequest request = service_.last_create();
+  ASSERT_EQ(request.drives_size(), 2);
+  EXPECT_EQ(request.drives(0).drive_id(), "drive0");
+  EXPECT_EQ(request.drives(0).path(), "/a.img");
+  EXPECT_TRUE(request.drives(0).read_only());
+  EXPECT_TRUE(request.drives(0).is_root_device());
+  EXPECT_EQ(request.drives(1).drive_id(), "drive1");
+  EXPECT_EQ(request.drives(1).path(), "/home/me/b.img");
+  EXPECT_FALSE(request.drives(1).read_only());
+  EXPECT_FALSE(request.drives(1).is_root_device());
+  EXPECT_TRUE(request.entropy_device());
+}
+
+TEST_F(CommandsTest, CreateWithoutDrivesSendsNone) {
+  EXPECT_EQ(Execute(Make(Command::kCreate)), 0);
+  EXPECT_EQ(service_.last_create().drives_size(), 0);
+  EXPECT_FALSE(service_.last_create().entropy_device());
+}
+
+TEST_F(CommandsTest, CreateJsonShowsTheDrives) {
+  Invocation invocation = Make(Command::kCreate, "web");
+  invocation.drives = {{"drive0", "/a.img", true, false}};
+  invocation.entropy_device = true;
+  EXPECT_EQ(Execute(invocation, /*json=*/true), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("\"drives\":[{\"drive_id\":\"drive0\",\"path\":\"/a.img\","
+                                    "\"read_only\":true,\"is_root_device\":false}]"));
+  EXPECT_THAT(out_.str(), HasSubstr("\"entropy_device\":true"));
+}
+
+TEST_F(CommandsTest, BootAndGetShowTheDevices) {
+  Invocation create = Make(Command::kCreate, "a");
+  create.drives = {{"drive0", "/a.img", false, true}, {"drive1", "/b.img", true, false}};
+  ASSERT_EQ(Execute(create), 0);
+  Invocation boot = Make(Command::kBoot, "a");
+  boot.kernel_path = "/images/vmlinux";
+  ASSERT_EQ(Execute(boot), 0);
+  EXPECT_THAT(out_.str(),
+              HasSubstr("devices          drive0  virtio-blk  mmio 0xd0000000 (4096 bytes)  irq 5\n"
+                        "                 drive1  virtio-blk  mmio 0xd0001000 (4096 bytes)  irq 6\n"));
+  out_.str("");
+  EXPECT_EQ(Execute(Make(Command::kGet, "a")), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("drives           drive0  /a.img  rw, root\n"
+                                    "                 drive1  /b.img  ro\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("devices          drive0  virtio-blk  mmio 0xd0000000  irq 5\n"));
+}
+
 TEST_F(CommandsTest, CreateJson) {
   Invocation invocation = Make(Command::kCreate, "web");
   EXPECT_EQ(Execute(invocation, /*json=*/true), 0);
@@ -370,9 +434,28 @@ TEST_F(CommandsTest, RunStreamsConsoleReportsExitAndDeletes) {
   EXPECT_THAT(service_.calls(), ElementsAre("CreateVm", "ConfigureBoot", "StartVcpus",
                                             "StreamConsole(follow)", "GetVm", "DeleteVm"));
   EXPECT_EQ(service_.last_create().vcpu_count(), 2u);
+  EXPECT_EQ(service_.last_create().drives_size(), 0);
   EXPECT_EQ(service_.last_boot().kernel_path(), "/images/hello.elf");
   EXPECT_EQ(service_.last_boot().cmdline(), "console=ttyS0");
   EXPECT_FALSE(service_.exists("vm-1"));
+}
+
+TEST_F(CommandsTest, RunSendsDrivesAndEntropy) {
+  Invocation invocation = RunInvocation();
+  invocation.drives = {{"drive0", "/images/rootfs.ext4", /*read_only=*/false,
+                        /*is_root_device=*/true}};
+  invocation.entropy_device = true;
+  EXPECT_EQ(Execute(invocation), 0);
+  const vmm::v1::CreateVmRequest request = service_.last_create();
+  ASSERT_EQ(request.drives_size(), 1);
+  EXPECT_EQ(request.drives(0).drive_id(), "drive0");
+  EXPECT_EQ(request.drives(0).path(), "/images/rootfs.ext4");
+  EXPECT_FALSE(request.drives(0).read_only());
+  EXPECT_TRUE(request.drives(0).is_root_device());
+  EXPECT_TRUE(request.entropy_device());
+  EXPECT_EQ(request.vcpu_count(), 2u);
+  // The guest's console is all that reaches stdout.
+  EXPECT_EQ(out_.str(), "");
 }
 
 TEST_F(CommandsTest, RunGuestFailureIsStillExitZero) {

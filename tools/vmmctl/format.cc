@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 
@@ -15,7 +16,7 @@ namespace vmmctl {
 namespace {
 
 // Rows of "key  value", keys padded to the widest; a row with an empty key continues the
-// previous one (the e820 map).
+// previous one (the e820 map, the drives, the devices).
 class KeyValueTable {
  public:
   void Add(std::string key, std::string value) { rows_.emplace_back(std::move(key), std::move(value)); }
@@ -34,22 +35,36 @@ class KeyValueTable {
   std::vector<std::pair<std::string, std::string>> rows_;
 };
 
-// Columns separated by two spaces; the last column is not padded.
-std::string RenderColumns(const std::vector<std::vector<std::string>>& rows) {
+// Columns separated by two spaces, one line per row (without '\n'); a row's last column is
+// not padded, and rows may have fewer columns than others.
+std::vector<std::string> ColumnLines(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& row : rows) {
     widths.resize(std::max(widths.size(), row.size()), 0);
     for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
   }
-  std::string text;
+  std::vector<std::string> lines;
   for (const auto& row : rows) {
+    std::string& line = lines.emplace_back();
     for (size_t i = 0; i < row.size(); ++i) {
-      absl::StrAppend(&text, row[i]);
-      if (i + 1 < row.size()) absl::StrAppend(&text, std::string(widths[i] - row[i].size() + 2, ' '));
+      absl::StrAppend(&line, row[i]);
+      if (i + 1 < row.size()) absl::StrAppend(&line, std::string(widths[i] - row[i].size() + 2, ' '));
     }
-    absl::StrAppend(&text, "\n");
   }
+  return lines;
+}
+
+std::string RenderColumns(const std::vector<std::vector<std::string>>& rows) {
+  std::string text;
+  for (const std::string& line : ColumnLines(rows)) absl::StrAppend(&text, line, "\n");
   return text;
+}
+
+// `rows` as aligned columns under one key of `table`: "drives  drive0  /a.img  ro".
+void AddColumnRows(absl::string_view key, const std::vector<std::vector<std::string>>& rows,
+                   KeyValueTable& table) {
+  const std::vector<std::string> lines = ColumnLines(rows);
+  for (size_t i = 0; i < lines.size(); ++i) table.Add(i == 0 ? std::string(key) : "", lines[i]);
 }
 
 std::string Hex(uint64_t value) { return absl::StrFormat("0x%x", value); }
@@ -79,7 +94,78 @@ std::string E820TypeName(uint32_t type) {
   }
 }
 
-void AddBootInfoRows(const vmm::v1::BootInfo& info, KeyValueTable& table) {
+const vmm::v1::DeviceInfo* FindDeviceInfo(const vmm::v1::BootInfo& info, const std::string& id) {
+  for (const vmm::v1::DeviceInfo& device : info.devices()) {
+    if (device.id() == id) return &device;
+  }
+  return nullptr;
+}
+
+// "drive0  virtio-blk  mmio 0xd0000000  irq 5"; dashes when `where` is null (a VM not yet
+// configured has not been told where its devices are).
+std::vector<std::string> DeviceCells(const std::string& id, const std::string& kind,
+                                     const vmm::v1::DeviceInfo* where) {
+  if (where == nullptr) return {id, OrDash(kind), "mmio -", "irq -"};
+  return {id, OrDash(kind), absl::StrCat("mmio ", Hex(where->mmio_address())),
+          absl::StrCat("irq ", where->irq())};
+}
+
+// The drives as created: "drive0  /srv/images/root.img  ro, root".
+void AddDriveRows(const vmm::v1::Vm& vm, KeyValueTable& table) {
+  if (vm.drives_size() == 0) {
+    table.Add("drives", "none");
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const vmm::v1::Drive& drive : vm.drives()) {
+    std::string options = drive.read_only() ? "ro" : "rw";
+    if (drive.is_root_device()) absl::StrAppend(&options, ", root");
+    rows.push_back({drive.drive_id(), drive.path(), options});
+  }
+  AddColumnRows("drives", rows, table);
+}
+
+// One line per device: where it is (from the boot info, once configured) and what it has
+// done. Refused accesses and resets, which a working driver never causes, only when nonzero.
+void AddDeviceRows(const vmm::v1::Vm& vm, KeyValueTable& table) {
+  std::vector<std::vector<std::string>> rows;
+  for (const vmm::v1::DeviceCounters& device : vm.devices()) {
+    std::vector<std::string> row =
+        DeviceCells(device.id(), device.kind(), FindDeviceInfo(vm.boot_info(), device.id()));
+    row.push_back(absl::StrCat("requests ", device.requests()));
+    row.push_back(absl::StrCat("read ", device.bytes_read(), " B"));
+    row.push_back(absl::StrCat("written ", device.bytes_written(), " B"));
+    row.push_back(absl::StrCat("errors ", device.errors()));
+    if (device.refused_accesses() != 0) {
+      row.push_back(absl::StrCat("refused accesses ", device.refused_accesses()));
+    }
+    if (device.needs_reset() != 0) {
+      row.push_back(absl::StrCat("needs reset ", device.needs_reset()));
+    }
+    rows.push_back(std::move(row));
+  }
+  // Devices the boot info names but the counters do not (none, from a consistent vmmd).
+  for (const vmm::v1::DeviceInfo& info : vm.boot_info().devices()) {
+    const bool counted = std::any_of(vm.devices().begin(), vm.devices().end(),
+                                     [&](const auto& device) { return device.id() == info.id(); });
+    if (!counted) rows.push_back(DeviceCells(info.id(), info.kind(), &info));
+  }
+  if (!rows.empty()) AddColumnRows("devices", rows, table);
+}
+
+// "drive0  virtio-blk  mmio 0xd0000000 (512 bytes)  irq 5".
+void AddBootDeviceRows(const vmm::v1::BootInfo& info, KeyValueTable& table) {
+  std::vector<std::vector<std::string>> rows;
+  for (const vmm::v1::DeviceInfo& device : info.devices()) {
+    rows.push_back({device.id(), OrDash(device.kind()),
+                    absl::StrCat("mmio ", HexWithSize(device.mmio_address(), device.mmio_size())),
+                    absl::StrCat("irq ", device.irq())});
+  }
+  if (!rows.empty()) AddColumnRows("devices", rows, table);
+}
+
+// `with_devices`: false when the caller lists the devices itself (FormatVm, with counters).
+void AddBootInfoRows(const vmm::v1::BootInfo& info, bool with_devices, KeyValueTable& table) {
   table.Add("kernel", OrDash(info.kernel_path()));
   if (!info.kernel_format().empty() || !info.boot_protocol().empty()) {
     table.Add("format / protocol", absl::StrCat(OrDash(info.kernel_format()), " / ",
@@ -100,6 +186,7 @@ void AddBootInfoRows(const vmm::v1::BootInfo& info, KeyValueTable& table) {
     table.Add("page tables", absl::StrFormat("0x%x (identity map of 0x%x bytes)",
                                              info.page_table_address(), info.identity_mapped_bytes()));
   }
+  if (with_devices) AddBootDeviceRows(info, table);
   if (info.e820_size() == 0) {
     table.Add("e820", "none");
     return;
@@ -131,26 +218,39 @@ std::string FormatVm(const vmm::v1::Vm& vm) {
   table.Add("state", StateName(vm.state()));
   table.Add("vcpus", absl::StrCat(vm.vcpu_count()));
   table.Add("memory", absl::StrCat(vm.memory_mib(), " MiB"));
+  AddDriveRows(vm, table);
+  table.Add("entropy device", vm.entropy_device() ? "yes" : "no");
   table.Add("exit reason", OrDash(vm.exit_reason()));
   table.Add("console bytes", absl::StrCat(vm.console_bytes()));
   table.Add("unhandled io", absl::StrCat(vm.unhandled_io_count()));
   table.Add("unhandled mmio", absl::StrCat(vm.unhandled_mmio_count()));
-  if (vm.has_boot_info()) AddBootInfoRows(vm.boot_info(), table);
+  AddDeviceRows(vm, table);
+  if (vm.has_boot_info()) AddBootInfoRows(vm.boot_info(), /*with_devices=*/false, table);
   return table.Render();
 }
 
 std::string FormatBootInfo(const vmm::v1::BootInfo& info) {
   KeyValueTable table;
-  AddBootInfoRows(info, table);
+  AddBootInfoRows(info, /*with_devices=*/true, table);
   return table.Render();
 }
 
+std::string FormatDeviceSummary(const vmm::v1::Vm& vm) {
+  std::vector<std::string> parts;
+  if (vm.drives_size() > 0) {
+    parts.push_back(absl::StrCat(vm.drives_size(), vm.drives_size() == 1 ? " drive" : " drives"));
+  }
+  if (vm.entropy_device()) parts.push_back("rng");
+  return parts.empty() ? "-" : absl::StrJoin(parts, " + ");
+}
+
 std::string FormatVmList(const vmm::v1::ListVmsResponse& list) {
-  std::vector<std::vector<std::string>> rows = {
-      {"ID", "STATE", "VCPUS", "MEMORY", "CONSOLE", "UNHANDLED IO/MMIO", "EXIT REASON"}};
+  std::vector<std::vector<std::string>> rows = {{"ID", "STATE", "VCPUS", "MEMORY", "DEVICES",
+                                                 "CONSOLE", "UNHANDLED IO/MMIO", "EXIT REASON"}};
   for (const vmm::v1::Vm& vm : list.vms()) {
     rows.push_back({vm.vm_id(), StateName(vm.state()), absl::StrCat(vm.vcpu_count()),
-                    absl::StrCat(vm.memory_mib(), " MiB"), absl::StrCat(vm.console_bytes()),
+                    absl::StrCat(vm.memory_mib(), " MiB"), FormatDeviceSummary(vm),
+                    absl::StrCat(vm.console_bytes()),
                     absl::StrCat(vm.unhandled_io_count(), "/", vm.unhandled_mmio_count()),
                     OrDash(vm.exit_reason())});
   }

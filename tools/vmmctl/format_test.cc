@@ -44,6 +44,51 @@ vmm::v1::BootInfo SampleBootInfo() {
   return info;
 }
 
+// Two drives and the entropy device, as vmmd places them.
+void AddSampleDevices(vmm::v1::BootInfo& info) {
+  auto add = [&](const char* id, const char* kind, uint64_t address, uint32_t irq) {
+    vmm::v1::DeviceInfo* device = info.add_devices();
+    device->set_id(id);
+    device->set_kind(kind);
+    device->set_mmio_address(address);
+    device->set_mmio_size(0x1000);
+    device->set_irq(irq);
+  };
+  add("drive0", "virtio-blk", 0xd0000000, 5);
+  add("data", "virtio-blk", 0xd0001000, 6);
+  add("rng", "virtio-rng", 0xd0002000, 7);
+}
+
+// What the devices above have done: drive0 is busy, the others less so.
+void AddSampleCounters(vmm::v1::Vm& vm) {
+  auto add = [&](const char* id, const char* kind, uint64_t requests, uint64_t read,
+                 uint64_t written, uint64_t errors) {
+    vmm::v1::DeviceCounters* device = vm.add_devices();
+    device->set_id(id);
+    device->set_kind(kind);
+    device->set_requests(requests);
+    device->set_bytes_read(read);
+    device->set_bytes_written(written);
+    device->set_errors(errors);
+    device->set_notifications(requests + 1);
+    device->set_interrupts(requests);
+  };
+  add("drive0", "virtio-blk", 120, 491520, 4096, 1);
+  add("data", "virtio-blk", 3, 1536, 0, 0);
+  add("rng", "virtio-rng", 2, 64, 0, 0);
+}
+
+void AddSampleDrives(vmm::v1::Vm& vm) {
+  vmm::v1::Drive* root = vm.add_drives();
+  root->set_drive_id("drive0");
+  root->set_path("/srv/images/rootfs.ext4");
+  root->set_read_only(true);
+  root->set_is_root_device(true);
+  vmm::v1::Drive* data = vm.add_drives();
+  data->set_drive_id("data");
+  data->set_path("/srv/images/data.img");
+}
+
 vmm::v1::Vm SampleVm() {
   vmm::v1::Vm vm;
   vm.set_vm_id("web-1");
@@ -93,6 +138,29 @@ TEST(FormatBootInfoTest, ExactLines) {
   EXPECT_EQ(lines, expected);
 }
 
+TEST(FormatBootInfoTest, DevicesWithWindowAndIrqBeforeTheE820Map) {
+  vmm::v1::BootInfo info = SampleBootInfo();
+  AddSampleDevices(info);
+  const std::vector<std::string> lines = Lines(FormatBootInfo(info));
+  const std::vector<std::string> expected = {
+      "kernel           /srv/images/vmlinux",
+      "cmdline          \"console=ttyS0\"",
+      "entry point      0x1000000",
+      "zero page        0x7000",
+      "cmdline address  0x20000 (14 bytes)",
+      "initrd           0x5e00000 (4096 bytes)",
+      "mp table         0x9fc00 (304 bytes)",
+      "page tables      0x9000 (identity map of 0x100000000 bytes)",
+      "devices          drive0  virtio-blk  mmio 0xd0000000 (4096 bytes)  irq 5",
+      "                 data    virtio-blk  mmio 0xd0001000 (4096 bytes)  irq 6",
+      "                 rng     virtio-rng  mmio 0xd0002000 (4096 bytes)  irq 7",
+      "e820             [mem 0x0000000000000000-0x000000000009fbff] usable",
+      "                 [mem 0x000000000009fc00-0x00000000000fffff] reserved",
+      "                 [mem 0x0000000000100000-0x0000000007ffffff] usable",
+  };
+  EXPECT_EQ(lines, expected);
+}
+
 TEST(FormatBootInfoTest, NoInitrd) {
   vmm::v1::BootInfo info = SampleBootInfo();
   info.set_initrd_address(0);
@@ -107,6 +175,8 @@ TEST(FormatVmTest, TableWithoutBootInfo) {
       "state           stopped",
       "vcpus           2",
       "memory          128 MiB",
+      "drives          none",
+      "entropy device  no",
       "exit reason     guest reset",
       "console bytes   1234",
       "unhandled io    3",
@@ -114,6 +184,82 @@ TEST(FormatVmTest, TableWithoutBootInfo) {
   };
   EXPECT_EQ(Lines(text), expected);
   EXPECT_THAT(text, Not(HasSubstr("e820")));
+  EXPECT_THAT(text, Not(HasSubstr("devices")));
+}
+
+TEST(FormatVmTest, DrivesAndDevicesBeforeConfiguring) {
+  // Created, not yet configured: the counters are there, the addresses not yet.
+  vmm::v1::Vm vm = SampleVm();
+  vm.set_state(vmm::v1::VM_STATE_CREATED);
+  vm.clear_exit_reason();
+  AddSampleDrives(vm);
+  vm.set_entropy_device(true);
+  AddSampleCounters(vm);
+  const std::vector<std::string> expected = {
+      "id              web-1",
+      "state           created",
+      "vcpus           2",
+      "memory          128 MiB",
+      "drives          drive0  /srv/images/rootfs.ext4  ro, root",
+      "                data    /srv/images/data.img     rw",
+      "entropy device  yes",
+      "exit reason     -",
+      "console bytes   1234",
+      "unhandled io    3",
+      "unhandled mmio  1",
+      "devices         drive0  virtio-blk  mmio -  irq -  requests 120  read 491520 B  "
+      "written 4096 B  errors 1",
+      "                data    virtio-blk  mmio -  irq -  requests 3    read 1536 B    "
+      "written 0 B     errors 0",
+      "                rng     virtio-rng  mmio -  irq -  requests 2    read 64 B      "
+      "written 0 B     errors 0",
+  };
+  EXPECT_EQ(Lines(FormatVm(vm)), expected);
+}
+
+TEST(FormatVmTest, ConfiguredVmDevicesTakeAddressAndIrqFromTheBootInfo) {
+  vmm::v1::Vm vm = SampleVm();
+  AddSampleDrives(vm);
+  vm.set_entropy_device(true);
+  AddSampleCounters(vm);
+  *vm.mutable_boot_info() = SampleBootInfo();
+  AddSampleDevices(*vm.mutable_boot_info());
+  const std::string text = FormatVm(vm);
+  const std::vector<std::string> lines = Lines(text);
+  EXPECT_THAT(lines, Contains("devices          drive0  virtio-blk  mmio 0xd0000000  irq 5  "
+                              "requests 120  read 491520 B  written 4096 B  errors 1"));
+  EXPECT_THAT(lines, Contains("                 data    virtio-blk  mmio 0xd0001000  irq 6  "
+                              "requests 3    read 1536 B    written 0 B     errors 0"));
+  EXPECT_THAT(lines, Contains("                 rng     virtio-rng  mmio 0xd0002000  irq 7  "
+                              "requests 2    read 64 B      written 0 B     errors 0"));
+  EXPECT_THAT(lines, Contains("drives           drive0  /srv/images/rootfs.ext4  ro, root"));
+  // Listed once, with their counters: not again among the boot info's rows.
+  EXPECT_THAT(text, Not(HasSubstr("(4096 bytes)  irq")));
+  size_t count = 0;
+  for (const std::string& line : lines) count += line.rfind("devices ", 0) == 0 ? 1 : 0;
+  EXPECT_EQ(count, 1u);
+}
+
+TEST(FormatVmTest, RefusedAccessesAndResetsOnlyWhenNonzero) {
+  vmm::v1::Vm vm = SampleVm();
+  AddSampleCounters(vm);
+  vm.mutable_devices(1)->set_refused_accesses(4);
+  vm.mutable_devices(1)->set_needs_reset(1);
+  const std::vector<std::string> lines = Lines(FormatVm(vm));
+  EXPECT_THAT(lines, Contains("                data    virtio-blk  mmio -  irq -  requests 3    "
+                              "read 1536 B    written 0 B     errors 0  refused accesses 4  "
+                              "needs reset 1"));
+  EXPECT_THAT(lines, Contains("                rng     virtio-rng  mmio -  irq -  requests 2    "
+                              "read 64 B      written 0 B     errors 0"));
+}
+
+TEST(FormatVmTest, DeviceOnlyInTheBootInfoStillListed) {
+  vmm::v1::Vm vm = SampleVm();
+  *vm.mutable_boot_info() = SampleBootInfo();
+  AddSampleDevices(*vm.mutable_boot_info());
+  const std::vector<std::string> lines = Lines(FormatVm(vm));
+  EXPECT_THAT(lines, Contains("devices          drive0  virtio-blk  mmio 0xd0000000  irq 5"));
+  EXPECT_THAT(lines, Contains("                 rng     virtio-rng  mmio 0xd0002000  irq 7"));
 }
 
 TEST(FormatVmTest, ConfiguredVmShowsBootInfoAlignedWithTheRest) {
@@ -138,17 +284,32 @@ TEST(FormatVmListTest, HeaderAndOneRowPerVm) {
   second->set_state(vmm::v1::VM_STATE_CREATED);
   second->set_vcpu_count(16);
   second->set_memory_mib(4096);
+  AddSampleDrives(*second);
+  second->set_entropy_device(true);
   const std::vector<std::string> expected = {
-      "ID     STATE    VCPUS  MEMORY    CONSOLE  UNHANDLED IO/MMIO  EXIT REASON",
-      "web-1  stopped  2      128 MiB   1234     3/1                guest reset",
-      "b      created  16     4096 MiB  0        0/0                -",
+      "ID     STATE    VCPUS  MEMORY    DEVICES         CONSOLE  UNHANDLED IO/MMIO  EXIT REASON",
+      "web-1  stopped  2      128 MiB   -               1234     3/1                guest reset",
+      "b      created  16     4096 MiB  2 drives + rng  0        0/0                -",
   };
   EXPECT_EQ(Lines(FormatVmList(list)), expected);
 }
 
 TEST(FormatVmListTest, EmptyListIsJustTheHeader) {
   EXPECT_EQ(FormatVmList(vmm::v1::ListVmsResponse()),
-            "ID  STATE  VCPUS  MEMORY  CONSOLE  UNHANDLED IO/MMIO  EXIT REASON\n");
+            "ID  STATE  VCPUS  MEMORY  DEVICES  CONSOLE  UNHANDLED IO/MMIO  EXIT REASON\n");
+}
+
+TEST(FormatDeviceSummaryTest, DrivesAndRng) {
+  vmm::v1::Vm vm;
+  EXPECT_EQ(FormatDeviceSummary(vm), "-");
+  vm.set_entropy_device(true);
+  EXPECT_EQ(FormatDeviceSummary(vm), "rng");
+  vm.add_drives()->set_drive_id("drive0");
+  EXPECT_EQ(FormatDeviceSummary(vm), "1 drive + rng");
+  vm.set_entropy_device(false);
+  EXPECT_EQ(FormatDeviceSummary(vm), "1 drive");
+  vm.add_drives()->set_drive_id("drive1");
+  EXPECT_EQ(FormatDeviceSummary(vm), "2 drives");
 }
 
 TEST(FormatVmEventTest, OneLineWithUtcTime) {
@@ -194,6 +355,23 @@ TEST(JsonTest, BootInfoE820) {
   EXPECT_THAT(json, HasSubstr("\"entry_point\":\"16777216\""));
   EXPECT_THAT(json, HasSubstr("\"e820\":[{\"address\":\"0\",\"size\":\"654336\",\"type\":1}"));
   EXPECT_THAT(json, HasSubstr("\"kernel_path\":\"/srv/images/vmlinux\""));
+}
+
+TEST(JsonTest, DrivesAndDevices) {
+  vmm::v1::Vm vm = SampleVm();
+  AddSampleDrives(vm);
+  vm.set_entropy_device(true);
+  AddSampleCounters(vm);
+  *vm.mutable_boot_info() = SampleBootInfo();
+  AddSampleDevices(*vm.mutable_boot_info());
+  ASSERT_OK_AND_ASSIGN(std::string json, ToJson(vm));
+  EXPECT_THAT(json, HasSubstr("\"drives\":[{\"drive_id\":\"drive0\",\"path\":"
+                              "\"/srv/images/rootfs.ext4\",\"read_only\":true,"
+                              "\"is_root_device\":true},"));
+  EXPECT_THAT(json, HasSubstr("\"entropy_device\":true"));
+  EXPECT_THAT(json, HasSubstr("{\"id\":\"drive0\",\"kind\":\"virtio-blk\",\"requests\":\"120\""));
+  EXPECT_THAT(json, HasSubstr("{\"id\":\"rng\",\"kind\":\"virtio-rng\",\"mmio_address\":"
+                              "\"3489669120\",\"mmio_size\":\"4096\",\"irq\":7}"));
 }
 
 TEST(JsonTest, ListVmsResponse) {

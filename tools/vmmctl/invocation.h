@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace vmmctl {
 
@@ -41,12 +42,22 @@ struct GlobalOptions {
   int64_t timeout_s = 30;              // --timeout_s: connecting and each unary call; 0: none
 };
 
+// One --drive PATH[,ro][,root], as vmm.v1.Drive wants it.
+struct DriveFlag {
+  std::string drive_id;         // "drive0", "drive1", ...: the flag's position
+  std::string path;             // absolute
+  bool read_only = false;       // ,ro
+  bool is_root_device = false;  // ,root
+};
+
 struct Invocation {
   Command command = Command::kHelp;
   GlobalOptions global;
   std::string vm_id;             // the ID argument, or --id for create/run
   uint32_t vcpu_count = 1;       // --vcpus
   uint64_t memory_mib = 128;     // --memory-mib
+  std::vector<DriveFlag> drives; // --drive, in the order given
+  bool entropy_device = false;   // --entropy
   std::string kernel_path;       // --kernel, absolute
   std::string initrd_path;       // --initrd, absolute, or empty
   std::string cmdline;           // --cmdline

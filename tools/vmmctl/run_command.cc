@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tools/vmmctl/format.h"
+#include "tools/vmmctl/requests.h"
 
 namespace vmmctl {
 namespace {
@@ -29,10 +30,7 @@ class Runner {
       : invocation_(invocation), context_(context), err_(*context.err) {}
 
   int Run() {
-    vmm::v1::CreateVmRequest create;
-    create.set_vm_id(invocation_.vm_id);
-    create.set_vcpu_count(invocation_.vcpu_count);
-    create.set_memory_mib(invocation_.memory_mib);
+    const vmm::v1::CreateVmRequest create = MakeCreateVmRequest(invocation_);
     vmm::v1::Vm vm;
     if (!CallRpc(context_, "CreateVm", &Stub::CreateVm, create, &vm).ok()) {
       if (context_.interrupted()) {
@@ -44,12 +42,7 @@ class Runner {
     }
     vm_id_ = vm.vm_id();
 
-    vmm::v1::ConfigureBootRequest boot;
-    boot.set_vm_id(vm_id_);
-    boot.set_kernel_path(invocation_.kernel_path);
-    boot.set_initrd_path(invocation_.initrd_path);
-    boot.set_cmdline(invocation_.cmdline);
-    boot.set_boot_protocol(invocation_.boot_protocol);
+    const vmm::v1::ConfigureBootRequest boot = MakeConfigureBootRequest(invocation_, vm_id_);
     vmm::v1::BootInfo info;
     if (!CallRpc(context_, "ConfigureBoot", &Stub::ConfigureBoot, boot, &info).ok()) return Abandon();
 

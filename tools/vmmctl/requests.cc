@@ -1,0 +1,32 @@
+#include "tools/vmmctl/requests.h"
+
+namespace vmmctl {
+
+vmm::v1::CreateVmRequest MakeCreateVmRequest(const Invocation& invocation) {
+  vmm::v1::CreateVmRequest request;
+  request.set_vm_id(invocation.vm_id);
+  request.set_vcpu_count(invocation.vcpu_count);
+  request.set_memory_mib(invocation.memory_mib);
+  for (const DriveFlag& flag : invocation.drives) {
+    vmm::v1::Drive* drive = request.add_drives();
+    drive->set_drive_id(flag.drive_id);
+    drive->set_path(flag.path);
+    drive->set_read_only(flag.read_only);
+    drive->set_is_root_device(flag.is_root_device);
+  }
+  request.set_entropy_device(invocation.entropy_device);
+  return request;
+}
+
+vmm::v1::ConfigureBootRequest MakeConfigureBootRequest(const Invocation& invocation,
+                                                       const std::string& vm_id) {
+  vmm::v1::ConfigureBootRequest request;
+  request.set_vm_id(vm_id);
+  request.set_kernel_path(invocation.kernel_path);
+  request.set_initrd_path(invocation.initrd_path);
+  request.set_cmdline(invocation.cmdline);
+  request.set_boot_protocol(invocation.boot_protocol);
+  return request;
+}
+
+}  // namespace vmmctl
