@@ -103,6 +103,13 @@ absl::Status GuestMemory::FillInPlace(
   return fill(absl::MakeSpan(*host, length));
 }
 
+absl::StatusOr<absl::Span<uint8_t>> GuestMemory::HostSpan(GuestAddress address,
+                                                         uint64_t length) {
+  absl::StatusOr<uint8_t*> host = HostRange(address, length);
+  if (!host.ok()) return host.status();
+  return absl::MakeSpan(*host, length);
+}
+
 absl::Status GuestMemory::Fill(GuestAddress address, uint8_t value, uint64_t length) {
   absl::StatusOr<uint8_t*> host = HostRange(address, length);
   if (!host.ok()) return host.status();

@@ -68,6 +68,10 @@ class GuestMemory {
   // the heap. OUT_OF_RANGE as WriteBytes; otherwise what `fill` returns.
   absl::Status FillInPlace(GuestAddress address, uint64_t length,
                            absl::FunctionRef<absl::Status(absl::Span<uint8_t>)> fill);
+  // The host bytes of [address, +length), which must lie in one region: for devices that
+  // hand guest buffers straight to preadv/pwritev (virtio-blk) instead of copying through
+  // the heap. The span stays valid as long as this GuestMemory. OUT_OF_RANGE as WriteBytes.
+  absl::StatusOr<absl::Span<uint8_t>> HostSpan(GuestAddress address, uint64_t length);
 
   template <typename T>
   absl::Status Write(GuestAddress address, const T& value) {

@@ -93,6 +93,33 @@ TEST(GuestMemoryTest, AccessAcrossTheGapIsRejected) {
               StatusIs(absl::StatusCode::kOutOfRange, ::testing::_));
 }
 
+TEST(GuestMemoryTest, HostSpanIsTheGuestBytesInPlace) {
+  constexpr uint64_t kSize = 64 * 1024;
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(kSize));
+  ASSERT_OK_AND_ASSIGN(absl::Span<uint8_t> span, memory.HostSpan(GuestAddress(0x1000), 8));
+  ASSERT_EQ(span.size(), 8u);
+  span[0] = 0x5a;  // a store through the span is what the guest reads, and back
+  ASSERT_OK_AND_ASSIGN(uint8_t byte, memory.Read<uint8_t>(GuestAddress(0x1000)));
+  EXPECT_EQ(byte, 0x5a);
+  ASSERT_OK(memory.Write<uint8_t>(GuestAddress(0x1007), 0xa5));
+  EXPECT_EQ(span[7], 0xa5);
+  // Exact fit at the end, and an empty span there; one byte more is out of range.
+  EXPECT_OK(memory.HostSpan(GuestAddress(kSize - 16), 16));
+  EXPECT_OK(memory.HostSpan(GuestAddress(kSize), 0));
+  EXPECT_THAT(memory.HostSpan(GuestAddress(kSize - 16), 17),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("not inside guest RAM")));
+  EXPECT_THAT(memory.HostSpan(GuestAddress(UINT64_MAX - 3), 8),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("wraps")));
+}
+
+TEST(GuestMemoryTest, HostSpanStaysInOneRegion) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(3 * kGiB + 8192));
+  ASSERT_OK_AND_ASSIGN(absl::Span<uint8_t> high, memory.HostSpan(GuestAddress(kMmioGapEnd), 8192));
+  EXPECT_EQ(high.data(), memory.regions()[1].host);
+  EXPECT_THAT(memory.HostSpan(GuestAddress(kMmioGapStart - 4096), 8192),
+              StatusIs(absl::StatusCode::kOutOfRange, ::testing::_));
+}
+
 TEST(GuestMemoryTest, MoveTransfersTheMapping) {
   ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(8192));
   ASSERT_OK(memory.Write<uint32_t>(GuestAddress(4), 0xabcd));
