@@ -1,5 +1,7 @@
 #include "daemon/machine.h"
 
+#include <sys/epoll.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -18,7 +20,7 @@ absl::Status HostError(absl::string_view what, const absl::Status& status) {
 }
 
 absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const KvmSystem& kvm,
-                                                         const MachineConfig& config,
+                                                         MachineConfig config,
                                                          MachineEvents events) {
   absl::StatusOr<Vm> vm = kvm.CreateVm();
   RETURN_IF_ERROR(HostError("KVM_CREATE_VM", vm.status()));
@@ -74,7 +76,61 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const KvmSystem& kvm,
       LOG_FIRST_N(WARNING, 1) << "COM1 output not coalesced: " << serial_writes.status();
     }
   }
+  if (!config.virtio_devices.empty()) {
+    absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create(absl::StrCat(config.name, "/devices"));
+    RETURN_IF_ERROR(HostError("device event loop", loop.status()));
+    machine->device_loop = std::move(*loop);
+  }
+  for (VirtioDeviceConfig& device : config.virtio_devices) {
+    RETURN_IF_ERROR(machine->AddVirtioDevice(std::move(device)));
+  }
   return machine;
+}
+
+std::vector<int> Machine::VcpuWritableFds() const {
+  std::vector<int> fds = {serial_interrupt.fd()};
+  for (const std::unique_ptr<VirtioSlot>& slot : virtio) {
+    for (size_t index = 0; index < slot->transport->queue_count(); ++index) {
+      fds.push_back(slot->transport->queue_notifier(index).fd());
+    }
+  }
+  return fds;
+}
+
+absl::Status Machine::AddVirtioDevice(VirtioDeviceConfig config) {
+  const std::string what = absl::StrCat(config.kind, " ", config.id);
+  // Too many devices for the IRQ lines is the request's fault, not the host's.
+  ASSIGN_OR_RETURN(uint32_t irq, resources.AllocateIrq());
+  ASSIGN_OR_RETURN(MmioWindow window, resources.AllocateMmio(virtio::mmio::kWindowSize));
+  absl::StatusOr<EventFdInterrupt> interrupt = EventFdInterrupt::Create();
+  RETURN_IF_ERROR(HostError(absl::StrCat(what, " interrupt"), interrupt.status()));
+  auto slot = std::make_unique<VirtioSlot>(VirtioSlot{std::move(config.id),
+                                                      std::move(config.kind), window, irq,
+                                                      std::move(*interrupt), nullptr});
+  absl::StatusOr<std::unique_ptr<virtio::MmioTransport>> transport =
+      virtio::MmioTransport::Create(std::move(config.device), memory, &slot->interrupt);
+  RETURN_IF_ERROR(HostError(what, transport.status()));
+  slot->transport = std::move(*transport);
+  RETURN_IF_ERROR(HostError(absl::StrCat(what, " irqfd"), vm.RegisterIrqfd(slot->interrupt.fd(), irq)));
+  RETURN_IF_ERROR(mmio_bus.Register(window.base, window.size, slot->transport.get()));
+  virtio::MmioTransport* transport_ptr = slot->transport.get();
+  for (size_t index = 0; index < transport_ptr->queue_count(); ++index) {
+    const EventFd& notifier = transport_ptr->queue_notifier(index);
+    // The guest's kick stays in the kernel: KVM signals the eventfd on a 4-byte write of the
+    // queue's index to QueueNotify (virtio 1.2, 4.2.3.3).
+    RETURN_IF_ERROR(HostError(
+        absl::StrCat(what, " ioeventfd"),
+        vm.RegisterIoeventfd(notifier.fd(), GuestAddress(window.base + virtio::mmio::kQueueNotify),
+                             4, index)));
+    RETURN_IF_ERROR(HostError(absl::StrCat(what, " queue watch"),
+                              device_loop->Add(notifier.fd(), EPOLLIN,
+                                               [transport_ptr, index, &notifier](uint32_t) {
+                                                 notifier.Consume();
+                                                 transport_ptr->ProcessQueue(index);
+                                               })));
+  }
+  virtio.push_back(std::move(slot));
+  return absl::OkStatus();
 }
 
 }  // namespace vmmd

@@ -56,11 +56,46 @@ void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {
     out->set_write_errors(log.write_errors);
     out->set_rotations(log.rotations);
   }
+  for (const DriveConfig& drive : status.drives) {
+    vmm::v1::Drive* out = proto->add_drives();
+    out->set_drive_id(drive.id);
+    out->set_path(drive.path);
+    out->set_read_only(drive.read_only);
+    out->set_is_root_device(drive.root);
+  }
+  proto->set_entropy_device(status.entropy_device);
+  for (const DeviceStatus& device : status.devices) {
+    vmm::v1::DeviceCounters* out = proto->add_devices();
+    out->set_id(device.id);
+    out->set_kind(device.kind);
+    out->set_requests(device.device.requests);
+    out->set_bytes_read(device.device.bytes_read);
+    out->set_bytes_written(device.device.bytes_written);
+    out->set_errors(device.device.errors);
+    out->set_notifications(device.transport.notifications);
+    out->set_interrupts(device.transport.interrupts);
+    out->set_refused_accesses(device.transport.refused_accesses +
+                              device.transport.refused_transitions);
+    out->set_needs_reset(device.transport.needs_reset);
+  }
   if (status.boot_info) {
     ToProto(*status.boot_info, proto->mutable_boot_info());
-    proto->mutable_boot_info()->set_kernel_path(status.kernel_path);
-    proto->mutable_boot_info()->set_kernel_format(status.kernel_format);
-    proto->mutable_boot_info()->set_cmdline(status.cmdline);
+    AddVmBootDetails(status, proto->mutable_boot_info());
+  }
+}
+
+void AddVmBootDetails(const VmStatus& status, vmm::v1::BootInfo* proto) {
+  proto->set_kernel_path(status.kernel_path);
+  proto->set_kernel_format(status.kernel_format);
+  proto->set_cmdline(status.cmdline);
+  proto->clear_devices();
+  for (const DeviceStatus& device : status.devices) {
+    vmm::v1::DeviceInfo* out = proto->add_devices();
+    out->set_id(device.id);
+    out->set_kind(device.kind);
+    out->set_mmio_address(device.mmio_address);
+    out->set_mmio_size(device.mmio_size);
+    out->set_irq(device.irq);
   }
 }
 

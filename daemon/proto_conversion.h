@@ -12,6 +12,8 @@ namespace vmmd {
 vmm::v1::VmState ToProto(VmState state);
 void ToProto(const BootInfo& info, vmm::v1::BootInfo* proto);
 void ToProto(const VmStatus& status, vmm::v1::Vm* proto);
+// What the VM adds to its BootInfo: kernel path and format, the whole cmdline, the devices.
+void AddVmBootDetails(const VmStatus& status, vmm::v1::BootInfo* proto);
 void ToProto(const std::string& vm_id, const VmEventRecord& event, vmm::v1::VmEvent* proto);
 
 }  // namespace vmmd

@@ -151,7 +151,7 @@ absl::Status InstallVcpuSeccompFilter(const VcpuSeccompFds& fds) {
   };
   std::vector<Rule> all(std::begin(rules), std::end(rules));
   for (int fd : fds.writable_fds) {
-    all.push_back({SCMP_SYS(write), "write(own interrupt eventfd)", FdIs(fd), std::nullopt});
+    all.push_back({SCMP_SYS(write), "write(own VM's eventfd)", FdIs(fd), std::nullopt});
   }
   for (const Rule& rule : all) {
     scmp_arg_cmp conditions[2];

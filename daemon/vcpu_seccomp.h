@@ -24,8 +24,8 @@ namespace vmmd {
 struct VcpuSeccompFds {
   int vcpu_fd;  // the thread's vCPU
   int vm_fd;    // the VM it belongs to
-  // What the thread's devices write to: its VM's interrupt eventfds (COM1's irqfd). stderr
-  // (glog) is always writable.
+  // What the thread's devices write to: its VM's eventfds (COM1's irqfd, the virtio queues'
+  // notifiers: Machine::VcpuWritableFds). stderr (glog) is always writable.
   std::vector<int> writable_fds;
 };
 absl::Status InstallVcpuSeccompFilter(const VcpuSeccompFds& fds);

@@ -14,6 +14,8 @@
 #include "daemon/coalesced_port_writes.h"
 #include "daemon/machine.h"
 #include "daemon/vcpu_seccomp.h"
+#include "devices/virtio/block_device.h"
+#include "devices/virtio/entropy_device.h"
 #include "devices/serial.h"
 #include "glog/logging.h"
 #include "kvm/vcpu.h"
@@ -33,10 +35,14 @@ VirtualMachine::VirtualMachine(VmConfig config,
 
 absl::StatusOr<std::shared_ptr<VirtualMachine>> VirtualMachine::Create(
     const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& supported_cpuid,
-    VmConfig config, absl::Duration timeout) {
+    VmConfig config, DriveImages drive_images, absl::Duration timeout) {
   std::shared_ptr<VirtualMachine> machine(new VirtualMachine(std::move(config), supported_cpuid));
+  auto images = std::make_shared<DriveImages>(std::move(drive_images));
   absl::Status created = machine->worker_.Call(
-      [machine, &kvm] { return machine->CreateHardwareOnWorker(kvm); }, timeout);
+      [machine, &kvm, images] {
+        return machine->CreateHardwareOnWorker(kvm, std::move(*images));
+      },
+      timeout);
   if (!created.ok()) {
     machine->Shutdown();
     return created;
@@ -52,7 +58,8 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VirtualMachine::Create(
 
 VirtualMachine::~VirtualMachine() { Shutdown(); }
 
-absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
+absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm,
+                                                    DriveImages drive_images) {
   if (!config_.console_log_path.empty()) {
     absl::StatusOr<std::unique_ptr<ConsoleLog>> log =
         ConsoleLog::Open(config_.console_log_path, config_.console_log_limits);
@@ -63,11 +70,24 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
   events.console_output = [this](uint8_t byte) { ConsoleOutput(byte); };
   events.stop_guest = [this](std::string reason) { RequestGuestStop(std::move(reason)); };
   events.serial_registers_changed = [this] { UpdateSerialCoalescing(); };
+  MachineConfig machine_config;
+  machine_config.name = config_.id;
+  machine_config.vcpu_count = config_.vcpu_count;
+  machine_config.memory_mib = config_.memory_mib;
+  machine_config.coalesce_serial_output = config_.coalesce_serial_output;
+  ASSIGN_OR_RETURN(machine_config.virtio_devices, VirtioDevicesOnWorker(std::move(drive_images)));
   ASSIGN_OR_RETURN(std::unique_ptr<Machine> machine,
-                   Machine::Create(kvm,
-                                   MachineConfig{config_.vcpu_count, config_.memory_mib,
-                                                 config_.coalesce_serial_output},
-                                   std::move(events)));
+                   Machine::Create(kvm, std::move(machine_config), std::move(events)));
+  for (const std::unique_ptr<VirtioSlot>& slot : machine->virtio) {
+    DeviceStatus device;
+    device.id = slot->id;
+    device.kind = slot->kind;
+    device.mmio_address = slot->window.base;
+    device.mmio_size = slot->window.size;
+    device.irq = slot->irq;
+    devices_.push_back(std::move(device));
+    transports_.push_back(slot->transport);
+  }
   for (auto& vcpu : machine->vcpus) {
     VcpuRunner::Wiring wiring;
     wiring.io_bus = &machine->io_bus;
@@ -82,6 +102,43 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm) {
   }
   machine_ = std::move(machine);
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtualMachine::VirtioDevicesOnWorker(
+    DriveImages drive_images) {
+  std::vector<VirtioDeviceConfig> devices;
+  std::vector<size_t> order;
+  for (size_t i = 0; i < config_.drives.size(); ++i) {
+    if (config_.drives[i].root) order.insert(order.begin(), i); else order.push_back(i);
+  }
+  for (size_t i : order) {
+    const DriveConfig& drive = config_.drives[i];
+    absl::StatusOr<std::unique_ptr<virtio::BlockDevice>> block = virtio::BlockDevice::Create(
+        std::move(drive_images[i]), drive.read_only, drive.id);
+    if (!block.ok()) {
+      return absl::Status(block.status().code(),
+                          absl::StrCat("drives[", i, "]: ", block.status().message()));
+    }
+    devices.push_back(VirtioDeviceConfig{drive.id, "virtio-blk", std::move(*block)});
+  }
+  if (config_.entropy_device) {
+    devices.push_back(
+        VirtioDeviceConfig{"rng", "virtio-rng", std::make_unique<virtio::EntropyDevice>()});
+  }
+  return devices;
+}
+
+std::string VirtualMachine::DeviceCmdline() const {
+  std::string cmdline;
+  for (const DeviceStatus& device : devices_) {
+    // Linux's virtio_mmio.device=<size>@<baseaddr>:<irq> (drivers/virtio/virtio_mmio.c).
+    absl::StrAppendFormat(&cmdline, " virtio_mmio.device=%uK@0x%x:%u", device.mmio_size / 1024,
+                          device.mmio_address, device.irq);
+  }
+  for (const DriveConfig& drive : config_.drives) {
+    if (drive.root) absl::StrAppend(&cmdline, " root=/dev/vda ", drive.read_only ? "ro" : "rw");
+  }
+  return cmdline;
 }
 
 void VirtualMachine::ConsoleOutput(uint8_t byte) {
@@ -118,7 +175,14 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
   request.entry_point = kernel.entry_point;
   request.kernel_end = kernel.end;
   request.kernel_header = kernel.header;
-  request.cmdline = spec.cmdline;
+  // The client's command line, then what announces the devices (BootInfo reports the whole).
+  const std::string device_cmdline = DeviceCmdline();
+  std::string cmdline = spec.cmdline;
+  if (!device_cmdline.empty()) {
+    cmdline = spec.cmdline.empty() ? device_cmdline.substr(1)
+                                   : absl::StrCat(spec.cmdline, device_cmdline);
+  }
+  request.cmdline = cmdline;
   request.initrd = spec.initrd.get();
   std::vector<Vcpu*> vcpus;
   for (auto& vcpu : machine_->vcpus) vcpus.push_back(vcpu.get());
@@ -129,6 +193,12 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
     // a failed vCPU ioctl is the host's.
     absl::StatusCode code = info.status().code();
     if (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kOutOfRange) {
+      if (!device_cmdline.empty() && code == absl::StatusCode::kInvalidArgument) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(info.status().message(), " (vmmd appends ", device_cmdline.size(),
+                         " bytes to the cmdline for the VM's devices: \"", device_cmdline.substr(1),
+                         "\")"));
+      }
       return info.status();
     }
     return HostError("programming vCPUs", info.status());
@@ -137,7 +207,7 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
   boot_info_ = *info;
   kernel_path_ = spec.kernel_path;
   kernel_format_ = kernel.format;
-  cmdline_ = spec.cmdline;
+  cmdline_ = cmdline;
   LOG(INFO) << "vm " << id() << ": configured " << kernel.format << " " << spec.kernel_path
             << " for " << BootProtocolName(kernel.protocol) << ", entry 0x" << std::hex
             << kernel.entry_point.value();
@@ -271,7 +341,7 @@ void VirtualMachine::VcpuThread(size_t index) {
   // (the stop request makes the runner end before its first KVM_RUN).
   if (absl::Status confined = InstallVcpuSeccompFilter({machine_->vcpus[index]->fd(),
                                                          machine_->vm.fd(),
-                                                         {machine_->serial_interrupt.fd()}});
+                                                         machine_->VcpuWritableFds()});
       !confined.ok()) {
     LOG(ERROR) << "vm " << id() << " vcpu " << index << ": no seccomp filter: " << confined;
     RequestGuestStop(absl::StrCat("vcpu ", index, " seccomp filter not installed: ", confined.message()));
@@ -311,7 +381,21 @@ void VirtualMachine::Shutdown() {
 
 void VirtualMachine::ReleaseHardwareOnWorker() {
   runners_.clear();
+  std::vector<DeviceStatus> final_devices = DeviceStatuses();
   machine_.reset();
+  MutexLock lock(&mutex_);
+  final_devices_ = std::move(final_devices);
+}
+
+std::vector<DeviceStatus> VirtualMachine::DeviceStatuses() const {
+  std::vector<DeviceStatus> devices = devices_;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    std::shared_ptr<const virtio::MmioTransport> transport = transports_[i].lock();
+    if (!transport) return {};
+    devices[i].device = transport->device().counters();
+    devices[i].transport = transport->counters();
+  }
+  return devices;
 }
 
 VmStatus VirtualMachine::Status() const {
@@ -323,7 +407,11 @@ VmStatus VirtualMachine::Status() const {
   status.unhandled_mmio = unhandled_.mmio.load();
   status.console_bytes = console_.total_written();
   if (console_log_) status.console_log = console_log_->Stats();
+  status.drives = config_.drives;
+  status.entropy_device = config_.entropy_device;
+  status.devices = DeviceStatuses();
   MutexLock lock(&mutex_);
+  if (status.devices.empty()) status.devices = final_devices_;
   status.state = state_;
   status.exit_reason = exit_reason_;
   status.boot_info = boot_info_;

@@ -30,9 +30,20 @@
 #include "daemon/vm_state.h"
 #include "daemon/worker_thread.h"
 #include "devices/console_buffer.h"
+#include "base/unique_fd.h"
+#include "devices/virtio/mmio_transport.h"
+#include "devices/virtio/virtio_device.h"
 #include "kvm/kvm_system.h"
 
 namespace vmmd {
+
+// A drive as the client asked for it; its image's fd travels beside the config (VmImages).
+struct DriveConfig {
+  std::string id;
+  std::string path;
+  bool read_only = false;
+  bool root = false;
+};
 
 struct VmConfig {
   std::string id;
@@ -42,6 +53,23 @@ struct VmConfig {
   ConsoleLogLimits console_log_limits;
   // Let KVM queue COM1's THR writes while the UART allows it (daemon/coalesced_port_writes.h).
   bool coalesce_serial_output = true;
+  std::vector<DriveConfig> drives;
+  bool entropy_device = false;
+};
+
+// The open (and locked: daemon/drive_file.h) image of each of VmConfig::drives, in order.
+// Handed to the machine's devices, so they close with the hardware, not with the VM object.
+using DriveImages = std::vector<UniqueFd>;
+
+// A device on the MMIO bus and what it has done.
+struct DeviceStatus {
+  std::string id;
+  std::string kind;
+  uint64_t mmio_address = 0;
+  uint64_t mmio_size = 0;
+  uint32_t irq = 0;
+  virtio::DeviceCounters device;
+  virtio::MmioTransportCounters transport;
 };
 
 // What ConfigureBoot loads. The readers are read on the worker thread.
@@ -68,6 +96,9 @@ struct VmStatus {
   uint64_t unhandled_mmio = 0;
   uint64_t console_bytes = 0;
   std::optional<ConsoleLogStats> console_log;  // when the console is logged to a file
+  std::vector<DriveConfig> drives;
+  bool entropy_device = false;
+  std::vector<DeviceStatus> devices;
 };
 
 class VirtualMachine {
@@ -77,7 +108,7 @@ class VirtualMachine {
   // irqfd, i8042, test-exit port). `supported_cpuid` must outlive the VM.
   static absl::StatusOr<std::shared_ptr<VirtualMachine>> Create(
       const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& supported_cpuid,
-      VmConfig config, absl::Duration timeout);
+      VmConfig config, DriveImages drive_images, absl::Duration timeout);
 
   ~VirtualMachine();  // Shutdown()
 
@@ -111,7 +142,14 @@ class VirtualMachine {
 
   VirtualMachine(VmConfig config, const std::vector<kvm_cpuid_entry2>& supported_cpuid);
 
-  absl::Status CreateHardwareOnWorker(const KvmSystem& kvm);
+  absl::Status CreateHardwareOnWorker(const KvmSystem& kvm, DriveImages drive_images);
+  // The virtio devices config_ asks for, in the order Linux should find them: the root drive
+  // first (/dev/vda), the other drives, then the entropy device.
+  absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtioDevicesOnWorker(DriveImages drive_images);
+  // What the command line gets for the devices: virtio_mmio.device= for each, and root=.
+  std::string DeviceCmdline() const;
+  // Each device with its counters now; empty once the hardware is released.
+  std::vector<DeviceStatus> DeviceStatuses() const;
   absl::StatusOr<BootInfo> ConfigureOnWorker(BootSpec spec);
   absl::Status StartOnWorker();
   absl::Status PauseOnWorker(absl::Time deadline);
@@ -146,6 +184,10 @@ class VirtualMachine {
   // Set on the worker before Create returns, then fixed: vCPU threads append, the worker
   // flushes, Status reads its counters.
   std::unique_ptr<ConsoleLog> console_log_;
+  // Set on the worker before Create returns, then fixed: the devices and their transports,
+  // whose counters Status reads while the hardware lives (final_device_counters_ after).
+  std::vector<DeviceStatus> devices_;
+  std::vector<std::weak_ptr<const virtio::MmioTransport>> transports_;
 
   mutable Mutex mutex_;
   VmState state_ ABSL_GUARDED_BY(mutex_) = VmState::kCreated;
@@ -154,6 +196,8 @@ class VirtualMachine {
   std::string kernel_path_ ABSL_GUARDED_BY(mutex_);
   std::string kernel_format_ ABSL_GUARDED_BY(mutex_);
   std::string cmdline_ ABSL_GUARDED_BY(mutex_);
+  // The devices' counters as the hardware was released.
+  std::vector<DeviceStatus> final_devices_ ABSL_GUARDED_BY(mutex_);
 
   // What vCPU threads check between KVM_RUN calls. Its lock is taken after mutex_.
   VcpuControl control_;

@@ -10,6 +10,7 @@
 #include "base/status_macros.h"
 #include "boot/layout.h"
 #include "boot/mptable.h"
+#include "daemon/drive_file.h"
 #include "daemon/image_file.h"
 #include "glog/logging.h"
 
@@ -78,6 +79,41 @@ absl::Status VmManager::ValidateVmId(const std::string& vm_id) {
   return absl::OkStatus();
 }
 
+absl::Status VmManager::ValidateDrives(const std::vector<DriveConfig>& drives) {
+  if (drives.size() > kMaxDrives) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("drives: at most %d per VM; got %d", kMaxDrives, drives.size()));
+  }
+  int roots = 0;
+  for (size_t i = 0; i < drives.size(); ++i) {
+    const DriveConfig& drive = drives[i];
+    const std::string field = absl::StrCat("drives[", i, "].drive_id");
+    if (drive.id.empty() || drive.id.size() > kMaxDriveIdLength) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s must be 1 to %d characters; got %d",
+                                                        field, kMaxDriveIdLength, drive.id.size()));
+    }
+    for (char c : drive.id) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s may hold only [A-Za-z0-9_-]; byte 0x%02x is not allowed", field,
+            static_cast<unsigned char>(c)));
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (drives[j].id == drive.id) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: \"%s\" is also drives[%d].drive_id; ids must be unique", field, drive.id, j));
+      }
+    }
+    RETURN_IF_ERROR(CheckPath(absl::StrCat("drives[", i, "].path"), drive.path));
+    if (drive.root && ++roots > 1) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "drives[%d].is_root_device: at most one drive is the root device", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status VmManager::ValidateConfigureBootParams(const ConfigureBootParams& params) {
   RETURN_IF_ERROR(ValidateLookupId(params.vm_id));
   RETURN_IF_ERROR(CheckPath("kernel_path", params.kernel_path));
@@ -105,7 +141,15 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
         "memory_mib must be %d to %d; got %d", kMinMemoryMib, options_.max_memory_mib,
         params.memory_mib));
   }
+  RETURN_IF_ERROR(ValidateDrives(params.drives));
   if (!kvm_) return absl::UnavailableError("KVM is not available on this host (/dev/kvm)");
+  DriveImages drive_images;
+  for (size_t i = 0; i < params.drives.size(); ++i) {
+    ASSIGN_OR_RETURN(UniqueFd image,
+                     OpenDriveImage(params.drives[i].path, options_.image_roots,
+                                    params.drives[i].read_only, absl::StrCat("drives[", i, "].path")));
+    drive_images.push_back(std::move(image));
+  }
 
   std::string id;
   {
@@ -137,12 +181,15 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
   config.vcpu_count = params.vcpu_count;
   config.memory_mib = params.memory_mib;
   config.coalesce_serial_output = options_.coalesce_serial_output;
+  config.drives = params.drives;
+  config.entropy_device = params.entropy_device;
   if (!options_.console_log_dir.empty()) {
     config.console_log_path = absl::StrCat(options_.console_log_dir, "/", id, ".log");
     config.console_log_limits = options_.console_log_limits;
   }
   absl::StatusOr<std::shared_ptr<VirtualMachine>> vm =
-      VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(config), options_.worker_timeout);
+      VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(config), std::move(drive_images),
+                             options_.worker_timeout);
   if (!vm.ok()) {
     {
       MutexLock lock(&mutex_);

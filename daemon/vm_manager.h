@@ -39,6 +39,8 @@ struct CreateVmParams {
   std::string vm_id;  // empty: generated
   uint32_t vcpu_count = 0;
   uint64_t memory_mib = 0;
+  std::vector<DriveConfig> drives;
+  bool entropy_device = false;
 };
 
 struct ConfigureBootParams {
@@ -60,13 +62,19 @@ class VmManager {
   static constexpr size_t kMaxCmdlineLength = 65535;
   // boot_protocol: "auto", "linux64" or "pvh"; longer is a mistake, not worth echoing back.
   static constexpr size_t kMaxBootProtocolLength = 16;
+  // Drives per VM: with the entropy device, the 17 IRQ lines the devices have
+  // (boot/layout.h's kDeviceIrq*).
+  static constexpr size_t kMaxDrives = 16;
+  // drive_id: what VIRTIO_BLK_T_GET_ID can answer (VIRTIO_BLK_ID_BYTES).
+  static constexpr size_t kMaxDriveIdLength = 20;
 
   // `kvm` null means /dev/kvm could not be opened: creating VMs is UNAVAILABLE.
   VmManager(std::unique_ptr<KvmSystem> kvm, VmManagerOptions options);
   ~VmManager();  // ShutdownAll()
 
-  // INVALID_ARGUMENT for a bad vm_id, vcpu_count or memory_mib (naming the field and the
-  // limit), ALREADY_EXISTS for a taken vm_id, UNAVAILABLE without KVM, RESOURCE_EXHAUSTED
+  // INVALID_ARGUMENT for a bad vm_id, vcpu_count, memory_mib or drive (naming the field and
+  // the limit), the drive images' errors (daemon/drive_file.h: PERMISSION_DENIED, NOT_FOUND,
+  // FAILED_PRECONDITION when attached elsewhere), ALREADY_EXISTS for a taken vm_id, UNAVAILABLE without KVM, RESOURCE_EXHAUSTED
   // when max_vms VMs exist or memory_mib would take the VMs' memory beyond
   // max_total_memory_mib (a VM's memory counts until DeleteVm has released it).
   absl::StatusOr<std::shared_ptr<VirtualMachine>> Create(const CreateVmParams& params);
@@ -85,6 +93,8 @@ class VmManager {
 
   // Checks a client-chosen id: 1 to 64 of [A-Za-z0-9_-].
   static absl::Status ValidateVmId(const std::string& vm_id);
+  // Drive count, ids (syntax, length, unique), paths' lengths, at most one root.
+  static absl::Status ValidateDrives(const std::vector<DriveConfig>& drives);
   // Checks the lengths of ConfigureBoot's strings (and that the paths hold no NUL byte).
   static absl::Status ValidateConfigureBootParams(const ConfigureBootParams& params);
 

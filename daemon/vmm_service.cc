@@ -32,6 +32,11 @@ grpc::Status VmmServiceImpl::CreateVm(grpc::ServerContext*, const vmm::v1::Creat
   params.vm_id = request->vm_id();
   params.vcpu_count = request->vcpu_count();
   params.memory_mib = request->memory_mib();
+  for (const vmm::v1::Drive& drive : request->drives()) {
+    params.drives.push_back(
+        DriveConfig{drive.drive_id(), drive.path(), drive.read_only(), drive.is_root_device()});
+  }
+  params.entropy_device = request->entropy_device();
   absl::StatusOr<std::shared_ptr<VirtualMachine>> vm = manager_->Create(params);
   if (!vm.ok()) return ToGrpcStatus(vm.status());
   ToProto((*vm)->Status(), response);
@@ -53,7 +58,7 @@ grpc::Status VmmServiceImpl::ConfigureBoot(grpc::ServerContext*,
   response->set_kernel_path(request->kernel_path());
   response->set_cmdline(request->cmdline());
   if (auto vm = manager_->Get(request->vm_id()); vm.ok()) {
-    response->set_kernel_format((*vm)->Status().kernel_format);
+    AddVmBootDetails((*vm)->Status(), response);
   }
   return grpc::Status::OK;
 }
