@@ -1,5 +1,7 @@
 #include "devices/i8042.h"
 
+#include "absl/strings/str_cat.h"
+
 #include <cstring>
 #include <utility>
 
@@ -57,11 +59,11 @@ void I8042::Read(uint16_t offset, absl::Span<uint8_t> data) {
   std::memset(data.data(), 0xff, data.size());
   MutexLock lock(&mutex_);
   if (offset == kDataOffset) {
-    if (output_.empty()) {
+    if (state_.output.empty()) {
       data[0] = 0;  // nothing waiting; drivers check status bit 0 first
     } else {
-      data[0] = output_.front().value;
-      output_.pop_front();
+      data[0] = state_.output.front().value;
+      state_.output.pop_front();
     }
   } else if (offset == kCommandOffset) {
     data[0] = StatusLocked();
@@ -74,10 +76,10 @@ void I8042::Write(uint16_t offset, absl::Span<const uint8_t> data) {
   {
     MutexLock lock(&mutex_);
     if (offset == kDataOffset) {
-      last_write_was_command_ = false;
+      state_.last_write_was_command = false;
       reset = WriteDataLocked(data[0]);
     } else if (offset == kCommandOffset) {
-      last_write_was_command_ = true;
+      state_.last_write_was_command = true;
       reset = WriteCommandLocked(data[0]);
     }
   }
@@ -87,39 +89,39 @@ void I8042::Write(uint16_t offset, absl::Span<const uint8_t> data) {
 
 uint8_t I8042::StatusLocked() const {
   uint8_t status = kStatusNotInhibited;
-  if (command_byte_ & kCommandByteSystemFlag) status |= kStatusSystemFlag;
-  if (last_write_was_command_) status |= kStatusLastWasCommand;
-  if (!output_.empty()) {
+  if (state_.command_byte & kCommandByteSystemFlag) status |= kStatusSystemFlag;
+  if (state_.last_write_was_command) status |= kStatusLastWasCommand;
+  if (!state_.output.empty()) {
     status |= kStatusOutputFull;
-    if (output_.front().from_aux) status |= kStatusAuxOutputFull;
+    if (state_.output.front().from_aux) status |= kStatusAuxOutputFull;
   }
   return status;
 }
 
 void I8042::PushOutputLocked(uint8_t value, bool from_aux) {
   // A guest that issues commands without reading the answers must not grow the queue.
-  if (output_.size() < kMaxOutputBytes) output_.push_back({value, from_aux});
+  if (state_.output.size() < kMaxOutputBytes) state_.output.push_back({value, from_aux});
 }
 
 bool I8042::WriteCommandLocked(uint8_t command) {
   // A new command abandons one still waiting for its data byte, as on the real controller.
-  pending_command_ = 0;
+  state_.pending_command = 0;
   switch (command) {
     case kReadCommandByte:
-      PushOutputLocked(command_byte_, /*from_aux=*/false);
+      PushOutputLocked(state_.command_byte, /*from_aux=*/false);
       return false;
     case kWriteCommandByte:
     case kWriteOutputPort:
     case kWriteKeyboardOutput:
     case kWriteAuxOutput:
     case kWriteAux:
-      pending_command_ = command;
+      state_.pending_command = command;
       return false;
     case kDisableAux:
-      command_byte_ |= kCommandByteAuxDisabled;
+      state_.command_byte |= kCommandByteAuxDisabled;
       return false;
     case kEnableAux:
-      command_byte_ &= ~kCommandByteAuxDisabled;
+      state_.command_byte &= ~kCommandByteAuxDisabled;
       return false;
     case kTestAux:
     case kTestKeyboard:
@@ -129,13 +131,13 @@ bool I8042::WriteCommandLocked(uint8_t command) {
       PushOutputLocked(kSelfTestPassed, /*from_aux=*/false);
       return false;
     case kDisableKeyboard:
-      command_byte_ |= kCommandByteKeyboardDisabled;
+      state_.command_byte |= kCommandByteKeyboardDisabled;
       return false;
     case kEnableKeyboard:
-      command_byte_ &= ~kCommandByteKeyboardDisabled;
+      state_.command_byte &= ~kCommandByteKeyboardDisabled;
       return false;
     case kReadOutputPort:
-      PushOutputLocked(output_port_, /*from_aux=*/false);
+      PushOutputLocked(state_.output_port, /*from_aux=*/false);
       return false;
     default:
       if ((command & kPulseOutputPortMask) == kPulseOutputPortMask) {
@@ -146,13 +148,13 @@ bool I8042::WriteCommandLocked(uint8_t command) {
 }
 
 bool I8042::WriteDataLocked(uint8_t value) {
-  const uint8_t command = std::exchange(pending_command_, 0);
+  const uint8_t command = std::exchange(state_.pending_command, 0);
   switch (command) {
     case kWriteCommandByte:
-      command_byte_ = value;
+      state_.command_byte = value;
       return false;
     case kWriteOutputPort:
-      output_port_ = value;
+      state_.output_port = value;
       return (value & kOutputPortReset) == 0;
     case kWriteKeyboardOutput:
       PushOutputLocked(value, /*from_aux=*/false);
@@ -169,6 +171,21 @@ bool I8042::WriteDataLocked(uint8_t value) {
       // is dropped and the guest's keyboard probe times out.
       return false;
   }
+}
+
+I8042State I8042::state() const {
+  MutexLock lock(&mutex_);
+  return state_;
+}
+
+absl::Status I8042::Restore(const I8042State& state) {
+  if (state.output.size() > kMaxOutputBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("i8042 output holds ", state.output.size(),
+                                                   " bytes; the limit is ", kMaxOutputBytes));
+  }
+  MutexLock lock(&mutex_);
+  state_ = state;
+  return absl::OkStatus();
 }
 
 }  // namespace vmmd

@@ -9,11 +9,35 @@
 #include <deque>
 #include <functional>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "base/mutex.h"
 #include "devices/port_io_device.h"
 
 namespace vmmd {
+
+// Everything an I8042 is, as a plain value: what a snapshot saves and Restore puts back.
+struct I8042State {
+  struct OutputByte {
+    uint8_t value = 0;
+    bool from_aux = false;  // shown as status bit 5 while it is the next byte
+    friend bool operator==(const OutputByte& a, const OutputByte& b) {
+      return a.value == b.value && a.from_aux == b.from_aux;
+    }
+  };
+  uint8_t command_byte = 0x45;     // translate, system flag, kbd int
+  uint8_t pending_command = 0;     // a command awaiting its data byte
+  // Output port: bit 0 high = CPU running (not reset), bit 1 = A20 enabled.
+  uint8_t output_port = 0x03;
+  bool last_write_was_command = true;  // status bit 3
+  std::deque<OutputByte> output;       // bytes for the guest at 0x60
+
+  friend bool operator==(const I8042State& a, const I8042State& b) {
+    return a.command_byte == b.command_byte && a.pending_command == b.pending_command &&
+           a.output_port == b.output_port &&
+           a.last_write_was_command == b.last_write_was_command && a.output == b.output;
+  }
+};
 
 // Registered at port 0x60 with length 5 (0x60-0x64); offsets 0 and 4 are used, 1-3 belong
 // to the PIT speaker port 0x61, which KVM handles in-kernel, so they read as 0xff.
@@ -44,14 +68,15 @@ class I8042 : public PortIoDevice {
   void Read(uint16_t offset, absl::Span<uint8_t> data) override;
   void Write(uint16_t offset, absl::Span<const uint8_t> data) override;
 
- private:
   // Bytes queued for the guest beyond this are dropped (a real controller holds one).
   static constexpr size_t kMaxOutputBytes = 16;
 
-  struct OutputByte {
-    uint8_t value;
-    bool from_aux;  // shown as status bit 5 while it is the next byte
-  };
+  I8042State state() const;
+  // Puts back what state() read. INVALID_ARGUMENT for more than kMaxOutputBytes queued.
+  absl::Status Restore(const I8042State& state);
+
+ private:
+
 
   uint8_t StatusLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void PushOutputLocked(uint8_t value, bool from_aux) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -60,13 +85,8 @@ class I8042 : public PortIoDevice {
   bool WriteDataLocked(uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const std::function<void()> on_reset_;
-  Mutex mutex_;
-  uint8_t command_byte_ ABSL_GUARDED_BY(mutex_) = 0x45;  // translate, system flag, kbd int
-  uint8_t pending_command_ ABSL_GUARDED_BY(mutex_) = 0;  // a command awaiting its data byte
-  // Output port: bit 0 high = CPU running (not reset), bit 1 = A20 enabled.
-  uint8_t output_port_ ABSL_GUARDED_BY(mutex_) = 0x03;
-  bool last_write_was_command_ ABSL_GUARDED_BY(mutex_) = true;  // status bit 3
-  std::deque<OutputByte> output_ ABSL_GUARDED_BY(mutex_);  // bytes for the guest at 0x60
+  mutable Mutex mutex_;
+  I8042State state_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace vmmd

@@ -179,5 +179,26 @@ TEST(I8042WithoutCallbackTest, ResetWithoutCallbackIsHarmless) {
   EXPECT_EQ(status & 0x01, 0);
 }
 
+// The state read out of one controller and put into another makes the second answer as the
+// first: the command byte, and a byte still waiting for the guest.
+TEST_F(I8042Test, StateRoundTripsIntoAnotherController) {
+  Out(kCommand, 0x60);
+  Out(kData, 0x31);  // command byte
+  Out(kCommand, 0xaa);  // self test: 0x55 waits at 0x60
+  I8042State state = i8042_.state();
+  EXPECT_EQ(state.command_byte, 0x31);
+  ASSERT_EQ(state.output.size(), 1u);
+
+  I8042 restored([] {});
+  ASSERT_TRUE(restored.Restore(state).ok());
+  EXPECT_TRUE(restored.state() == state);
+  uint8_t value = 0;
+  restored.Read(0, absl::MakeSpan(&value, 1));
+  EXPECT_EQ(value, 0x55);
+
+  state.output.resize(I8042::kMaxOutputBytes + 1);
+  EXPECT_EQ(restored.Restore(state).code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace vmmd

@@ -1,5 +1,7 @@
 #include "devices/serial.h"
 
+#include "absl/strings/str_cat.h"
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -104,26 +106,26 @@ void Serial::Write(uint16_t offset, absl::Span<const uint8_t> data) {
 
 bool Serial::TransmitCanBeDeferred() const {
   MutexLock lock(&mutex_);
-  return !(ier_ & kIerThrEmpty) && !(mcr_ & kMcrLoop);
+  return !(state_.ier & kIerThrEmpty) && !(state_.mcr & kMcrLoop);
 }
 
 size_t Serial::EnqueueInput(absl::Span<const uint8_t> bytes) {
   MutexLock lock(&mutex_);
   // In loopback the serial input is disconnected from the receiver (datasheet, MCR bit 4).
-  if (mcr_ & kMcrLoop) return 0;
-  const size_t room = kMaxInputBytes - std::min(input_.size(), kMaxInputBytes);
+  if (state_.mcr & kMcrLoop) return 0;
+  const size_t room = kMaxInputBytes - std::min(state_.input.size(), kMaxInputBytes);
   const size_t queued = std::min(room, bytes.size());
-  input_.insert(input_.end(), bytes.begin(), bytes.begin() + queued);
+  state_.input.insert(state_.input.end(), bytes.begin(), bytes.begin() + queued);
   UpdateInterruptLocked();
   return queued;
 }
 
 uint8_t Serial::InterruptIdentificationLocked() const {
   // Highest priority first (datasheet, "Interrupt Control Functions").
-  if ((ier_ & kIerLineStatus) && (lsr_ & kLsrErrors)) return kIirLineStatus;
-  if ((ier_ & kIerRxData) && !input_.empty()) return kIirRxData;
-  if ((ier_ & kIerThrEmpty) && thr_empty_pending_) return kIirThrEmpty;
-  if ((ier_ & kIerModemStatus) && (msr_ & kMsrDeltas)) return kIirModemStatus;
+  if ((state_.ier & kIerLineStatus) && (state_.lsr & kLsrErrors)) return kIirLineStatus;
+  if ((state_.ier & kIerRxData) && !state_.input.empty()) return kIirRxData;
+  if ((state_.ier & kIerThrEmpty) && state_.thr_empty_pending) return kIirThrEmpty;
+  if ((state_.ier & kIerModemStatus) && (state_.msr & kMsrDeltas)) return kIirModemStatus;
   return kIirNoInterrupt;
 }
 
@@ -131,28 +133,28 @@ void Serial::UpdateInterruptLocked() {
   const bool pending = InterruptIdentificationLocked() != kIirNoInterrupt;
   // The irqfd injects an edge, so signal only when INTR rises; while it stays high the
   // guest's handler keeps draining until IIR reads "no interrupt".
-  if (pending && !interrupt_raised_ && interrupt_ != nullptr) interrupt_->Trigger();
-  interrupt_raised_ = pending;
+  if (pending && !state_.interrupt_raised && interrupt_ != nullptr) interrupt_->Trigger();
+  state_.interrupt_raised = pending;
 }
 
 void Serial::SetModemInputsLocked(uint8_t inputs) {
-  const uint8_t old_inputs = msr_ & ~kMsrDeltas;
+  const uint8_t old_inputs = state_.msr & ~kMsrDeltas;
   const uint8_t changed = old_inputs ^ inputs;
-  uint8_t deltas = msr_ & kMsrDeltas;
+  uint8_t deltas = state_.msr & kMsrDeltas;
   if (changed & kMsrCts) deltas |= kMsrDeltaCts;
   if (changed & kMsrDsr) deltas |= kMsrDeltaDsr;
   if ((old_inputs & kMsrRi) && !(inputs & kMsrRi)) deltas |= kMsrTrailingEdgeRi;
   if (changed & kMsrDcd) deltas |= kMsrDeltaDcd;
-  msr_ = inputs | deltas;
+  state_.msr = inputs | deltas;
 }
 
 void Serial::TransmitLocked(uint8_t value) {
-  if (mcr_ & kMcrLoop) {
+  if (state_.mcr & kMcrLoop) {
     // Loopback: the transmitter output is wired to the receiver input (datasheet, MCR bit 4).
-    if (input_.size() < kMaxInputBytes) {
-      input_.push_back(value);
+    if (state_.input.size() < kMaxInputBytes) {
+      state_.input.push_back(value);
     } else {
-      lsr_ |= kLsrOverrun;
+      state_.lsr |= kLsrOverrun;
     }
   } else if (output_) {
     output_(value);
@@ -162,44 +164,44 @@ void Serial::TransmitLocked(uint8_t value) {
 uint8_t Serial::ReadRegisterLocked(uint16_t offset) {
   switch (offset) {
     case kRbrThrDll: {
-      if (lcr_ & kLcrDlab) return static_cast<uint8_t>(divisor_ & 0xff);
-      if (input_.empty()) return 0;
-      const uint8_t value = input_.front();
-      input_.pop_front();
+      if (state_.lcr & kLcrDlab) return static_cast<uint8_t>(state_.divisor & 0xff);
+      if (state_.input.empty()) return 0;
+      const uint8_t value = state_.input.front();
+      state_.input.pop_front();
       UpdateInterruptLocked();
       return value;
     }
     case kIerDlm:
-      if (lcr_ & kLcrDlab) return static_cast<uint8_t>(divisor_ >> 8);
-      return ier_;
+      if (state_.lcr & kLcrDlab) return static_cast<uint8_t>(state_.divisor >> 8);
+      return state_.ier;
     case kIirFcr: {
       const uint8_t id = InterruptIdentificationLocked();
       // Reading IIR while it reports THR empty clears that interrupt (datasheet,
       // "Interrupt Control Functions": reset by "reading the IIR (if source of interrupt)").
       if (id == kIirThrEmpty) {
-        thr_empty_pending_ = false;
+        state_.thr_empty_pending = false;
         UpdateInterruptLocked();
       }
-      return id | ((fcr_ & kFcrEnable) ? kIirFifosEnabled : 0);
+      return id | ((state_.fcr & kFcrEnable) ? kIirFifosEnabled : 0);
     }
     case kLcr:
-      return lcr_;
+      return state_.lcr;
     case kMcr:
-      return mcr_;
+      return state_.mcr;
     case kLsr: {
-      const uint8_t value = lsr_ | (input_.empty() ? 0 : kLsrDataReady);
-      lsr_ &= ~kLsrErrors;
+      const uint8_t value = state_.lsr | (state_.input.empty() ? 0 : kLsrDataReady);
+      state_.lsr &= ~kLsrErrors;
       UpdateInterruptLocked();
       return value;
     }
     case kMsr: {
-      const uint8_t value = msr_;
-      msr_ &= ~kMsrDeltas;
+      const uint8_t value = state_.msr;
+      state_.msr &= ~kMsrDeltas;
       UpdateInterruptLocked();
       return value;
     }
     case kScr:
-      return scr_;
+      return state_.scr;
     default:
       return 0xff;  // not a 16550 register; only reachable through a too-long registration
   }
@@ -208,56 +210,71 @@ uint8_t Serial::ReadRegisterLocked(uint16_t offset) {
 void Serial::WriteRegisterLocked(uint16_t offset, uint8_t value) {
   switch (offset) {
     case kRbrThrDll:
-      if (lcr_ & kLcrDlab) {
-        divisor_ = static_cast<uint16_t>((divisor_ & 0xff00) | value);
+      if (state_.lcr & kLcrDlab) {
+        state_.divisor = static_cast<uint16_t>((state_.divisor & 0xff00) | value);
         return;
       }
       // Writing THR clears a THR-empty interrupt; the byte leaves at once, so THR is empty
       // again and the interrupt comes back, as a fresh edge.
-      thr_empty_pending_ = false;
+      state_.thr_empty_pending = false;
       UpdateInterruptLocked();
       TransmitLocked(value);
-      lsr_ |= kLsrThrEmpty | kLsrTransmitterEmpty;
-      thr_empty_pending_ = true;
+      state_.lsr |= kLsrThrEmpty | kLsrTransmitterEmpty;
+      state_.thr_empty_pending = true;
       UpdateInterruptLocked();
       return;
     case kIerDlm: {
-      if (lcr_ & kLcrDlab) {
-        divisor_ = static_cast<uint16_t>((divisor_ & 0x00ff) | (value << 8));
+      if (state_.lcr & kLcrDlab) {
+        state_.divisor = static_cast<uint16_t>((state_.divisor & 0x00ff) | (value << 8));
         return;
       }
-      const uint8_t enabled = static_cast<uint8_t>(value & ~ier_);
-      ier_ = value & kIerMask;
+      const uint8_t enabled = static_cast<uint8_t>(value & ~state_.ier);
+      state_.ier = value & kIerMask;
       // A 16550A raises THR empty as soon as ETBEI is set while THR is empty; Linux's 8250
       // driver probes for this (UART_BUG_THRE) and relies on it to start transmitting.
-      if ((enabled & kIerThrEmpty) && (lsr_ & kLsrThrEmpty)) thr_empty_pending_ = true;
+      if ((enabled & kIerThrEmpty) && (state_.lsr & kLsrThrEmpty)) state_.thr_empty_pending = true;
       UpdateInterruptLocked();
       return;
     }
     case kIirFcr:
       // Changing FIFO enable, or the RX clear bit, empties the receive FIFO (datasheet, FCR
       // bits 0-1). The transmit side is always empty here, so FCR bit 2 has nothing to clear.
-      if ((value & kFcrClearRx) || ((value ^ fcr_) & kFcrEnable)) input_.clear();
-      fcr_ = value & kFcrKept;
+      if ((value & kFcrClearRx) || ((value ^ state_.fcr) & kFcrEnable)) state_.input.clear();
+      state_.fcr = value & kFcrKept;
       UpdateInterruptLocked();
       return;
     case kLcr:
-      lcr_ = value;
+      state_.lcr = value;
       return;
     case kMcr:
-      mcr_ = value & kMcrMask;
-      SetModemInputsLocked((mcr_ & kMcrLoop) ? LoopbackModemInputs(mcr_) : kMsrConnected);
+      state_.mcr = value & kMcrMask;
+      SetModemInputsLocked((state_.mcr & kMcrLoop) ? LoopbackModemInputs(state_.mcr) : kMsrConnected);
       UpdateInterruptLocked();
       return;
     case kLsr:
     case kMsr:
       return;  // read-only here (writes are for factory test on real parts)
     case kScr:
-      scr_ = value;
+      state_.scr = value;
       return;
     default:
       return;
   }
+}
+
+SerialState Serial::state() const {
+  MutexLock lock(&mutex_);
+  return state_;
+}
+
+absl::Status Serial::Restore(const SerialState& state) {
+  if (state.input.size() > kMaxInputBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("serial input holds ", state.input.size(),
+                                                   " bytes; the limit is ", kMaxInputBytes));
+  }
+  MutexLock lock(&mutex_);
+  state_ = state;
+  return absl::OkStatus();
 }
 
 }  // namespace vmmd

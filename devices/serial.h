@@ -16,12 +16,35 @@
 #include <deque>
 #include <functional>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "base/mutex.h"
 #include "absl/types/span.h"
 #include "devices/port_io_device.h"
 
 namespace vmmd {
+
+// Everything a Serial is, as a plain value: what a snapshot saves and Restore puts back.
+struct SerialState {
+  uint8_t ier = 0;
+  uint8_t lcr = 0x03;  // 8N1
+  uint8_t mcr = 0x08;  // OUT2
+  uint8_t lsr = 0x60;  // THRE | TEMT
+  uint8_t msr = 0xb0;  // DCD | DSR | CTS
+  uint8_t scr = 0;
+  uint8_t fcr = 0;
+  uint16_t divisor = 12;           // 9600 baud
+  bool thr_empty_pending = false;  // THR-empty interrupt source
+  bool interrupt_raised = false;   // level of the INTR output
+  std::deque<uint8_t> input;       // received bytes the guest has not read
+
+  friend bool operator==(const SerialState& a, const SerialState& b) {
+    return a.ier == b.ier && a.lcr == b.lcr && a.mcr == b.mcr && a.lsr == b.lsr &&
+           a.msr == b.msr && a.scr == b.scr && a.fcr == b.fcr && a.divisor == b.divisor &&
+           a.thr_empty_pending == b.thr_empty_pending &&
+           a.interrupt_raised == b.interrupt_raised && a.input == b.input;
+  }
+};
 
 class Serial : public PortIoDevice {
  public:
@@ -51,6 +74,12 @@ class Serial : public PortIoDevice {
   static constexpr size_t kMaxInputBytes = 4096;
   size_t EnqueueInput(absl::Span<const uint8_t> bytes);
 
+  SerialState state() const;
+  // Puts back what state() read (of this or another Serial). INVALID_ARGUMENT, naming the
+  // field, for more than kMaxInputBytes of input. Raises no interrupt: the interrupt
+  // controller's own restored state already holds what was in flight.
+  absl::Status Restore(const SerialState& state);
+
  private:
   // Recomputes IIR from the pending sources and calls interrupt_->Trigger() when the
   // interrupt output goes from idle to pending: KVM's irqfd injects an edge on IRQ 4.
@@ -68,17 +97,7 @@ class Serial : public PortIoDevice {
   const std::function<void(uint8_t)> output_;
 
   mutable Mutex mutex_;
-  uint8_t ier_ ABSL_GUARDED_BY(mutex_) = 0;
-  uint8_t lcr_ ABSL_GUARDED_BY(mutex_) = 0x03;  // 8N1
-  uint8_t mcr_ ABSL_GUARDED_BY(mutex_) = 0x08;  // OUT2
-  uint8_t lsr_ ABSL_GUARDED_BY(mutex_) = 0x60;  // THRE | TEMT
-  uint8_t msr_ ABSL_GUARDED_BY(mutex_) = 0xb0;  // DCD | DSR | CTS
-  uint8_t scr_ ABSL_GUARDED_BY(mutex_) = 0;
-  uint8_t fcr_ ABSL_GUARDED_BY(mutex_) = 0;
-  uint16_t divisor_ ABSL_GUARDED_BY(mutex_) = 12;  // 9600 baud
-  bool thr_empty_pending_ ABSL_GUARDED_BY(mutex_) = false;  // THR-empty interrupt source
-  bool interrupt_raised_ ABSL_GUARDED_BY(mutex_) = false;   // level of the INTR output
-  std::deque<uint8_t> input_ ABSL_GUARDED_BY(mutex_);
+  SerialState state_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace vmmd

@@ -348,5 +348,33 @@ TEST(SerialWithoutInterruptTest, NullInterruptLineIsAllowed) {
   EXPECT_THAT(output, ElementsAre('!'));
 }
 
+// The state read out of one UART and put into another makes the second answer as the first.
+TEST_F(SerialTest, StateRoundTripsIntoAnotherUart) {
+  Out(3, 0x80);  // DLAB
+  Out(0, 0x01);  // divisor 1: 115200 baud
+  Out(3, 0x1b);  // 8E1, DLAB off
+  Out(7, 0x5a);  // SCR
+  Out(1, 0x01);  // IER: received data available
+  const uint8_t received[] = {'h', 'i'};
+  ASSERT_EQ(serial_.EnqueueInput(received), 2u);
+  SerialState state = serial_.state();
+  EXPECT_EQ(state.divisor, 1);
+  EXPECT_EQ(state.input.size(), 2u);
+
+  Serial restored(nullptr, [](uint8_t) {});
+  ASSERT_TRUE(restored.Restore(state).ok());
+  EXPECT_TRUE(restored.state() == state);
+  uint8_t value = 0;
+  restored.Read(3, absl::MakeSpan(&value, 1));
+  EXPECT_EQ(value, 0x1b);
+  restored.Read(7, absl::MakeSpan(&value, 1));
+  EXPECT_EQ(value, 0x5a);
+  restored.Read(0, absl::MakeSpan(&value, 1));
+  EXPECT_EQ(value, 'h');
+
+  state.input.assign(Serial::kMaxInputBytes + 1, 'x');
+  EXPECT_EQ(restored.Restore(state).code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace vmmd

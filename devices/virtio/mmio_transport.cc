@@ -322,6 +322,43 @@ MmioTransportState MmioTransport::state() const {
   return state;
 }
 
+absl::Status MmioTransport::Restore(const MmioTransportState& state) {
+  const uint32_t known = status::kAcknowledge | status::kDriver | status::kFeaturesOk |
+                         status::kDriverOk | status::kNeedsReset | status::kFailed;
+  if ((state.status & ~known) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("status 0x", absl::Hex(state.status),
+                                                   " has bits the transport never sets"));
+  }
+  if ((state.interrupt_status & ~(kInterruptUsedBuffer | kInterruptConfigChange)) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "interrupt_status 0x", absl::Hex(state.interrupt_status), " has unknown bits"));
+  }
+  MutexLock lock(&mutex_);
+  if (state.queues.size() != queues_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("queues: the state has ", state.queues.size(),
+                                                   "; the device has ", queues_.size()));
+  }
+  std::vector<Virtqueue> queues;
+  for (size_t i = 0; i < state.queues.size(); ++i) {
+    absl::StatusOr<Virtqueue> queue =
+        Virtqueue::Restore(queues_[i].max_size(), state.queues[i], *memory_);
+    if (!queue.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("queues[", i, "]: ", queue.status().message()));
+    }
+    queues.push_back(std::move(*queue));
+  }
+  queues_ = std::move(queues);
+  status_ = state.status;
+  device_features_sel_ = state.device_features_sel;
+  driver_features_sel_ = state.driver_features_sel;
+  driver_features_ = state.driver_features;
+  queue_sel_ = state.queue_sel;
+  interrupt_status_ = state.interrupt_status;
+  config_generation_ = state.config_generation;
+  if ((status_ & status::kDriverOk) != 0) device_->Activate(driver_features_);
+  return absl::OkStatus();
+}
+
 MmioTransportCounters MmioTransport::counters() const {
   MmioTransportCounters counters;
   counters.notifications = notifications_.load(std::memory_order_relaxed);

@@ -134,6 +134,12 @@ class MmioTransport : public MmioDevice {
 
   const VirtioDevice& device() const { return *device_; }
   MmioTransportState state() const;
+  // Puts back what state() read (of this transport or one in front of the same kind of
+  // device), queues included; a live device is activated with the restored features.
+  // INVALID_ARGUMENT, naming the field, when the queue count differs from the device's, a
+  // queue's state is refused by Virtqueue::Restore, or the status or interrupt bits are not
+  // ones the transport sets.
+  absl::Status Restore(const MmioTransportState& state);
   MmioTransportCounters counters() const;
 
  private:

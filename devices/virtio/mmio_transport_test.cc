@@ -284,5 +284,37 @@ TEST_F(MmioTransportTest, ANotifyForAQueueTheDeviceLacksIsRefused) {
   EXPECT_EQ(transport_->queue_notifier(0).Consume(), 0u);
 }
 
+// A live transport's state, put into a new transport over the same memory, carries on where
+// the first stopped: the next chain is served at the next used-ring slot.
+TEST_F(MmioTransportTest, StateRestoredIntoANewTransportCarriesOn) {
+  MakeLive();
+  PostBuffer(0);
+  transport_->ProcessQueue(0);
+  ASSERT_EQ(driver().UsedIdx(), 1);
+  MmioTransportState state = transport_->state();
+
+  EchoDevice::Calls calls;
+  CountingInterrupt interrupt;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MmioTransport> restored,
+                       MmioTransport::Create(std::make_unique<EchoDevice>(&calls), memory_,
+                                             &interrupt));
+  ASSERT_OK(restored->Restore(state));
+  EXPECT_EQ(calls.activations, 1) << "a live device is activated again";
+  MmioTransportState again = restored->state();
+  EXPECT_EQ(again.status, state.status);
+  EXPECT_EQ(again.driver_features, state.driver_features);
+  EXPECT_EQ(again.queues, state.queues);
+  PostBuffer(1);
+  restored->ProcessQueue(0);
+  EXPECT_EQ(driver().UsedIdx(), 2);
+  EXPECT_EQ(driver().UsedElement(1).id, 1u);
+
+  state.queues.pop_back();
+  EXPECT_EQ(restored->Restore(state).code(), absl::StatusCode::kInvalidArgument);
+  state = transport_->state();
+  state.status |= 0x10;
+  EXPECT_EQ(restored->Restore(state).code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace vmmd::virtio
