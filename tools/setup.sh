@@ -17,6 +17,10 @@ packages=(
   # Debian's kernels and build a busybox initramfs; tools/kvm-vm's test VM orders its kernel
   # modules with depmod (kmod)
   systemd xz-utils busybox-static cpio kmod
+  # tests: the Linux drive test makes and reads ext4 images without root (mkfs.ext4 -d,
+  # debugfs, e2fsck), and builds its helper module against Debian's kernel headers (make,
+  # and libelf1 for the headers' prebuilt tools)
+  e2fsprogs make libelf1
   # tests: //tests/daemon:tls_test makes its CA and certificates with the openssl CLI
   openssl
   # benchmarks (tools/bench): QEMU microvm as the peer, callgrind, and the plot (Debian's

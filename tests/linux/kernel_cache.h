@@ -27,6 +27,16 @@ inline ::testing::AssertionResult KernelsFetched(const std::string& cache) {
                                        << "': run tests/linux/fetch_kernels.sh (tools/test does)";
 }
 
+// ASSERT_TRUE(ModulesFetched(cache)) before putting the guest's modules (fetch_kernels.sh's
+// modules/, with its load-order file) into an initramfs: missing modules fail, never skip.
+inline ::testing::AssertionResult ModulesFetched(const std::string& cache) {
+  if (!cache.empty() && ::access((cache + "/modules/load-order").c_str(), R_OK) == 0) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "no guest modules in '" << cache
+                                       << "/modules': run tests/linux/fetch_kernels.sh (tools/test does)";
+}
+
 }  // namespace vmmd::testing
 
 #endif  // VMMD_TESTS_LINUX_KERNEL_CACHE_H_

@@ -21,19 +21,18 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvm/kvm_test_util.h"
 #include "tests/daemon/daemon_process.h"
 #include "tests/linux/cpio_archive.h"
 #include "tests/linux/kernel_cache.h"
+#include "tests/linux/kernel_run.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 namespace vmmd {
@@ -42,6 +41,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::vmmd::testing::CpioArchive;
 using ::vmmd::testing::DaemonProcess;
+using ::vmmd::testing::KernelRun;
 
 constexpr char kDaemon[] = "daemon/vmmd";
 constexpr char kInit[] = "tests/linux/userspace_init";
@@ -118,109 +118,6 @@ std::string Initramfs(uint32_t vcpus, const std::string& cmdline, const std::str
                                               payload.size(), Fnv1a64(payload)));
   return std::move(archive).Finish();
 }
-
-// One VM running a kernel, its console followed in the background.
-class KernelRun {
- public:
-  KernelRun(vmm::v1::VmmService::Stub* stub, std::string vm_id) : stub_(stub), vm_id_(std::move(vm_id)) {}
-  ~KernelRun() {
-    if (follower_.joinable()) {
-      grpc::ClientContext context;
-      vmm::v1::DeleteVmRequest request;
-      request.set_vm_id(vm_id_);
-      vmm::v1::DeleteVmResponse response;
-      stub_->DeleteVm(&context, request, &response);  // ends the console stream
-      follower_.join();
-    }
-  }
-
-  // Create, configure and start; returns the BootInfo, or fails the test.
-  vmm::v1::BootInfo Boot(uint32_t vcpus, uint64_t memory_mib, const std::string& kernel,
-                         const std::string& protocol, const std::string& initrd,
-                         const std::string& cmdline) {
-    vmm::v1::BootInfo info;
-    grpc::ClientContext create_context;
-    vmm::v1::CreateVmRequest create;
-    create.set_vm_id(vm_id_);
-    create.set_vcpu_count(vcpus);
-    create.set_memory_mib(memory_mib);
-    vmm::v1::Vm vm;
-    grpc::Status status = stub_->CreateVm(&create_context, create, &vm);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    grpc::ClientContext configure_context;
-    vmm::v1::ConfigureBootRequest configure;
-    configure.set_vm_id(vm_id_);
-    configure.set_kernel_path(kernel);
-    configure.set_initrd_path(initrd);
-    configure.set_cmdline(cmdline);
-    configure.set_boot_protocol(protocol);
-    status = stub_->ConfigureBoot(&configure_context, configure, &info);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    follower_ = std::thread([this] { Follow(); });
-    grpc::ClientContext start_context;
-    vmm::v1::StartVcpusRequest start;
-    start.set_vm_id(vm_id_);
-    status = stub_->StartVcpus(&start_context, start, &vm);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    started_ = absl::Now();
-    return info;
-  }
-
-  // Waits until the console stream ends (the VM stopped) or `bound` passes; returns the
-  // console, and reports how long /init took to speak.
-  std::string WaitForStop(absl::Duration bound) {
-    absl::MutexLock lock(&mutex_);
-    auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return stream_ended_; };
-    mutex_.AwaitWithTimeout(absl::Condition(&ended), bound);
-    const absl::Duration to_stop = absl::Now() - started_;
-    std::string took = to_init_ == absl::InfiniteDuration()
-                           ? "never"
-                           : absl::StrFormat("%.1f s", absl::ToDoubleSeconds(to_init_));
-    ::testing::Test::RecordProperty("seconds_to_init", took);
-    std::cerr << vm_id_ << ": /init after " << took << ", stopped after "
-              << absl::StrFormat("%.1f s", absl::ToDoubleSeconds(to_stop)) << "\n";
-    return console_;
-  }
-
-  vmm::v1::Vm Get() {
-    grpc::ClientContext context;
-    vmm::v1::GetVmRequest request;
-    request.set_vm_id(vm_id_);
-    vmm::v1::Vm vm;
-    grpc::Status status = stub_->GetVm(&context, request, &vm);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return vm;
-  }
-
- private:
-  void Follow() {
-    grpc::ClientContext context;
-    vmm::v1::StreamConsoleRequest request;
-    request.set_vm_id(vm_id_);
-    request.set_follow(true);
-    auto reader = stub_->StreamConsole(&context, request);
-    vmm::v1::ConsoleChunk chunk;
-    while (reader->Read(&chunk)) {
-      absl::MutexLock lock(&mutex_);
-      console_ += chunk.data();
-      if (to_init_ == absl::InfiniteDuration() && console_.find("vmmd-init: reached userspace") != std::string::npos) {
-        to_init_ = absl::Now() - started_;
-      }
-    }
-    reader->Finish();
-    absl::MutexLock lock(&mutex_);
-    stream_ended_ = true;
-  }
-
-  vmm::v1::VmmService::Stub* const stub_;
-  const std::string vm_id_;
-  std::thread follower_;
-  absl::Time started_;
-  absl::Mutex mutex_;
-  std::string console_ ABSL_GUARDED_BY(mutex_);
-  absl::Duration to_init_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteDuration();
-  bool stream_ended_ ABSL_GUARDED_BY(mutex_) = false;
-};
 
 struct Boot {
   std::string kernel;  // file in the kernel cache

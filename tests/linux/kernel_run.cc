@@ -1,0 +1,112 @@
+#include "tests/linux/kernel_run.h"
+
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace vmmd::testing {
+
+KernelRun::KernelRun(vmm::v1::VmmService::Stub* stub, std::string vm_id)
+    : stub_(stub), vm_id_(std::move(vm_id)) {}
+
+KernelRun::~KernelRun() {
+  if (follower_.joinable()) {
+    grpc::ClientContext context;
+    vmm::v1::DeleteVmRequest request;
+    request.set_vm_id(vm_id_);
+    vmm::v1::DeleteVmResponse response;
+    stub_->DeleteVm(&context, request, &response);  // ends the console stream
+    follower_.join();
+  }
+}
+
+vmm::v1::BootInfo KernelRun::Boot(vmm::v1::CreateVmRequest create,
+                                  vmm::v1::ConfigureBootRequest configure) {
+  vmm::v1::BootInfo info;
+  grpc::ClientContext create_context;
+  create.set_vm_id(vm_id_);
+  vmm::v1::Vm vm;
+  grpc::Status status = stub_->CreateVm(&create_context, create, &vm);
+  EXPECT_TRUE(status.ok()) << "CreateVm: " << status.error_message();
+  if (!status.ok()) return info;
+  grpc::ClientContext configure_context;
+  configure.set_vm_id(vm_id_);
+  status = stub_->ConfigureBoot(&configure_context, configure, &info);
+  EXPECT_TRUE(status.ok()) << "ConfigureBoot: " << status.error_message();
+  if (!status.ok()) return info;
+  {
+    absl::MutexLock lock(&mutex_);
+    started_ = absl::Now();
+  }
+  follower_ = std::thread([this] { Follow(); });
+  grpc::ClientContext start_context;
+  vmm::v1::StartVcpusRequest start;
+  start.set_vm_id(vm_id_);
+  status = stub_->StartVcpus(&start_context, start, &vm);
+  EXPECT_TRUE(status.ok()) << "StartVcpus: " << status.error_message();
+  return info;
+}
+
+vmm::v1::BootInfo KernelRun::Boot(uint32_t vcpus, uint64_t memory_mib, const std::string& kernel,
+                                  const std::string& protocol, const std::string& initrd,
+                                  const std::string& cmdline) {
+  vmm::v1::CreateVmRequest create;
+  create.set_vcpu_count(vcpus);
+  create.set_memory_mib(memory_mib);
+  vmm::v1::ConfigureBootRequest configure;
+  configure.set_kernel_path(kernel);
+  configure.set_initrd_path(initrd);
+  configure.set_cmdline(cmdline);
+  configure.set_boot_protocol(protocol);
+  return Boot(std::move(create), std::move(configure));
+}
+
+std::string KernelRun::WaitForStop(absl::Duration bound) {
+  absl::MutexLock lock(&mutex_);
+  auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return stream_ended_; };
+  mutex_.AwaitWithTimeout(absl::Condition(&ended), bound);
+  const absl::Duration to_stop = absl::Now() - started_;
+  std::string took = to_init_ == absl::InfiniteDuration()
+                         ? "never"
+                         : absl::StrFormat("%.1f s", absl::ToDoubleSeconds(to_init_));
+  ::testing::Test::RecordProperty("seconds_to_init", took);
+  std::cerr << vm_id_ << ": /init after " << took << ", stopped after "
+            << absl::StrFormat("%.1f s", absl::ToDoubleSeconds(to_stop)) << "\n";
+  return console_;
+}
+
+vmm::v1::Vm KernelRun::Get() {
+  grpc::ClientContext context;
+  vmm::v1::GetVmRequest request;
+  request.set_vm_id(vm_id_);
+  vmm::v1::Vm vm;
+  grpc::Status status = stub_->GetVm(&context, request, &vm);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return vm;
+}
+
+void KernelRun::Follow() {
+  grpc::ClientContext context;
+  vmm::v1::StreamConsoleRequest request;
+  request.set_vm_id(vm_id_);
+  request.set_follow(true);
+  auto reader = stub_->StreamConsole(&context, request);
+  vmm::v1::ConsoleChunk chunk;
+  while (reader->Read(&chunk)) {
+    absl::MutexLock lock(&mutex_);
+    console_ += chunk.data();
+    // Both inits say "vmmd-init: reached userspace" or "vmmd-drive: reached userspace".
+    if (to_init_ == absl::InfiniteDuration() &&
+        console_.find(": reached userspace") != std::string::npos) {
+      to_init_ = absl::Now() - started_;
+    }
+  }
+  reader->Finish();
+  absl::MutexLock lock(&mutex_);
+  stream_ended_ = true;
+}
+
+}  // namespace vmmd::testing

@@ -1,0 +1,469 @@
+// vmmd's virtio-mmio devices used by Debian's own Linux 6.1 drivers, through the real vmmd
+// binary (tag: requires-kvm). The test builds two ext4 images without root privileges
+// (mkfs.ext4 -d, e2fsprogs) under the daemon's image root: a root drive holding given.txt, of
+// random bytes only the test knows, and a second drive holding second.txt. It boots the
+// generic bzImage with both drives (root read-write, second read-only) and the entropy
+// device, and an initramfs whose /init is drive_init (a static program built by Bazel) with
+// the kernel modules tests/linux/fetch_kernels.sh keeps (virtio_mmio, virtio_blk,
+// virtio-rng, ext4 and what they need). Checked:
+//   BootInfo  three devices (virtio-blk, virtio-blk, virtio-rng) with distinct IRQs and
+//             disjoint windows, each announced on the command line as
+//             virtio_mmio.device=<size>@<base>:<irq> in that order, and root=/dev/vda rw;
+//   guest     drive_init's checks (see drive_init.c): modules load, /dev/vda, /dev/vdb and
+//             /dev/hwrng appear, serials and sizes and read-only flags as created, both
+//             filesystems mount, given.txt and second.txt read back with the test's hashes,
+//             64 bytes of /dev/hwrng, written.txt written, the read-only mount refuses a
+//             write, both unmount; then the VM stops with "guest reset";
+//   counters  GetVm's device counters: requests and bytes each way where the guest moved
+//             them, no errors, no refused register accesses, no device needing a reset;
+//   images    afterwards, on the host: debugfs reads written.txt (the guest's hwrng line and
+//             the lines drive_init writes) and given.txt back from the root image, e2fsck
+//             finds it clean, and the read-only image's bytes are unchanged.
+// A second case holds an image read-write in one VM: CreateVm of another VM naming it (rw or
+// ro) fails with FAILED_PRECONDITION naming drives[i].path, leaves nothing behind, and
+// succeeds once the first VM is deleted.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kvm/kvm_test_util.h"
+#include "tests/daemon/daemon_process.h"
+#include "tests/linux/cpio_archive.h"
+#include "tests/linux/kernel_cache.h"
+#include "tests/linux/kernel_run.h"
+#include "vmm/v1/vmm.grpc.pb.h"
+
+namespace vmmd {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::vmmd::testing::CpioArchive;
+using ::vmmd::testing::DaemonProcess;
+using ::vmmd::testing::KernelRun;
+
+constexpr char kDaemon[] = "daemon/vmmd";
+constexpr char kInit[] = "tests/linux/drive_init";
+// As linux_boot_test's (reboot=k: the reboot stops the VM; quiet: console bytes are costly in
+// the test VM). vmmd appends the devices' parts and root=.
+constexpr char kCmdline[] = "console=ttyS0 reboot=k panic=-1 quiet";
+// A hang guard, not a goal: the generic kernel reaches /init 15-40 s after StartVcpus in the
+// test VM (QEMU TCG); this case prints its times.
+constexpr absl::Duration kBootBound = absl::Minutes(10);
+constexpr uint64_t kImageBytes = 32 << 20;  // mkfs.ext4's size argument below: 32M
+// drive_init.c's checks, each of which must say PASS.
+constexpr const char* kGuestChecks[] = {"modules", "devices", "cmdline", "drive", "mount", "given",
+                                        "second", "hwrng", "hwrng-current", "written", "readonly",
+                                        "unmount"};
+
+uint64_t Fnv1a64(const std::string& bytes) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char byte : bytes) hash = (hash ^ byte) * 0x100000001b3ull;
+  return hash;
+}
+
+std::string RandomBytes(size_t size) {
+  std::random_device seed;
+  std::mt19937_64 random((uint64_t{seed()} << 32) | seed());
+  std::string bytes(size, '\0');
+  for (char& byte : bytes) byte = static_cast<char>(random());
+  return bytes;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+bool WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream file(path, std::ios::binary);
+  file << contents;
+  return file.good();
+}
+
+// e2fsprogs' tools live in /usr/sbin or /sbin, which a test's PATH may lack.
+std::string FindTool(const std::string& name) {
+  for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin", "/bin"}) {
+    std::string path = absl::StrCat(dir, "/", name);
+    if (::access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "";
+}
+
+std::string TempDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir != nullptr && *dir != '\0' ? dir : "/tmp";
+}
+
+struct CommandResult {
+  int exit_status = -1;  // -1: it did not run or did not exit normally
+  std::string out, err;
+};
+
+// Runs argv[0] (a path) with argv, stdout and stderr kept apart.
+CommandResult RunCommand(const std::vector<std::string>& argv) {
+  static int next;
+  const std::string out_path = absl::StrCat(TempDir(), "/command-", ::getpid(), "-", next, ".out");
+  const std::string err_path = absl::StrCat(TempDir(), "/command-", ::getpid(), "-", next++, ".err");
+  CommandResult result;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int in = ::open("/dev/null", O_RDONLY);
+    if (out < 0 || err < 0 || in < 0) ::_exit(126);
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    std::vector<char*> args;
+    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
+    result.exit_status = WEXITSTATUS(status);
+  }
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  ::unlink(out_path.c_str());
+  ::unlink(err_path.c_str());
+  return result;
+}
+
+std::string Describe(const std::vector<std::string>& argv, const CommandResult& result) {
+  return absl::StrCat(absl::StrJoin(argv, " "), " exited ", result.exit_status, "; stderr: ", result.err);
+}
+
+// A 32 MiB ext4 image at `image` holding `files` (name -> contents) in its root directory,
+// built without privileges: mkfs.ext4 -d copies a directory's tree into the new filesystem.
+::testing::AssertionResult MakeExt4Image(const std::string& image,
+                                         const std::vector<std::pair<std::string, std::string>>& files) {
+  const std::string mkfs = FindTool("mkfs.ext4");
+  if (mkfs.empty()) return ::testing::AssertionFailure() << "no mkfs.ext4 (apt-get install e2fsprogs)";
+  const std::string dir = absl::StrCat(TempDir(), "/", image.substr(image.rfind('/') + 1), ".d");
+  ::mkdir(dir.c_str(), 0755);
+  for (const auto& [name, contents] : files) {
+    if (!WriteFile(absl::StrCat(dir, "/", name), contents)) {
+      return ::testing::AssertionFailure() << "cannot write " << dir << "/" << name;
+    }
+  }
+  const std::vector<std::string> argv = {mkfs, "-q", "-F", "-d", dir, image, "32M"};
+  const CommandResult result = RunCommand(argv);
+  if (result.exit_status != 0) return ::testing::AssertionFailure() << Describe(argv, result);
+  return ::testing::AssertionSuccess();
+}
+
+// debugfs -R 'cat /NAME' IMAGE: a file of an ext4 image, read without mounting it.
+std::string DebugfsCat(const std::string& image, const std::string& name) {
+  const std::vector<std::string> argv = {FindTool("debugfs"), "-R", absl::StrCat("cat /", name), image};
+  const CommandResult result = RunCommand(argv);
+  EXPECT_EQ(result.exit_status, 0) << Describe(argv, result);
+  return result.out;
+}
+
+// drive_init's written.txt: the hwrng line, then 4096 numbered lines.
+std::string ExpectedWrittenFile(const std::string& hwrng_hex) {
+  std::string text = absl::StrCat("hwrng ", hwrng_hex, "\n");
+  for (int i = 0; i < 4096; ++i) absl::StrAppendFormat(&text, "line %04d of written.txt\n", i);
+  return text;
+}
+
+// The initramfs: /init, the guest's modules and load-order from the kernel cache, and what
+// /sys/block must say about each drive.
+std::string Initramfs(const std::string& cache, const std::string& expected) {
+  const std::string init = ReadFile(kInit);
+  EXPECT_FALSE(init.empty()) << "missing " << kInit;
+  CpioArchive archive;
+  for (const char* directory : {"dev", "proc", "sys", "mnt", "modules"}) archive.AddDirectory(directory);
+  archive.AddCharDevice("dev/console", 5, 1);
+  archive.AddFile("init", init, 0755);
+  archive.AddFile("expected", expected);
+  const std::string order = ReadFile(cache + "/modules/load-order");
+  archive.AddFile("modules/load-order", order);
+  std::istringstream names(order);
+  for (std::string name; std::getline(names, name);) {
+    if (name.empty()) continue;
+    const std::string module = ReadFile(absl::StrCat(cache, "/modules/", name));
+    EXPECT_FALSE(module.empty()) << "missing " << cache << "/modules/" << name;
+    archive.AddFile("modules/" + name, module);
+  }
+  return std::move(archive).Finish();
+}
+
+// Linux's memparse(): a number (0x for hex) with an optional K, M or G.
+uint64_t MemParse(const std::string& text) {
+  size_t end = 0;
+  uint64_t value = std::stoull(text, &end, 0);
+  switch (end < text.size() ? text[end] : '\0') {
+    case 'G': case 'g': value <<= 10; [[fallthrough]];
+    case 'M': case 'm': value <<= 10; [[fallthrough]];
+    case 'K': case 'k': value <<= 10;
+  }
+  return value;
+}
+
+// The command line's virtio_mmio.device=<size>@<base>:<irq> parts, in order, as DeviceInfo
+// (mmio_size, mmio_address, irq).
+std::vector<vmm::v1::DeviceInfo> AnnouncedDevices(const std::string& cmdline) {
+  std::vector<vmm::v1::DeviceInfo> devices;
+  const std::regex part(R"((?:^| )virtio_mmio\.device=(\w+)@(0x[0-9a-fA-F]+|[0-9]+):([0-9]+)(?= |$))");
+  for (auto it = std::sregex_iterator(cmdline.begin(), cmdline.end(), part); it != std::sregex_iterator(); ++it) {
+    vmm::v1::DeviceInfo device;
+    device.set_mmio_size(MemParse((*it)[1]));
+    device.set_mmio_address(std::stoull((*it)[2], nullptr, 0));
+    device.set_irq(std::stoul((*it)[3]));
+    devices.push_back(device);
+  }
+  return devices;
+}
+
+class LinuxDriveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(::vmmd::testing::KvmUsable());
+    cache_ = ::vmmd::testing::KernelCache();
+    ASSERT_TRUE(::vmmd::testing::KernelsFetched(cache_));
+    ASSERT_FALSE(FindTool("mkfs.ext4").empty()) << "no mkfs.ext4: apt-get install e2fsprogs";
+    ASSERT_FALSE(FindTool("debugfs").empty()) << "no debugfs: apt-get install e2fsprogs";
+    auto daemon = DaemonProcess::Start(kDaemon, {}, {"--image_root=" + cache_});
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = std::move(*daemon);
+    stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
+  }
+  void TearDown() override {
+    if (HasFailure() && daemon_) std::cerr << "vmmd log:\n" << daemon_->Log();
+  }
+
+  static vmm::v1::Drive Drive(const std::string& id, const std::string& path, bool read_only,
+                              bool root = false) {
+    vmm::v1::Drive drive;
+    drive.set_drive_id(id);
+    drive.set_path(path);
+    drive.set_read_only(read_only);
+    drive.set_is_root_device(root);
+    return drive;
+  }
+
+  grpc::Status CreateVm(const std::string& id, const std::vector<vmm::v1::Drive>& drives) {
+    vmm::v1::CreateVmRequest request;
+    request.set_vm_id(id);
+    request.set_vcpu_count(1);
+    request.set_memory_mib(32);
+    for (const vmm::v1::Drive& drive : drives) *request.add_drives() = drive;
+    grpc::ClientContext context;
+    vmm::v1::Vm vm;
+    return stub_->CreateVm(&context, request, &vm);
+  }
+
+  grpc::Status DeleteVm(const std::string& id) {
+    vmm::v1::DeleteVmRequest request;
+    request.set_vm_id(id);
+    grpc::ClientContext context;
+    vmm::v1::DeleteVmResponse response;
+    return stub_->DeleteVm(&context, request, &response);
+  }
+
+  grpc::Status GetVm(const std::string& id) {
+    vmm::v1::GetVmRequest request;
+    request.set_vm_id(id);
+    grpc::ClientContext context;
+    vmm::v1::Vm vm;
+    return stub_->GetVm(&context, request, &vm);
+  }
+
+  std::string cache_;
+  std::unique_ptr<DaemonProcess> daemon_;
+  std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
+};
+
+TEST_F(LinuxDriveTest, GenericBzImageUsesBlockAndEntropyDevices) {
+  ASSERT_TRUE(::vmmd::testing::ModulesFetched(cache_));
+  // given.txt spans many requests (and blocks of the filesystem); neither size is a multiple
+  // of a sector.
+  const std::string given = RandomBytes(300 * 1024 + 7);
+  const std::string second = RandomBytes(5000 + 3);
+  const std::string root_image = daemon_->ImagePath("root.img");
+  const std::string second_image = daemon_->ImagePath("second.img");
+  ASSERT_TRUE(MakeExt4Image(root_image, {{"given.txt", given}}));
+  ASSERT_TRUE(MakeExt4Image(second_image, {{"second.txt", second}}));
+  const std::string second_before = ReadFile(second_image);
+  ASSERT_EQ(second_before.size(), kImageBytes);
+
+  const std::string initrd = daemon_->ImagePath("drive.cpio");
+  const uint64_t sectors = kImageBytes / 512;
+  ASSERT_TRUE(WriteFile(initrd, Initramfs(cache_, absl::StrFormat("drive vda root %d 0\ndrive vdb second %d 1\n",
+                                                                   sectors, sectors))));
+
+  vmm::v1::CreateVmRequest create;
+  create.set_vcpu_count(1);
+  create.set_memory_mib(256);
+  *create.add_drives() = Drive("root", root_image, /*read_only=*/false, /*root=*/true);
+  *create.add_drives() = Drive("second", second_image, /*read_only=*/true);
+  create.set_entropy_device(true);
+  vmm::v1::ConfigureBootRequest configure;
+  configure.set_kernel_path(cache_ + "/vmlinuz-generic");
+  configure.set_initrd_path(initrd);
+  configure.set_cmdline(kCmdline);
+  KernelRun run(stub_.get(), "drives");
+  const vmm::v1::BootInfo info = run.Boot(create, configure);
+  ASSERT_FALSE(HasFailure()) << "the VM did not start";
+
+  // BootInfo: the devices, and the command line that announces them.
+  ASSERT_EQ(info.devices_size(), 3) << info.DebugString();
+  const std::vector<std::pair<std::string, std::string>> expected_devices = {
+      {"root", "virtio-blk"}, {"second", "virtio-blk"}, {"rng", "virtio-rng"}};
+  for (int i = 0; i < 3; ++i) {
+    const vmm::v1::DeviceInfo& device = info.devices(i);
+    EXPECT_EQ(device.id(), expected_devices[i].first) << i;
+    EXPECT_EQ(device.kind(), expected_devices[i].second) << i;
+    EXPECT_GE(device.mmio_size(), 0x200u) << "virtio-mmio's registers take 0x200 bytes";
+    for (int j = 0; j < i; ++j) {
+      const vmm::v1::DeviceInfo& other = info.devices(j);
+      EXPECT_NE(device.irq(), other.irq()) << "devices " << j << " and " << i;
+      EXPECT_TRUE(device.mmio_address() + device.mmio_size() <= other.mmio_address() ||
+                  other.mmio_address() + other.mmio_size() <= device.mmio_address())
+          << "windows of devices " << j << " and " << i << " overlap";
+    }
+  }
+  const std::vector<vmm::v1::DeviceInfo> announced = AnnouncedDevices(info.cmdline());
+  ASSERT_EQ(announced.size(), 3u) << info.cmdline();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(announced[i].mmio_address(), info.devices(i).mmio_address()) << info.cmdline();
+    EXPECT_EQ(announced[i].mmio_size(), info.devices(i).mmio_size()) << info.cmdline();
+    EXPECT_EQ(announced[i].irq(), info.devices(i).irq()) << info.cmdline();
+  }
+  EXPECT_TRUE(absl::StartsWith(info.cmdline(), kCmdline)) << info.cmdline();
+  EXPECT_TRUE(std::regex_search(info.cmdline(), std::regex("(^| )root=/dev/vda rw( |$)"))) << info.cmdline();
+
+  // The guest's own checks.
+  const std::string console = run.WaitForStop(kBootBound);
+  const std::string excerpt = console.size() > 8000 ? console.substr(console.size() - 8000) : console;
+  EXPECT_THAT(console, HasSubstr("vmmd-drive: reached userspace")) << excerpt;
+  for (const char* check : kGuestChecks) {
+    EXPECT_THAT(console, HasSubstr(absl::StrCat("vmmd-drive: check ", check, ": PASS"))) << excerpt;
+  }
+  EXPECT_THAT(console, Not(HasSubstr(": FAIL"))) << excerpt;
+  EXPECT_THAT(console, HasSubstr(absl::StrFormat("vmmd-drive: given %016x (%d bytes)", Fnv1a64(given), given.size())))
+      << excerpt;
+  EXPECT_THAT(console, HasSubstr(absl::StrFormat("vmmd-drive: second %016x (%d bytes)", Fnv1a64(second),
+                                                 second.size())))
+      << excerpt;
+  std::smatch hwrng;
+  const bool have_hwrng = std::regex_search(console, hwrng, std::regex("vmmd-drive: hwrng ([0-9a-f]{128})"));
+  EXPECT_TRUE(have_hwrng) << excerpt;
+  EXPECT_THAT(console, HasSubstr("vmmd-drive: 0 checks failed; rebooting")) << excerpt;
+
+  const vmm::v1::Vm vm = run.Get();
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_STOPPED);
+  EXPECT_EQ(vm.exit_reason(), "guest reset");
+
+  // What the devices counted.
+  ASSERT_EQ(vm.devices_size(), 3) << vm.DebugString();
+  const vmm::v1::DeviceCounters& root = vm.devices(0);
+  const vmm::v1::DeviceCounters& second_drive = vm.devices(1);
+  const vmm::v1::DeviceCounters& rng = vm.devices(2);
+  EXPECT_EQ(root.id(), "root");
+  EXPECT_EQ(second_drive.id(), "second");
+  EXPECT_EQ(rng.id(), "rng");
+  EXPECT_GT(root.requests(), 0u);
+  EXPECT_GE(root.bytes_read(), given.size());
+  EXPECT_GE(root.bytes_written(), ExpectedWrittenFile(std::string(128, '0')).size());
+  EXPECT_GT(second_drive.requests(), 0u);
+  EXPECT_GE(second_drive.bytes_read(), second.size());
+  EXPECT_EQ(second_drive.bytes_written(), 0u) << "a read-only drive";
+  EXPECT_GT(rng.requests(), 0u);
+  EXPECT_GE(rng.bytes_read(), 64u);
+  for (const vmm::v1::DeviceCounters& device : vm.devices()) {
+    EXPECT_EQ(device.errors(), 0u) << device.DebugString();
+    EXPECT_GT(device.notifications(), 0u) << device.DebugString();
+    EXPECT_GT(device.interrupts(), 0u) << device.DebugString();
+    EXPECT_EQ(device.refused_accesses(), 0u) << device.DebugString();
+    EXPECT_EQ(device.needs_reset(), 0u) << device.DebugString();
+  }
+  std::cerr << "device counters:\n" << [&vm] {
+    std::string text;
+    for (const vmm::v1::DeviceCounters& device : vm.devices()) absl::StrAppend(&text, device.ShortDebugString(), "\n");
+    return text;
+  }();
+
+  // The images, read on the host.
+  if (have_hwrng) {
+    EXPECT_EQ(DebugfsCat(root_image, "written.txt"), ExpectedWrittenFile(hwrng[1]));
+  }
+  EXPECT_TRUE(DebugfsCat(root_image, "given.txt") == given) << "given.txt changed in the root image";
+  const std::vector<std::string> fsck = {FindTool("e2fsck"), "-f", "-n", root_image};
+  const CommandResult checked = RunCommand(fsck);
+  EXPECT_EQ(checked.exit_status, 0) << Describe(fsck, checked) << checked.out;
+  const std::string second_after = ReadFile(second_image);
+  EXPECT_TRUE(second_after == second_before)
+      << absl::StrFormat("the read-only image changed: fnv1a64 %016x before, %016x after (%d bytes)",
+                         Fnv1a64(second_before), Fnv1a64(second_after), second_after.size());
+}
+
+// An image attached read-write is its VM's alone while that VM exists; read-only attachments
+// share. A refused CreateVm names the drive and leaves no VM and no lock behind.
+TEST_F(LinuxDriveTest, ImageAttachedReadWriteIsExclusive) {
+  const std::string shared = daemon_->ImagePath("shared.img");
+  const std::string other = daemon_->ImagePath("other.img");
+  ASSERT_TRUE(WriteFile(shared, std::string(1 << 20, '\0')));
+  ASSERT_TRUE(WriteFile(other, std::string(1 << 20, '\0')));
+
+  grpc::Status status = CreateVm("holder", {Drive("disk", shared, /*read_only=*/false)});
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  for (bool read_only : {false, true}) {
+    SCOPED_TRACE(read_only ? "read-only" : "read-write");
+    status = CreateVm("rival", {Drive("disk", shared, read_only)});
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("drives[0].path"));
+    EXPECT_THAT(status.error_message(), HasSubstr(shared));
+    EXPECT_EQ(GetVm("rival").error_code(), grpc::StatusCode::NOT_FOUND) << "a refused CreateVm left a VM";
+  }
+
+  // The conflict on the second drive: the first one's lock, taken before, is released.
+  status = CreateVm("rival", {Drive("a", other, /*read_only=*/false), Drive("b", shared, /*read_only=*/true)});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("drives[1].path"));
+  status = CreateVm("other-user", {Drive("a", other, /*read_only=*/false)});
+  EXPECT_TRUE(status.ok()) << "other.img still locked by a refused CreateVm: " << status.error_message();
+  EXPECT_TRUE(DeleteVm("other-user").ok());
+
+  status = DeleteVm("holder");
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  status = CreateVm("rival", {Drive("disk", shared, /*read_only=*/false)});
+  EXPECT_TRUE(status.ok()) << "after DeleteVm of the holder: " << status.error_message();
+  EXPECT_TRUE(DeleteVm("rival").ok());
+
+  // Read-only attachments share the image, and keep a read-write one out.
+  ASSERT_TRUE(CreateVm("reader-1", {Drive("disk", shared, /*read_only=*/true)}).ok());
+  status = CreateVm("reader-2", {Drive("disk", shared, /*read_only=*/true)});
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  status = CreateVm("writer", {Drive("disk", shared, /*read_only=*/false)});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("drives[0].path"));
+}
+
+}  // namespace
+}  // namespace vmmd
