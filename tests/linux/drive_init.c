@@ -36,26 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-
-static void check(const char* name, int ok, const char* detail) {
-  printf("vmmd-drive: check %s: %s (%s)\n", name, ok ? "PASS" : "FAIL", detail);
-  if (!ok) ++failures;
-}
-
-// The whole of a small file, NUL-terminated, without one trailing newline; NULL if unreadable.
-static char* read_text(const char* path) {
-  FILE* file = fopen(path, "r");
-  if (file == NULL) return NULL;
-  static char buffer[8][8192];
-  static int next;
-  char* text = buffer[next++ % 8];
-  size_t length = fread(text, 1, sizeof(buffer[0]) - 1, file);
-  fclose(file);
-  text[length] = '\0';
-  if (length > 0 && text[length - 1] == '\n') text[length - 1] = '\0';
-  return text;
-}
+#define INIT_CHECKS_PREFIX "vmmd-drive"
+#include "init_checks.h"
 
 static double now_seconds(void) {
   struct timespec t;
