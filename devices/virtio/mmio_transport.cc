@@ -181,8 +181,11 @@ void MmioTransport::WriteStatus(uint32_t value) {
   }
   // The driver only adds bits (2.1.1), in the order of 3.1.1: ACKNOWLEDGE, DRIVER,
   // FEATURES_OK, DRIVER_OK; FAILED at any time. DEVICE_NEEDS_RESET is ours to set.
-  const uint32_t added = value & ~status_;
-  const bool keeps_bits = (value & status_) == (status_ & ~status::kNeedsReset);
+  const uint32_t added = value & ~status_;  // NEEDS_RESET among them: the driver may not set it
+  // DEVICE_NEEDS_RESET is the device's: a driver may echo it (Linux's virtio_add_status reads,
+  // ORs and writes back) or leave it out; either way the device keeps it.
+  const uint32_t driver_bits = status_ & ~status::kNeedsReset;
+  const bool keeps_bits = (value & driver_bits) == driver_bits;
   const uint32_t known = status::kAcknowledge | status::kDriver | status::kFeaturesOk |
                          status::kDriverOk | status::kFailed;
   bool in_order = keeps_bits && (added & ~known) == 0;
@@ -218,6 +221,8 @@ void MmioTransport::ConfigureQueue(uint64_t offset, uint32_t value) {
   // QueueReady = 0 is how a driver takes a queue down (vm_del_vq), allowed at any time.
   if (queue != nullptr && offset == mmio::kQueueReady && value == 0) {
     queue->Reset();
+    // Reset forgets the ring features; a queue set up again keeps what was negotiated.
+    if ((status_ & status::kFeaturesOk) != 0) (void)queue->SetFeatures(driver_features_);
     return;
   }
   const bool negotiating =

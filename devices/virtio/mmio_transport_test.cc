@@ -316,5 +316,34 @@ TEST_F(MmioTransportTest, StateRestoredIntoANewTransportCarriesOn) {
   EXPECT_EQ(restored->Restore(state).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A driver that finds DEVICE_NEEDS_RESET writes the status back with FAILED added, the bit
+// echoed (Linux's virtio_add_status: read, OR, write): the device takes FAILED.
+TEST_F(MmioTransportTest, FailedIsTakenWhenTheDriverEchoesNeedsReset) {
+  MakeLive();
+  driver().SetAvailIdx(kQueueSize + 1);
+  transport_->ProcessQueue(0);
+  ASSERT_EQ(ReadReg(mmio::kStatus), kLive | status::kNeedsReset);
+  WriteReg(mmio::kStatus, kLive | status::kNeedsReset | status::kFailed);
+  EXPECT_EQ(ReadReg(mmio::kStatus), kLive | status::kNeedsReset | status::kFailed);
+}
+
+TEST_F(MmioTransportTest, TheDriverCannotSetNeedsResetItself) {
+  MakeLive();
+  WriteReg(mmio::kStatus, kLive | status::kNeedsReset);
+  EXPECT_EQ(ReadReg(mmio::kStatus), kLive);
+}
+
+// A queue taken down (QueueReady = 0) and set up again before DRIVER_OK keeps the ring
+// features that were negotiated.
+TEST_F(MmioTransportTest, AQueueSetUpAgainKeepsTheNegotiatedRingFeatures) {
+  NegotiateFeatures(kFeatureVersion1 | kFeatureEventIdx);
+  SetUpQueue0();
+  ASSERT_TRUE(transport_->state().queues[0].event_idx);
+  WriteReg(mmio::kQueueReady, 0);
+  WriteReg(mmio::kQueueReady, 1);
+  ASSERT_EQ(ReadReg(mmio::kQueueReady), 1u);
+  EXPECT_TRUE(transport_->state().queues[0].event_idx);
+}
+
 }  // namespace
 }  // namespace vmmd::virtio
