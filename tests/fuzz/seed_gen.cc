@@ -4,6 +4,7 @@
 // else is an error, so a BUILD file and this generator cannot drift apart silently.
 #include <asm/bootparam.h>
 #include <elf.h>
+#include <linux/virtio_blk.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include "tests/fuzz/fdp_encoder.h"
 #include "tests/fuzz/image_builder.h"
+#include "tests/fuzz/virtio_device_ops.h"
 #include "tests/fuzz/virtqueue_ops.h"
 
 namespace vmmd::fuzz {
@@ -592,6 +594,524 @@ Seeds VirtqueueSeeds() {
   };
 }
 
+// --- virtio-blk requests, as mmio_transport_fuzzer and block_request_fuzzer read them -----
+// In the format virtio_device_ops.h documents (namespace request).
+
+struct RequestSeed {
+  uint8_t type_choice = request::kIn;
+  uint32_t raw_type = 0;  // with kRawType
+  bool raw_sector = false;
+  uint64_t sector = 0;
+  uint8_t header_length = 16;
+  bool raw_data = false;
+  uint32_t data_length = 0;  // bytes; a multiple of 512 unless raw_data
+  bool data_writable = true;
+  uint8_t status_length = 1;
+  std::vector<uint32_t> readable_cuts;  // ascending
+  std::vector<uint32_t> writable_cuts;
+  bool indirect = false;
+  uint8_t gap = 0;
+  uint8_t pattern = 0;
+
+  uint32_t readable_length() const { return header_length + (data_writable ? 0 : data_length); }
+  uint32_t writable_length() const { return (data_writable ? data_length : 0) + status_length; }
+};
+
+// The usual framings, as Linux's virtio_blk builds them: header, data, status in their own
+// descriptors.
+RequestSeed ReadRequest(uint64_t sector, uint32_t sectors) {
+  RequestSeed r;
+  r.sector = sector;
+  r.data_length = 512 * sectors;
+  r.writable_cuts = {r.data_length};
+  return r;
+}
+RequestSeed WriteRequest(uint64_t sector, uint32_t sectors, uint8_t pattern) {
+  RequestSeed r;
+  r.type_choice = request::kOut;
+  r.sector = sector;
+  r.data_length = 512 * sectors;
+  r.data_writable = false;
+  r.readable_cuts = {16};
+  r.pattern = pattern;
+  return r;
+}
+RequestSeed FlushRequest() {
+  RequestSeed r;
+  r.type_choice = request::kFlush;
+  return r;
+}
+RequestSeed GetIdRequest(uint32_t length = 20) {
+  RequestSeed r;
+  r.type_choice = request::kGetId;
+  r.raw_data = true;
+  r.data_length = length;
+  r.writable_cuts = {length};
+  return r;
+}
+RequestSeed RawTypeRequest(uint32_t type) {
+  RequestSeed r;
+  r.type_choice = request::kRawType;
+  r.raw_type = type;
+  return r;
+}
+RequestSeed Indirect(RequestSeed r) {
+  r.indirect = true;
+  return r;
+}
+
+void EncodeCuts(FdpEncoder& encoder, const std::vector<uint32_t>& cuts, uint32_t length) {
+  encoder.IntegralInRange<uint8_t>(1, request::kMaxPieces, static_cast<uint8_t>(cuts.size() + 1));
+  for (uint32_t cut : cuts) encoder.IntegralInRange<uint32_t>(0, length, cut);
+}
+
+void EncodeRequest(FdpEncoder& encoder, const RequestSeed& r) {
+  encoder.IntegralInRange<uint8_t>(0, request::kLastType, r.type_choice);
+  if (r.type_choice == request::kRawType) encoder.Integral<uint32_t>(r.raw_type);
+  encoder.Bool(r.raw_sector);
+  if (r.raw_sector) {
+    encoder.Integral<uint64_t>(r.sector);
+  } else {
+    encoder.IntegralInRange<uint16_t>(0, request::kMaxNearSector, static_cast<uint16_t>(r.sector));
+  }
+  encoder.Bool(r.header_length != 16);
+  if (r.header_length != 16) encoder.IntegralInRange<uint8_t>(0, 15, r.header_length);
+  encoder.Bool(r.raw_data);
+  if (r.raw_data) {
+    encoder.IntegralInRange<uint32_t>(0, request::kMaxRawDataLength, r.data_length);
+  } else {
+    encoder.IntegralInRange<uint8_t>(0, request::kMaxDataSectors,
+                                     static_cast<uint8_t>(r.data_length / 512));
+  }
+  encoder.Bool(r.data_writable);
+  encoder.IntegralInRange<uint8_t>(0, request::kMaxStatusLength, r.status_length);
+  EncodeCuts(encoder, r.readable_cuts, r.readable_length());
+  EncodeCuts(encoder, r.writable_cuts, r.writable_length());
+  encoder.Bool(r.indirect).Integral<uint8_t>(r.gap).Integral<uint8_t>(r.pattern);
+}
+
+// --- mmio_transport: driver sessions for mmio_transport_fuzzer --------------------------
+// In the format mmio_transport_fuzzer.cc documents (constants in virtio_device_ops.h).
+
+namespace mt = ::vmmd::fuzz::mmio_transport;
+
+// virtio-mmio registers (virtio 1.2 section 4.2.2) and status bits (2.1) the seeds use.
+constexpr uint16_t kRegStatus = 0x070, kRegQueueSel = 0x030, kRegQueueNumMax = 0x034,
+                   kRegQueueReady = 0x044, kRegInterruptStatus = 0x060, kRegDeviceFeatures = 0x010,
+                   kRegDeviceFeaturesSel = 0x014, kRegConfigGeneration = 0x0fc,
+                   kRegShmLenLow = 0x0b0, kRegShmSel = 0x0ac;
+constexpr uint8_t kStatusFailedBit = 7, kStatusDriverOkBit = 2;
+
+class TransportOps {
+ public:
+  explicit TransportOps(mt::Mode mode) {
+    encoder_.IntegralInRange<uint8_t>(0, mt::kLastMode, mode);
+  }
+
+  // kInit; `size` is queue 0's size afterwards (what ranges of later operands use).
+  TransportOps& Init(uint8_t flags = 0, uint8_t log2 = 8, mt::Layout layout = mt::kStandard,
+                     uint64_t desc = 0, uint64_t avail = 0, uint64_t used = 0) {
+    Op(mt::kInit).Integral<uint8_t>(flags);
+    encoder_.IntegralInRange<uint8_t>(0, mt::kMaxSizeLog2, log2);
+    encoder_.IntegralInRange<uint8_t>(0, mt::kLastLayout, layout);
+    if (layout == mt::kRawLayout) Address(desc).Address(avail).Address(used);
+    // A queue that did not get configured keeps its maximum (256).
+    const bool configured =
+        !(flags & (mt::kDropVersion1 | mt::kAddUnoffered | mt::kStopAtFeatures));
+    size_ = configured ? static_cast<uint16_t>(1u << log2) : 256;
+    return *this;
+  }
+  TransportOps& WriteReg(uint16_t offset, uint32_t value, uint8_t width = 4) {
+    Op(mt::kWriteRegister);
+    Register(offset).Width(width);
+    encoder_.IntegralInRange<uint8_t>(0, mt::kLastValueKind, mt::kValue32)
+        .Integral<uint32_t>(value);
+    return *this;
+  }
+  // A read-modify-write setting `bit`.
+  TransportOps& SetRegBit(uint16_t offset, uint8_t bit) {
+    Op(mt::kWriteRegister);
+    Register(offset).Width(4);
+    encoder_.IntegralInRange<uint8_t>(0, mt::kLastValueKind, mt::kReadOrBit);
+    encoder_.IntegralInRange<uint8_t>(0, 31, bit);
+    return *this;
+  }
+  TransportOps& ReadReg(uint16_t offset, uint8_t width = 4) {
+    Op(mt::kReadRegister);
+    Register(offset).Width(width);
+    return *this;
+  }
+  TransportOps& ReadConfig(uint16_t offset, uint8_t width) {
+    Op(mt::kReadConfig).IntegralInRange<uint16_t>(0, mt::kMaxConfigOffset, offset);
+    encoder_.IntegralInRange<uint8_t>(1, 8, width);
+    return *this;
+  }
+  TransportOps& WriteConfig(uint16_t offset, uint8_t width, uint64_t value) {
+    Op(mt::kWriteConfig).IntegralInRange<uint16_t>(0, mt::kMaxConfigOffset, offset);
+    encoder_.IntegralInRange<uint8_t>(1, 8, width).Integral<uint64_t>(value);
+    return *this;
+  }
+  TransportOps& Desc(uint16_t index, uint64_t addr, uint32_t len, uint8_t flags = 0,
+                     uint16_t next = 0) {
+    Op(mt::kSetDescriptor).IntegralInRange<uint16_t>(0, size_ - 1, index);
+    return Descriptor(addr, len, flags, next);
+  }
+  TransportOps& Avail(uint16_t head) {
+    Op(mt::kMakeAvailable).IntegralInRange<uint16_t>(0, size_, head);
+    return *this;
+  }
+  TransportOps& MoveIdx(uint16_t delta) {
+    Op(mt::kMoveAvailIdx).Integral<uint16_t>(delta);
+    return *this;
+  }
+  TransportOps& DriverFields(uint16_t flags, uint16_t used_event) {
+    Op(mt::kSetDriverFields).Integral<uint16_t>(flags).Integral<uint16_t>(used_event);
+    return *this;
+  }
+  TransportOps& Request(const RequestSeed& r) {
+    Op(mt::kRequest);
+    EncodeRequest(encoder_, r);
+    return *this;
+  }
+  TransportOps& Patch(uint32_t offset, const Bytes& bytes) {
+    Op(mt::kPatch).IntegralInRange<uint32_t>(0, mt::kMemorySize - 1, offset);
+    encoder_.IntegralInRange<uint8_t>(0, mt::kMaxPatchBytes, static_cast<uint8_t>(bytes.size()));
+    encoder_.Bytes(bytes);
+    return *this;
+  }
+  TransportOps& Process(uint8_t index = 0) {
+    Op(mt::kProcessQueue).IntegralInRange<uint8_t>(0, 2, index);
+    return *this;
+  }
+  TransportOps& Notify(uint8_t index = 0) {
+    Op(mt::kNotify).IntegralInRange<uint8_t>(0, 2, index);
+    return *this;
+  }
+  TransportOps& EventLoop() {
+    Op(mt::kRunEventLoop);
+    return *this;
+  }
+  // InterruptACK of what InterruptStatus shows.
+  TransportOps& Ack() {
+    Op(mt::kInterruptAck).Bool(true);
+    return *this;
+  }
+  TransportOps& AckValue(uint8_t value) {
+    Op(mt::kInterruptAck).Bool(false).Integral<uint8_t>(value);
+    return *this;
+  }
+  TransportOps& Reset() {
+    Op(mt::kReset);
+    return *this;
+  }
+  TransportOps& Snapshot() {
+    Op(mt::kSnapshot);
+    return *this;
+  }
+  Bytes Finish() const { return encoder_.Finish(); }
+
+ private:
+  FdpEncoder& Op(mt::Op op) { return encoder_.IntegralInRange<uint8_t>(0, mt::kLastOp, op); }
+  TransportOps& Register(uint16_t offset) {
+    for (uint8_t i = 0; i < mt::kRegisterCount; ++i) {
+      if (mt::kRegisters[i] == offset) {
+        encoder_.Bool(true).IntegralInRange<uint8_t>(0, mt::kRegisterCount - 1, i);
+        return *this;
+      }
+    }
+    encoder_.Bool(false).IntegralInRange<uint16_t>(0, mt::kMaxRegisterOffset, offset);
+    return *this;
+  }
+  TransportOps& Width(uint8_t width) {
+    encoder_.Bool(width == 4);
+    if (width != 4) encoder_.IntegralInRange<uint8_t>(1, 8, width);
+    return *this;
+  }
+  TransportOps& Address(uint64_t address) {
+    const bool far = address > mt::kMaxNearAddress;
+    encoder_.Bool(far);
+    if (far) {
+      encoder_.Integral<uint64_t>(address);
+    } else {
+      encoder_.IntegralInRange<uint64_t>(0, mt::kMaxNearAddress, address);
+    }
+    return *this;
+  }
+  TransportOps& Descriptor(uint64_t addr, uint32_t len, uint8_t flags, uint16_t next) {
+    Address(addr);
+    const bool big = len > mt::kMaxNearLength;
+    encoder_.Bool(big);
+    if (big) {
+      encoder_.Integral<uint32_t>(len);
+    } else {
+      encoder_.IntegralInRange<uint32_t>(0, mt::kMaxNearLength, len);
+    }
+    encoder_.IntegralInRange<uint8_t>(0, 7, flags).IntegralInRange<uint16_t>(0, size_, next);
+    return *this;
+  }
+
+  uint16_t size_ = 256;
+  FdpEncoder encoder_;
+};
+
+Seeds MmioTransportSeeds() {
+  return {
+      // The whole life of a virtio-blk drive as Linux drives it: negotiation, a 256-entry
+      // queue, a write, a read of it back, a flush and GET_ID in one kick; the interrupt
+      // acknowledged; a snapshot restored into a new transport, which serves a read of the
+      // last sector on a spurious wake-up; a reset.
+      {"blk_read_write_flush_get_id",
+       [] {
+         TransportOps ops(mt::kBlockReadWrite);
+         ops.Init().Request(WriteRequest(2, 2, 0x30)).Request(ReadRequest(2, 2));
+         ops.Request(FlushRequest()).Request(GetIdRequest()).Notify().Ack().Snapshot();
+         ops.Request(ReadRequest(127, 1)).Process().ReadReg(kRegInterruptStatus).Ack().Reset();
+         return ops.Finish();
+       }},
+      // A read-only drive on a read-only fd: VIRTIO_BLK_F_RO offered, the write refused
+      // (IOERR), the rest served.
+      {"blk_read_only_fd",
+       [] {
+         TransportOps ops(mt::kBlockReadOnlyFd);
+         ops.Init(0, 4).Request(WriteRequest(0, 1, 0x11)).Request(ReadRequest(0, 4));
+         ops.Request(FlushRequest()).Request(GetIdRequest()).Notify().Ack();
+         return ops.Finish();
+       }},
+      // A read-only drive on a read-write fd: only the device refuses the writes.
+      {"blk_read_only_write_refused",
+       [] {
+         TransportOps ops(mt::kBlockReadOnly);
+         ops.Init(0, 5).Request(WriteRequest(0, 8, 0x22)).Request(WriteRequest(120, 8, 0x23));
+         ops.Request(ReadRequest(0, 8)).Request(FlushRequest()).Request(GetIdRequest(8));
+         ops.Notify().Ack();
+         return ops.Finish();
+       }},
+      // An image with a tail short of a sector; event idx with used_event; the queue at the
+      // top of RAM; reads at the last sector and one past it.
+      {"blk_odd_tail_event_idx",
+       [] {
+         TransportOps ops(mt::kBlockOddTail);
+         ops.Init(0, 3, mt::kTopOfRam).DriverFields(0, 2).Request(ReadRequest(127, 1));
+         ops.Request(ReadRequest(128, 1)).Request(WriteRequest(127, 1, 0x44));
+         ops.Request(FlushRequest()).Request(GetIdRequest(10)).Notify().Ack();
+         ops.Request(ReadRequest(126, 2)).EventLoop().Notify().Ack();
+         return ops.Finish();
+       }},
+      // Indirect tables, a legacy-style packed ring layout, a write in four pieces.
+      {"blk_indirect_packed_layout",
+       [] {
+         TransportOps ops(mt::kBlockReadWrite);
+         ops.Init(0, 6, mt::kPacked).Request(Indirect(ReadRequest(4, 4)));
+         RequestSeed write = Indirect(WriteRequest(8, 4, 0x55));
+         write.readable_cuts = {16, 600, 1500};
+         ops.Request(write).Request(Indirect(FlushRequest())).Request(Indirect(GetIdRequest()));
+         ops.DriverFields(1, 0).Notify().Ack();
+         return ops.Finish();
+       }},
+      // Broken rings: a head beyond the queue, then an indirect chain without the feature;
+      // each puts the device into DEVICE_NEEDS_RESET (kept across a snapshot); the driver
+      // resets and starts over.
+      {"blk_broken_ring_then_reset",
+       [] {
+         TransportOps ops(mt::kBlockReadWrite);
+         ops.Init(0, 3).Request(ReadRequest(0, 1)).Avail(8).Notify().ReadReg(kRegStatus);
+         ops.Snapshot().Ack();
+         ops.Request(ReadRequest(1, 1)).Notify().Reset().Init(mt::kDropIndirect, 3);
+         ops.Request(Indirect(ReadRequest(0, 1))).Notify().Ack().Reset().Init(0, 3);
+         ops.Request(ReadRequest(0, 1)).Request(GetIdRequest()).Notify().Ack();
+         return ops.Finish();
+       }},
+      // Negotiations the transport refuses (no VERSION_1, a feature never offered), one done
+      // in fewer status writes without a reset, and one finished by hand.
+      {"blk_refused_negotiation",
+       [] {
+         TransportOps ops(mt::kBlockReadWrite);
+         ops.Init(mt::kDropVersion1).Init(mt::kAddUnoffered);
+         ops.Init(mt::kOneWriteDriver | mt::kNoReset, 4);
+         ops.Init(mt::kStopBeforeLive, 4).Request(ReadRequest(5, 1)).Notify();
+         ops.SetRegBit(kRegStatus, kStatusDriverOkBit).Request(WriteRequest(5, 1, 0x66));
+         ops.Request(FlushRequest()).Request(GetIdRequest()).EventLoop().Notify().Ack();
+         ops.SetRegBit(kRegStatus, kStatusFailedBit).Reset();
+         return ops.Finish();
+       }},
+      // Every register at widths 1, 2, 4 and 8 and misaligned; the configuration space
+      // byte by byte and wide; writes the transport ignores; then a session.
+      {"blk_registers_and_config",
+       [] {
+         TransportOps ops(mt::kBlockReadWrite);
+         for (uint16_t offset : mt::kRegisters) ops.ReadReg(offset);
+         ops.ReadReg(0x000, 1).ReadReg(0x002, 2).ReadReg(0x070, 8).ReadReg(0x071, 4);
+         ops.ReadReg(0x0f0).ReadReg(0x0c0);
+         for (uint16_t offset = 0; offset < 0x40; ++offset) ops.ReadConfig(offset, 1);
+         ops.ReadConfig(0, 8).ReadConfig(12, 4).ReadConfig(20, 4).ReadConfig(0x3c, 8);
+         ops.WriteConfig(0, 8, 0x1234).WriteConfig(0x20, 1, 1);
+         ops.WriteReg(0x000, 1).WriteReg(0x071, 1);
+         ops.WriteReg(kRegStatus, 1, 1).WriteReg(kRegShmSel, 0).ReadReg(kRegShmLenLow);
+         ops.WriteReg(kRegQueueSel, 1).ReadReg(kRegQueueNumMax).ReadReg(kRegQueueReady);
+         ops.WriteReg(kRegDeviceFeaturesSel, 2).ReadReg(kRegDeviceFeatures);
+         ops.ReadReg(kRegConfigGeneration).AckValue(3).WriteReg(kRegQueueSel, 0);
+         ops.Init().Request(ReadRequest(0, 1)).Request(GetIdRequest()).Notify().Ack();
+         return ops.Finish();
+       }},
+      // virtio-rng: buffers of 64 bytes, a page, and more than the 64 KiB given per request.
+      {"rng_requests",
+       [] {
+         TransportOps ops(mt::kEntropy);
+         RequestSeed small = RawTypeRequest(0);
+         small.header_length = 0;
+         small.status_length = 0;
+         small.raw_data = true;
+         small.data_length = 64;
+         RequestSeed page = small;
+         page.data_length = 4096;
+         page.writable_cuts = {1000, 2000};
+         RequestSeed huge = small;
+         huge.data_length = 0x12000;
+         ops.Init(0, 5).Request(small).Request(page).Request(huge).Notify().Ack();
+         ops.Request(Indirect(page)).Notify().Ack();
+         return ops.Finish();
+       }},
+  };
+}
+
+// --- block_request: request streams for block_request_fuzzer ----------------------------
+// In the format block_request_fuzzer.cc documents (constants in virtio_device_ops.h).
+
+namespace br = ::vmmd::fuzz::block_request;
+
+class BlockOps {
+ public:
+  BlockOps(br::Mode mode, uint8_t size_log2, bool event_idx, bool indirect,
+           uint8_t id_length = 20) {
+    encoder_.IntegralInRange<uint8_t>(0, br::kLastMode, mode);
+    encoder_.IntegralInRange<uint8_t>(0, br::kMaxSizeLog2, size_log2);
+    encoder_.IntegralInRange<uint8_t>(0, 3, (event_idx ? 1 : 0) | (indirect ? 2 : 0));
+    encoder_.IntegralInRange<uint8_t>(0, 20, id_length);
+  }
+  BlockOps& Request(const RequestSeed& r) {
+    Op(br::kRequest);
+    EncodeRequest(encoder_, r);
+    return *this;
+  }
+  BlockOps& Process() {
+    Op(br::kProcess);
+    return *this;
+  }
+  BlockOps& WrongIndex(uint8_t index) {
+    Op(br::kWrongIndex).IntegralInRange<uint8_t>(1, 255, index);
+    return *this;
+  }
+  BlockOps& BreakRing(bool jump, uint8_t extra = 0) {
+    Op(br::kBreakRing).Bool(jump).Integral<uint8_t>(extra);
+    return *this;
+  }
+  Bytes Finish() const { return encoder_.Finish(); }
+
+ private:
+  FdpEncoder& Op(br::Op op) { return encoder_.IntegralInRange<uint8_t>(0, br::kLastOp, op); }
+  FdpEncoder encoder_;
+};
+
+Seeds BlockRequestSeeds() {
+  return {
+      // Write, read back, flush, GET_ID; then the last sectors.
+      {"read_write_flush_get_id",
+       [] {
+         BlockOps ops(br::kReadWrite, 8, false, false);
+         ops.Request(WriteRequest(0, 8, 0x10)).Request(ReadRequest(0, 8)).Request(FlushRequest());
+         ops.Request(GetIdRequest()).Process().Request(ReadRequest(127, 1));
+         ops.Request(WriteRequest(120, 8, 0x20)).Request(ReadRequest(118, 10)).Process();
+         return ops.Finish();
+       }},
+      // VIRTIO_BLK_F_RO: writes refused with IOERR, the image untouched; a short id.
+      {"read_only",
+       [] {
+         BlockOps ops(br::kReadOnly, 4, false, false, 7);
+         ops.Request(WriteRequest(0, 1, 0x33)).Request(ReadRequest(0, 2)).Request(FlushRequest());
+         ops.Request(GetIdRequest()).Process();
+         return ops.Finish();
+       }},
+      // The edges of the capacity on an image with an odd tail: the last sector, one past it,
+      // a far sector whose byte offset overflows, a write across the end, a length that is
+      // not whole sectors, and an empty read at the capacity.
+      {"odd_tail_edges",
+       [] {
+         BlockOps ops(br::kOddTail, 8, false, false);
+         ops.Request(ReadRequest(127, 1)).Request(ReadRequest(128, 1));
+         RequestSeed far = ReadRequest(0, 1);
+         far.raw_sector = true;
+         far.sector = uint64_t{1} << 55;
+         ops.Request(far).Request(WriteRequest(126, 4, 0x77));
+         RequestSeed partial = ReadRequest(0, 0);
+         partial.raw_data = true;
+         partial.data_length = 300;
+         partial.writable_cuts = {300};
+         ops.Request(partial).Request(ReadRequest(128, 0)).Request(WriteRequest(127, 1, 0x78));
+         ops.Process();
+         return ops.Finish();
+       }},
+      // Indirect tables and event idx: an empty ring arms avail_event.
+      {"indirect_event_idx",
+       [] {
+         BlockOps ops(br::kReadWrite, 3, true, true);
+         ops.Request(Indirect(ReadRequest(3, 2))).Request(Indirect(WriteRequest(3, 1, 0x5a)));
+         ops.Request(Indirect(GetIdRequest())).Process().Process().Request(ReadRequest(3, 1));
+         ops.Request(Indirect(FlushRequest())).Process();
+         return ops.Finish();
+       }},
+      // Framings: the header split across descriptors, the data in four pieces, empty
+      // descriptors, a two-byte status area after a write (the status is its last byte),
+      // a read whose data and status share a descriptor, a header that runs into the data,
+      // and gaps between requests.
+      {"framings",
+       [] {
+         BlockOps ops(br::kReadWrite, 8, false, true);
+         RequestSeed write = WriteRequest(10, 4, 0x90);
+         write.readable_cuts = {3, 10, 1000};
+         write.status_length = 2;
+         write.writable_cuts = {1};
+         write.gap = 3;
+         RequestSeed read = ReadRequest(10, 4);
+         read.writable_cuts = {0, 0, 2048};
+         read.gap = 200;
+         RequestSeed merged = ReadRequest(10, 1);
+         merged.readable_cuts = {};
+         merged.writable_cuts = {};
+         RequestSeed short_header = WriteRequest(10, 1, 0x01);
+         short_header.header_length = 8;
+         ops.Request(write).Request(read).Request(merged).Request(short_header).Process();
+         return ops.Finish();
+       }},
+      // Rings the driver broke: a head beyond the queue after a good request (served, then
+      // DEVICE_NEEDS_RESET), an indirect table longer than the queue, avail->idx far ahead,
+      // a queue index the device does not have.
+      {"broken_ring",
+       [] {
+         BlockOps ops(br::kReadWrite, 2, false, true);
+         ops.Request(ReadRequest(0, 1)).BreakRing(false).Process().WrongIndex(1);
+         RequestSeed long_table = Indirect(WriteRequest(0, 2, 0x3c));
+         long_table.readable_cuts = {4, 8, 16};
+         long_table.writable_cuts = {};
+         ops.Request(long_table).Process().Request(ReadRequest(1, 1)).Process();
+         ops.BreakRing(true, 3).Process().Request(GetIdRequest()).Process();
+         return ops.Finish();
+       }},
+      // Requests that are no request or not supported: DISCARD, an unknown type, a chain
+      // without a full header, one without anything writable, a GET_ID into 4 bytes.
+      {"unsupported_and_short",
+       [] {
+         BlockOps ops(br::kReadWrite, 8, false, false);
+         ops.Request(RawTypeRequest(VIRTIO_BLK_T_DISCARD)).Request(RawTypeRequest(0xffffffff));
+         RequestSeed headless = FlushRequest();
+         headless.header_length = 10;
+         RequestSeed mute = WriteRequest(0, 1, 0x42);
+         mute.status_length = 0;
+         ops.Request(headless).Request(mute).Request(GetIdRequest(4)).Process();
+         return ops.Finish();
+       }},
+  };
+}
+
 const std::map<std::string, Seeds>& AllSeeds() {
   static const auto* seeds = new std::map<std::string, Seeds>{
       {"elf", ElfSeeds()},
@@ -600,6 +1120,8 @@ const std::map<std::string, Seeds>& AllSeeds() {
       {"boot_structures", BootStructuresSeeds()},
       {"serial", SerialSeeds()},
       {"virtqueue", VirtqueueSeeds()},
+      {"mmio_transport", MmioTransportSeeds()},
+      {"block_request", BlockRequestSeeds()},
   };
   return *seeds;
 }
