@@ -144,6 +144,29 @@ bool ValidVmId(const std::string& id) {
   return true;
 }
 
+// The drive rules, written out independently of VmManager::ValidateDrives: at most 16, ids
+// 1-20 of [A-Za-z0-9_-] and unique, paths at most 4095 bytes without NUL, one root at most.
+bool ValidDrives(const vmm::v1::CreateVmRequest& request) {
+  if (request.drives_size() > 16) return false;
+  int roots = 0;
+  for (int i = 0; i < request.drives_size(); ++i) {
+    const vmm::v1::Drive& drive = request.drives(i);
+    const std::string& id = drive.drive_id();
+    if (id.empty() || id.size() > 20) return false;
+    for (char c : id) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '-' || c == '_';
+      if (!ok) return false;
+    }
+    for (int j = 0; j < i; ++j) {
+      if (request.drives(j).drive_id() == id) return false;
+    }
+    if (drive.path().size() > 4095 || drive.path().find('\0') != std::string::npos) return false;
+    if (drive.is_root_device() && ++roots > 1) return false;
+  }
+  return true;
+}
+
 void CheckVmId(const std::string& id) {
   const absl::Status status = VmManager::ValidateVmId(id);
   CheckedCode(status, "ValidateVmId");
@@ -280,7 +303,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool valid = (request.vm_id().empty() || ValidVmId(request.vm_id())) &&
                        request.vcpu_count() >= 1 && request.vcpu_count() <= 254 &&
                        request.memory_mib() >= 2 &&
-                       request.memory_mib() <= Manager().options().max_memory_mib;
+                       request.memory_mib() <= Manager().options().max_memory_mib &&
+                       ValidDrives(request);
     const grpc::StatusCode expected =
         valid ? grpc::StatusCode::UNAVAILABLE : grpc::StatusCode::INVALID_ARGUMENT;
     FUZZ_CHECK(CheckedCode(status, "CreateVm") == expected,
