@@ -129,6 +129,7 @@ absl::Status Machine::AddVirtioDevice(VirtioDeviceConfig config) {
                                                  transport_ptr->ProcessQueue(index);
                                                })));
   }
+  RETURN_IF_ERROR(HostError(absl::StrCat(what, " backend"), transport_ptr->AttachBackend(*device_loop)));
   virtio.push_back(std::move(slot));
   return absl::OkStatus();
 }

@@ -303,6 +303,10 @@ void MmioTransport::ProcessQueue(size_t index) {
   if (raise != 0) RaiseInterrupt(raise);
 }
 
+absl::Status MmioTransport::AttachBackend(EventLoop& loop) {
+  return device_->AttachBackend(loop, [this](size_t index) { ProcessQueue(index); });
+}
+
 void MmioTransport::RaiseInterrupt(uint32_t bits) {
   interrupt_status_.fetch_or(bits);
   interrupts_.fetch_add(1, std::memory_order_relaxed);

@@ -127,6 +127,10 @@ class MmioTransport : public MmioDevice {
   // ready; on the event loop, after its notifier fired. A broken ring sets
   // DEVICE_NEEDS_RESET and tells the driver with a configuration change interrupt.
   void ProcessQueue(size_t index);
+  // Lets the device's backend wake it on `loop` (VirtioDevice::AttachBackend): its handlers
+  // serve queues through ProcessQueue. Once, before the guest runs; the transport must stay
+  // where it is while the loop runs.
+  absl::Status AttachBackend(EventLoop& loop);
 
   size_t queue_count() const { return notifiers_.size(); }
   // The EventFd a notification of queue `index` signals (KVM ioeventfd, or our Write).

@@ -1,10 +1,12 @@
 #include "devices/virtio/mmio_transport.h"
 
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "base/event_loop.h"
 #include "base/status_macros.h"
 #include "base/status_matchers.h"
 #include "devices/fake_devices.h"
@@ -34,6 +36,8 @@ class EchoDevice : public VirtioDevice {
     int activations = 0;
     int resets = 0;
     uint64_t activated_with = 0;
+    EventLoop* backend_loop = nullptr;
+    std::function<void(size_t)> serve_queue;  // what AttachBackend handed over
   };
   explicit EchoDevice(Calls* calls) : calls_(calls) {}
 
@@ -48,6 +52,11 @@ class EchoDevice : public VirtioDevice {
     calls_->activated_with = features;
   }
   void Reset() override { ++calls_->resets; }
+  absl::Status AttachBackend(EventLoop& loop, std::function<void(size_t)> serve_queue) override {
+    calls_->backend_loop = &loop;
+    calls_->serve_queue = std::move(serve_queue);
+    return absl::OkStatus();
+  }
   absl::Status ProcessQueue(size_t, Virtqueue& queue, GuestMemory& memory) override {
     while (true) {
       ASSIGN_OR_RETURN(std::optional<DescriptorChain> chain, queue.Pop(memory));
@@ -171,6 +180,21 @@ TEST_F(MmioTransportTest, ANotificationIsServedOnTheLoopAndInterruptsTheDriver) 
   EXPECT_EQ(ReadReg(mmio::kInterruptStatus), kInterruptUsedBuffer);
   WriteReg(mmio::kInterruptAck, kInterruptUsedBuffer);
   EXPECT_EQ(ReadReg(mmio::kInterruptStatus), 0u);
+  EXPECT_EQ(transport_->counters().notifications, 1u);
+}
+
+TEST_F(MmioTransportTest, ABackendServesQueuesThroughTheTransport) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventLoop> loop, EventLoop::Create("backend-test"));
+  ASSERT_OK(transport_->AttachBackend(*loop));
+  EXPECT_EQ(calls_.backend_loop, loop.get());
+  ASSERT_TRUE(calls_.serve_queue);
+  PostBuffer(0);
+  calls_.serve_queue(0);
+  EXPECT_EQ(driver().UsedIdx(), 0) << "nothing is served before DRIVER_OK";
+  MakeLive();
+  calls_.serve_queue(0);
+  EXPECT_EQ(driver().UsedIdx(), 1);
+  EXPECT_EQ(interrupt_.count(), 1);
   EXPECT_EQ(transport_->counters().notifications, 1u);
 }
 

@@ -9,11 +9,14 @@
 #ifndef VMMD_DEVICES_VIRTIO_VIRTIO_DEVICE_H_
 #define VMMD_DEVICES_VIRTIO_VIRTIO_DEVICE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "base/event_loop.h"
 #include "devices/virtio/virtqueue.h"
 #include "kvm/guest_memory.h"
 
@@ -64,7 +67,20 @@ class VirtioDevice {
   virtual absl::Status ProcessQueue(size_t index, Virtqueue& queue, GuestMemory& memory) = 0;
 
   // The driver reset the device (status 0): back to the state before negotiation.
+  // Called on a vCPU thread under the transport's lock, whose seccomp filter allows no
+  // syscall on the device's own fds: reset plain state here, and let the loop's handlers
+  // close or drain backends when they next run.
   virtual void Reset() {}
+
+  // A device whose backend wakes it by itself (a tap with frames to receive, vsock's Unix
+  // sockets): called once before the guest runs, with the VM's device loop and `serve_queue`,
+  // which serves queue `index` through the transport exactly as a notification does (lock,
+  // ProcessQueue, interrupt). The device adds its fds to `loop`; their handlers run on the
+  // loop thread and call `serve_queue`. Remove an fd (from a handler) before closing it. The
+  // loop is stopped before the device is destroyed, so a destructor just closes its fds.
+  virtual absl::Status AttachBackend(EventLoop& loop, std::function<void(size_t index)> serve_queue) {
+    return absl::OkStatus();
+  }
 
   virtual DeviceCounters counters() const = 0;
 };
