@@ -35,9 +35,14 @@ inline constexpr uint64_t kFeatureVersion1 = uint64_t{1} << 32;
 // What a device's queue work counts, reported per device in GetVm.
 struct DeviceCounters {
   uint64_t requests = 0;       // chains served
-  uint64_t bytes_read = 0;     // from the backend into the guest (blk reads, rng bytes)
-  uint64_t bytes_written = 0;  // from the guest to the backend (blk writes)
-  uint64_t errors = 0;         // requests answered with an error status
+  uint64_t bytes_read = 0;     // from the backend into the guest (blk reads, rng bytes, net RX)
+  uint64_t bytes_written = 0;  // from the guest to the backend (blk writes, net TX)
+  uint64_t errors = 0;         // requests answered with an error status, malformed chains
+  // Packet devices (net, vsock): packets each way, and packets dropped (no guest buffers, a
+  // full backend, a malformed or refused packet).
+  uint64_t packets_received = 0;  // backend -> guest
+  uint64_t packets_sent = 0;      // guest -> backend
+  uint64_t drops = 0;
 };
 
 class VirtioDevice {
