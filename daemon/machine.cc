@@ -82,7 +82,10 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const KvmSystem& kvm,
     machine->device_loop = std::move(*loop);
   }
   for (VirtioDeviceConfig& device : config.virtio_devices) {
-    RETURN_IF_ERROR(machine->AddVirtioDevice(std::move(device)));
+    RETURN_IF_ERROR(machine->AddVirtioDevice(
+        std::move(device), config.virtio_ring_features
+                               ? 0
+                               : virtio::kFeatureEventIdx | virtio::kFeatureIndirectDesc));
   }
   return machine;
 }
@@ -97,7 +100,7 @@ std::vector<int> Machine::VcpuWritableFds() const {
   return fds;
 }
 
-absl::Status Machine::AddVirtioDevice(VirtioDeviceConfig config) {
+absl::Status Machine::AddVirtioDevice(VirtioDeviceConfig config, uint64_t withheld_features) {
   const std::string what = absl::StrCat(config.kind, " ", config.id);
   // Too many devices for the IRQ lines is the request's fault, not the host's.
   ASSIGN_OR_RETURN(uint32_t irq, resources.AllocateIrq());
@@ -108,7 +111,8 @@ absl::Status Machine::AddVirtioDevice(VirtioDeviceConfig config) {
                                                       std::move(config.kind), window, irq,
                                                       std::move(*interrupt), nullptr});
   absl::StatusOr<std::unique_ptr<virtio::MmioTransport>> transport =
-      virtio::MmioTransport::Create(std::move(config.device), memory, &slot->interrupt);
+      virtio::MmioTransport::Create(std::move(config.device), memory, &slot->interrupt,
+                                    withheld_features);
   RETURN_IF_ERROR(HostError(what, transport.status()));
   slot->transport = std::move(*transport);
   RETURN_IF_ERROR(HostError(absl::StrCat(what, " irqfd"), vm.RegisterIrqfd(slot->interrupt.fd(), irq)));

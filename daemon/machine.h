@@ -49,6 +49,9 @@ struct MachineConfig {
   uint64_t memory_mib = 128;
   // Let KVM queue COM1's THR writes while the UART allows it (daemon/coalesced_port_writes.h).
   bool coalesce_serial_output = true;
+  // Offer virtio drivers VIRTIO_F_EVENT_IDX and VIRTIO_F_INDIRECT_DESC where a device serves
+  // them; false only to measure what they buy (tools/bench).
+  bool virtio_ring_features = true;
   std::vector<VirtioDeviceConfig> virtio_devices;
 };
 
@@ -109,7 +112,7 @@ struct Machine {
  private:
   // Puts `config`'s device on the MMIO bus: window, IRQ line and irqfd, transport, an
   // ioeventfd per queue on QueueNotify, watched by device_loop.
-  absl::Status AddVirtioDevice(VirtioDeviceConfig config);
+  absl::Status AddVirtioDevice(VirtioDeviceConfig config, uint64_t withheld_features);
 };
 
 // A host-side failure while building or programming a VM, named: keeps RESOURCE_EXHAUSTED,

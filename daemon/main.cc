@@ -51,6 +51,9 @@ ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "the KVM device");
 ABSL_FLAG(bool, coalesce_serial_output, true,
           "let KVM queue COM1 output while the guest polls the UART, instead of an exit per "
           "byte (false: every byte exits to vmmd)");
+ABSL_FLAG(bool, virtio_ring_features, true,
+          "offer virtio drivers event-idx notification suppression and indirect descriptors "
+          "(false: neither, to measure what they buy; tools/bench does)");
 
 namespace {
 
@@ -149,6 +152,7 @@ int main(int argc, char** argv) {
   }
   options.worker_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_worker_timeout_ms));
   options.coalesce_serial_output = absl::GetFlag(FLAGS_coalesce_serial_output);
+  options.virtio_ring_features = absl::GetFlag(FLAGS_virtio_ring_features);
   vmmd::VmManager manager(std::move(kvm), options);
   vmmd::VmmServiceImpl service(&manager);
 

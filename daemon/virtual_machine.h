@@ -53,6 +53,7 @@ struct VmConfig {
   ConsoleLogLimits console_log_limits;
   // Let KVM queue COM1's THR writes while the UART allows it (daemon/coalesced_port_writes.h).
   bool coalesce_serial_output = true;
+  bool virtio_ring_features = true;  // MachineConfig::virtio_ring_features
   std::vector<DriveConfig> drives;
   bool entropy_device = false;
 };

@@ -181,6 +181,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
   config.vcpu_count = params.vcpu_count;
   config.memory_mib = params.memory_mib;
   config.coalesce_serial_output = options_.coalesce_serial_output;
+  config.virtio_ring_features = options_.virtio_ring_features;
   config.drives = params.drives;
   config.entropy_device = params.entropy_device;
   if (!options_.console_log_dir.empty()) {

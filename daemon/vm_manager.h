@@ -33,6 +33,7 @@ struct VmManagerOptions {
   ConsoleLogLimits console_log_limits;
   absl::Duration worker_timeout = absl::Seconds(30);
   bool coalesce_serial_output = true;    // VmConfig::coalesce_serial_output
+  bool virtio_ring_features = true;      // VmConfig::virtio_ring_features
 };
 
 struct CreateVmParams {

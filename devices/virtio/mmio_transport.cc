@@ -20,7 +20,7 @@ uint64_t WithHigh(uint64_t value, uint32_t high) {
 
 absl::StatusOr<std::unique_ptr<MmioTransport>> MmioTransport::Create(
     std::unique_ptr<VirtioDevice> device, std::shared_ptr<GuestMemory> memory,
-    InterruptLine* interrupt) {
+    InterruptLine* interrupt, uint64_t withheld_features) {
   std::vector<Virtqueue> queues;
   std::vector<EventFd> notifiers;
   for (uint16_t max_size : device->queue_max_sizes()) {
@@ -30,15 +30,18 @@ absl::StatusOr<std::unique_ptr<MmioTransport>> MmioTransport::Create(
     notifiers.push_back(std::move(notifier));
   }
   return std::unique_ptr<MmioTransport>(new MmioTransport(
-      std::move(device), std::move(memory), interrupt, std::move(queues), std::move(notifiers)));
+      std::move(device), std::move(memory), interrupt, withheld_features, std::move(queues),
+      std::move(notifiers)));
 }
 
 MmioTransport::MmioTransport(std::unique_ptr<VirtioDevice> device,
                              std::shared_ptr<GuestMemory> memory, InterruptLine* interrupt,
-                             std::vector<Virtqueue> queues, std::vector<EventFd> notifiers)
+                             uint64_t withheld_features, std::vector<Virtqueue> queues,
+                             std::vector<EventFd> notifiers)
     : device_(std::move(device)),
       memory_(std::move(memory)),
       interrupt_(interrupt),
+      withheld_features_(withheld_features),
       notifiers_(std::move(notifiers)),
       queues_(std::move(queues)) {}
 

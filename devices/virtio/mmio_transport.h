@@ -114,11 +114,13 @@ struct MmioTransportCounters {
 class MmioTransport : public MmioDevice {
  public:
   // A transport for `device` over `memory`, raising `interrupt` (which must outlive it).
-  // INVALID_ARGUMENT if the device's queue sizes are not valid virtqueue maxima;
-  // RESOURCE_EXHAUSTED (and the like) when an eventfd cannot be made.
+  // `withheld_features` are never offered, whatever the device offers (the daemon's
+  // --virtio_ring_features=false withholds event-idx and indirect descriptors, to measure
+  // what they buy). INVALID_ARGUMENT if the device's queue sizes are not valid virtqueue
+  // maxima; RESOURCE_EXHAUSTED (and the like) when an eventfd cannot be made.
   static absl::StatusOr<std::unique_ptr<MmioTransport>> Create(
       std::unique_ptr<VirtioDevice> device, std::shared_ptr<GuestMemory> memory,
-      InterruptLine* interrupt);
+      InterruptLine* interrupt, uint64_t withheld_features = 0);
 
   void Read(uint64_t offset, absl::Span<uint8_t> data) override;
   void Write(uint64_t offset, absl::Span<const uint8_t> data) override;
@@ -148,7 +150,7 @@ class MmioTransport : public MmioDevice {
 
  private:
   MmioTransport(std::unique_ptr<VirtioDevice> device, std::shared_ptr<GuestMemory> memory,
-                InterruptLine* interrupt, std::vector<Virtqueue> queues,
+                InterruptLine* interrupt, uint64_t withheld_features, std::vector<Virtqueue> queues,
                 std::vector<EventFd> notifiers);
 
   uint32_t ReadRegister(uint64_t offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -160,11 +162,14 @@ class MmioTransport : public MmioDevice {
   void Reset() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void RaiseInterrupt(uint32_t bits);
   Virtqueue* SelectedQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  uint64_t OfferedFeatures() const { return device_->offered_features() | kFeatureVersion1; }
+  uint64_t OfferedFeatures() const {
+    return (device_->offered_features() & ~withheld_features_) | kFeatureVersion1;
+  }
 
   const std::unique_ptr<VirtioDevice> device_;
   const std::shared_ptr<GuestMemory> memory_;
   InterruptLine* const interrupt_;
+  const uint64_t withheld_features_;
   const std::vector<EventFd> notifiers_;
 
   mutable Mutex mutex_;

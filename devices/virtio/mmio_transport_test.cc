@@ -159,6 +159,15 @@ TEST_F(MmioTransportTest, OffersTheDeviceFeaturesAndVersion1) {
   EXPECT_EQ(ReadReg(mmio::kDeviceFeatures), 0u);
 }
 
+TEST_F(MmioTransportTest, WithheldFeaturesAreNeitherOfferedNorAccepted) {
+  ASSERT_OK_AND_ASSIGN(transport_, MmioTransport::Create(std::make_unique<EchoDevice>(&calls_), memory_,
+                                                         &interrupt_, kFeatureEventIdx));
+  WriteReg(mmio::kDeviceFeaturesSel, 0);
+  EXPECT_EQ(ReadReg(mmio::kDeviceFeatures), static_cast<uint32_t>(kDeviceFeature));
+  NegotiateFeatures(kFeatureVersion1 | kDeviceFeature | kFeatureEventIdx);
+  EXPECT_EQ(ReadReg(mmio::kStatus) & status::kFeaturesOk, 0u) << "event-idx was withheld";
+}
+
 TEST_F(MmioTransportTest, ANotificationIsServedOnTheLoopAndInterruptsTheDriver) {
   MakeLive();
   EXPECT_EQ(calls_.activations, 1);
