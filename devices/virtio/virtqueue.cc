@@ -245,25 +245,37 @@ absl::StatusOr<std::optional<DescriptorChain>> Virtqueue::Pop(GuestMemory& memor
 }
 
 absl::Status Virtqueue::AddUsed(GuestMemory& memory, uint16_t head, uint32_t written_length) {
+  const UsedElement element = {head, written_length};
+  return AddUsedBatch(memory, absl::MakeConstSpan(&element, 1));
+}
+
+absl::Status Virtqueue::AddUsedBatch(GuestMemory& memory, absl::Span<const UsedElement> elements) {
   RETURN_IF_ERROR(RequireReady("AddUsed"));
   const uint16_t size = state_.size;
-  if (head >= size) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("AddUsed: head index %d is beyond the queue size %d", head, size));
+  for (const UsedElement& element : elements) {
+    if (element.head >= size) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "AddUsed: head index %d is beyond the queue size %d", element.head, size));
+    }
   }
-  if (in_flight() == 0) {
+  if (elements.size() > in_flight()) {
+    const uint16_t first = elements[0].head;
     return absl::FailedPreconditionError(
-        absl::StrFormat("AddUsed(head %d): no chain is in flight", head));
+        in_flight() == 0 ? absl::StrFormat("AddUsed(head %d): no chain is in flight", first)
+                         : absl::StrFormat("AddUsed(head %d): %d chains returned, %d in flight",
+                                           first, elements.size(), in_flight()));
   }
-  const uint16_t slot = state_.next_used % size;
-  vring_used_elem element;
-  element.id = head;
-  element.len = written_length;
-  RETURN_IF_ERROR(memory.Write(
-      state_.used_ring.UncheckedAdd(UsedElementOffset(slot)), element));
-  // Spec 2.7.8.2: the element (and the bytes written to the buffers) before used->idx.
+  if (elements.empty()) return absl::OkStatus();
+  uint16_t next = state_.next_used;
+  for (const UsedElement& element : elements) {
+    vring_used_elem used;
+    used.id = element.head;
+    used.len = element.written_length;
+    RETURN_IF_ERROR(memory.Write(state_.used_ring.UncheckedAdd(UsedElementOffset(next % size)), used));
+    ++next;
+  }
+  // Spec 2.7.8.2: the elements (and the bytes written to the buffers) before used->idx.
   std::atomic_thread_fence(std::memory_order_release);
-  const uint16_t next = static_cast<uint16_t>(state_.next_used + 1);
   RETURN_IF_ERROR(StoreRingField(memory, state_.used_ring.UncheckedAdd(kUsedIdxOffset), next));
   state_.next_used = next;
   return absl::OkStatus();

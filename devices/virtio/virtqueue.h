@@ -126,6 +126,17 @@ class Virtqueue {
   // FAILED_PRECONDITION if no chain is in flight.
   absl::Status AddUsed(GuestMemory& memory, uint16_t head, uint32_t written_length);
 
+  // Several chains returned at once, in order, with one used->idx store: a driver that reads
+  // a group of used elements together (virtio-net's mergeable receive buffers: one packet,
+  // num_buffers chains) never sees part of it. The same checks as AddUsed, for every element
+  // before anything is written: INVALID_ARGUMENT for a head >= size(), FAILED_PRECONDITION
+  // for more elements than chains in flight.
+  struct UsedElement {
+    uint16_t head;
+    uint32_t written_length;
+  };
+  absl::Status AddUsedBatch(GuestMemory& memory, absl::Span<const UsedElement> elements);
+
   // Whether the driver wants a used buffer notification (an interrupt) for the elements
   // added since the previous call; false when none were. Without VIRTIO_F_EVENT_IDX: unless
   // avail->flags has VRING_AVAIL_F_NO_INTERRUPT. With it: when used->idx passed used_event,

@@ -382,6 +382,29 @@ TEST_F(VirtqueueTest, AddUsedPublishesTheElementAndIdx) {
   EXPECT_EQ(queue_.in_flight(), 0);
 }
 
+TEST_F(VirtqueueTest, AddUsedBatchPublishesAllElementsOrNone) {
+  MakeReady(8);
+  for (uint16_t head : {2, 3, 4}) Offer(head);
+  for (int i = 0; i < 3; ++i) PopHead();
+  const Virtqueue::UsedElement too_many[] = {{2, 1}, {3, 2}, {4, 3}, {5, 4}};
+  EXPECT_THAT(queue_.AddUsedBatch(memory_, too_many),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "AddUsed(head 2): 4 chains returned, 3 in flight"));
+  const Virtqueue::UsedElement bad_head[] = {{2, 1}, {8, 2}};
+  EXPECT_THAT(queue_.AddUsedBatch(memory_, bad_head),
+              StatusIs(absl::StatusCode::kInvalidArgument, "AddUsed: head index 8 is beyond the queue size 8"));
+  EXPECT_EQ(driver_->UsedIdx(), 0) << "nothing of a refused batch is published";
+  EXPECT_EQ(driver_->UsedElement(0).id, 0u) << "nor written";
+  ASSERT_OK(queue_.AddUsedBatch(memory_, {}));
+  const Virtqueue::UsedElement packet[] = {{3, 100}, {2, 200}, {4, 50}};
+  ASSERT_OK(queue_.AddUsedBatch(memory_, packet));
+  EXPECT_EQ(driver_->UsedIdx(), 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(driver_->UsedElement(i).id, packet[i].head) << i;
+    EXPECT_EQ(driver_->UsedElement(i).len, packet[i].written_length) << i;
+  }
+  EXPECT_EQ(queue_.in_flight(), 0);
+}
+
 TEST_F(VirtqueueTest, AddUsedNeedsAChainInFlightAndAValidHead) {
   MakeReady(8);
   EXPECT_THAT(queue_.AddUsed(memory_, 0, 0),
