@@ -1,0 +1,371 @@
+#include "devices/virtio/net/net_device.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "base/errno_status.h"
+#include "base/status_macros.h"
+#include "devices/virtio/net/net_header.h"
+
+namespace vmmd::virtio {
+namespace {
+
+// Spec 5.1.4's layout, checked against the UAPI struct that ReadConfig copies from.
+static_assert(offsetof(virtio_net_config, mac) == 0, "spec 5.1.4: u8 mac[6]");
+static_assert(offsetof(virtio_net_config, status) == 6, "spec 5.1.4: le16 status");
+static_assert(offsetof(virtio_net_config, max_virtqueue_pairs) == 8,
+              "spec 5.1.4: le16 max_virtqueue_pairs");
+
+virtio_net_config MakeConfig(const MacAddress& mac) {
+  virtio_net_config config;
+  std::memset(&config, 0, sizeof(config));
+  std::memcpy(config.mac, mac.data(), mac.size());
+  // VIRTIO_NET_F_STATUS: the link is always up (a tap carries whatever its host side does).
+  config.status = VIRTIO_NET_S_LINK_UP;
+  // Only meaningful with VIRTIO_NET_F_MQ, which is not offered: one pair, said plainly.
+  config.max_virtqueue_pairs = 1;
+  return config;
+}
+
+constexpr size_t kNumBuffersOffset = offsetof(virtio_net_hdr_v1, num_buffers);
+
+std::string MacText(const MacAddress& mac) {
+  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+                         mac[5]);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NetDevice>> NetDevice::Create(UniqueFd backend,
+                                                             const MacAddress& mac,
+                                                             OffloadSetter set_offload) {
+  if (!backend.valid()) return absl::InvalidArgumentError("virtio-net backend fd is not open");
+  // IEEE 802: bit 0 of the first octet marks a group address, which no NIC may have.
+  if ((mac[0] & 1) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("MAC address %s is a multicast address", MacText(mac)));
+  }
+  if (std::all_of(mac.begin(), mac.end(), [](uint8_t b) { return b == 0; })) {
+    return absl::InvalidArgumentError("MAC address 00:00:00:00:00:00 is not an address");
+  }
+  // The device loop must never wait on the backend.
+  const int flags = ::fcntl(backend.get(), F_GETFL);
+  if (flags < 0) return ::vmmd::ErrnoToStatus(errno, "fcntl(virtio-net backend, F_GETFL)");
+  if ((flags & O_NONBLOCK) == 0 && ::fcntl(backend.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+    return ::vmmd::ErrnoToStatus(errno, "fcntl(virtio-net backend, F_SETFL, O_NONBLOCK)");
+  }
+  return std::unique_ptr<NetDevice>(new NetDevice(std::move(backend), mac, std::move(set_offload)));
+}
+
+NetDevice::NetDevice(UniqueFd backend, const MacAddress& mac, OffloadSetter set_offload)
+    : backend_(std::move(backend)),
+      mac_(mac),
+      set_offload_(std::move(set_offload)),
+      config_(MakeConfig(mac)),
+      rx_packet_(kMaxPacketLength + 1) {}
+
+uint64_t NetDevice::offered_features() const { return kNetOfferedFeatures; }
+
+void NetDevice::ReadConfig(uint64_t offset, absl::Span<uint8_t> data) const {
+  std::memset(data.data(), 0, data.size());
+  if (offset >= sizeof(config_)) return;
+  const size_t length = std::min<uint64_t>(data.size(), sizeof(config_) - offset);
+  std::memcpy(data.data(), reinterpret_cast<const uint8_t*>(&config_) + offset, length);
+}
+
+void NetDevice::Activate(uint64_t negotiated_features) {
+  features_.store(negotiated_features);
+  // Not here: this is a vCPU thread, whose seccomp filter refuses ioctls on the tap.
+  offloads_pending_.store(true);
+}
+
+void NetDevice::Reset() {
+  features_.store(0);
+  offloads_pending_.store(false);
+  DropWaitingPacket();
+  rx_chains_.clear();
+  rx_room_ = 0;
+  tx_waiting_.reset();
+  transmit_blocked_.store(false);
+}
+
+absl::Status NetDevice::AttachBackend(EventLoop& loop,
+                                      std::function<void(size_t index)> serve_queue) {
+  if (loop_ != nullptr) return absl::FailedPreconditionError("virtio-net backend already attached");
+  loop_ = &loop;
+  serve_queue_ = std::move(serve_queue);
+  // Edge-triggered: serving reads until EAGAIN when the guest has buffers, and otherwise
+  // leaves packets in the kernel's queue, which must not wake the loop again and again.
+  // EPOLLOUT edges matter only while transmit waits for room.
+  return loop.Add(backend_.get(), EPOLLIN | EPOLLOUT | EPOLLET, [this](uint32_t events) {
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) serve_queue_(kReceiveQueue);
+    if ((events & EPOLLOUT) != 0 && transmit_blocked_.load()) serve_queue_(kTransmitQueue);
+  });
+}
+
+absl::Status NetDevice::ProcessQueue(size_t index, Virtqueue& queue, GuestMemory& memory) {
+  if (index != kReceiveQueue && index != kTransmitQueue) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("virtio-net queue index %d: the device has 2 queues", index));
+  }
+  ApplyOffloads();
+  return index == kReceiveQueue ? Receive(queue, memory) : Transmit(queue, memory);
+}
+
+void NetDevice::ApplyOffloads() {
+  if (!offloads_pending_.exchange(false) || !set_offload_) return;
+  // A tap left without the offloads still works: the kernel checksums and segments what
+  // it hands us. The failure shows in the device's error count.
+  if (!set_offload_(TapOffloadFlags(features_.load())).ok()) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// --- Receive --------------------------------------------------------------------------------
+
+absl::Status NetDevice::Receive(Virtqueue& queue, GuestMemory& memory) {
+  // Every chain in flight on the receive queue is one we hold, unless the driver took the
+  // queue down (QueueReady = 0) under them: then they are gone.
+  if (queue.in_flight() != rx_chains_.size()) {
+    rx_chains_.clear();
+    rx_room_ = 0;
+  }
+  const bool mergeable = (features_.load() & NetFeature(VIRTIO_NET_F_MRG_RXBUF)) != 0;
+  int reads_left = kMaxReadsPerPass;
+  while (true) {
+    if (rx_length_ == 0) {
+      const ReadResult read = ReadPacket(reads_left);
+      if (read == ReadResult::kBudgetSpent) {
+        // More may wait, and an edge-triggered fd will not say so again: come back after
+        // the loop's other work. If the loop refuses the task, the next packet's edge will do.
+        if (loop_ != nullptr) (void)loop_->Post([this] { serve_queue_(kReceiveQueue); });
+        return absl::OkStatus();
+      }
+      if (read == ReadResult::kNone) return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(const bool enough, HoldEnoughChains(queue, memory, mergeable));
+    // Too few buffers: the packet waits for the guest's next receive notification.
+    if (!enough) return absl::OkStatus();
+    RETURN_IF_ERROR(DeliverPacket(queue, memory, mergeable));
+  }
+}
+
+NetDevice::ReadResult NetDevice::ReadPacket(int& reads_left) {
+  while (true) {
+    if (reads_left <= 0) return ReadResult::kBudgetSpent;
+    --reads_left;
+    const ssize_t got = ::read(backend_.get(), rx_packet_.data(), rx_packet_.size());
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      // EAGAIN: drained. Anything else (a tap whose interface went away: EBADFD) is the
+      // host's; the next edge tries again.
+      if (errno != EAGAIN && errno != EWOULDBLOCK) errors_.fetch_add(1, std::memory_order_relaxed);
+      return ReadResult::kNone;
+    }
+    // End of file (a socketpair's peer closed; a tap never reads 0).
+    if (got == 0) return ReadResult::kNone;
+    const size_t length = static_cast<size_t>(got);
+    // rx_packet_ is one byte longer than any packet we take: filling it means truncation.
+    if (length > kMaxPacketLength || length < kNetHeaderSize + ETH_HLEN) {
+      drops_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    virtio_net_hdr_v1 header;
+    std::memcpy(&header, rx_packet_.data(), sizeof(header));
+    if (!AcceptReceivedHeader(header, features_.load())) {
+      drops_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    std::memcpy(rx_packet_.data(), &header, sizeof(header));
+    rx_length_ = length;
+    return ReadResult::kPacket;
+  }
+}
+
+absl::StatusOr<bool> NetDevice::HoldEnoughChains(Virtqueue& queue, GuestMemory& memory,
+                                                 bool mergeable) {
+  while (mergeable ? rx_room_ < rx_length_ : rx_chains_.empty()) {
+    // Every descriptor is held and still too little room: no more can come, and
+    // DeliverPacket drops the packet.
+    if (queue.in_flight() >= queue.state().size) return true;
+    ASSIGN_OR_RETURN(std::optional<DescriptorChain> chain, queue.Pop(memory));
+    if (!chain) return false;
+    // 5.1.6.3.2: each buffer holds at least the header. One that cannot goes back empty.
+    if (chain->writable_length() < kNetHeaderSize) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      requests_.fetch_add(1, std::memory_order_relaxed);
+      RETURN_IF_ERROR(queue.AddUsed(memory, chain->head(), 0));
+      continue;
+    }
+    rx_room_ += chain->writable_length();
+    rx_chains_.push_back(*std::move(chain));
+  }
+  return true;
+}
+
+absl::Status NetDevice::DeliverPacket(Virtqueue& queue, GuestMemory& memory, bool mergeable) {
+  const size_t length = rx_length_;
+  // The chains the packet takes, front first: one without MRG_RXBUF (5.1.6.4.2: "MUST use
+  // only a single descriptor chain"), as many as it needs with it.
+  size_t count = 0;
+  uint64_t room = 0;
+  while (count < rx_chains_.size() && room < length && (mergeable || count == 0)) {
+    room += rx_chains_[count++].writable_length();
+  }
+  if (room < length) {
+    // Larger than the guest's buffers allow. The chains stay for the next packet.
+    DropWaitingPacket();
+    return absl::OkStatus();
+  }
+  // 5.1.6.4.2: num_buffers is the number of chains used; 1 without MRG_RXBUF.
+  const uint16_t num_buffers = static_cast<uint16_t>(count);
+  std::memcpy(rx_packet_.data() + kNumBuffersOffset, &num_buffers, sizeof(num_buffers));
+  used_.clear();
+  size_t offset = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const DescriptorChain& chain = rx_chains_[i];
+    const size_t take = std::min<size_t>(chain.writable_length(), length - offset);
+    RETURN_IF_ERROR(chain.WriteToWritable(
+        memory, 0, absl::MakeConstSpan(rx_packet_.data() + offset, take)));
+    used_.push_back({chain.head(), static_cast<uint32_t>(take)});
+    offset += take;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    rx_room_ -= rx_chains_.front().writable_length();
+    rx_chains_.pop_front();
+  }
+  rx_length_ = 0;
+  packets_received_.fetch_add(1, std::memory_order_relaxed);
+  bytes_read_.fetch_add(length - kNetHeaderSize, std::memory_order_relaxed);
+  requests_.fetch_add(count, std::memory_order_relaxed);
+  return PublishUsed(queue, memory);
+}
+
+absl::Status NetDevice::PublishUsed(Virtqueue& queue, GuestMemory& memory) {
+  // One used->idx store for the packet's chains: Linux's receive_mergeable reads num_buffers
+  // from the first buffer and takes the others at once; one not published yet is "missing".
+  return queue.AddUsedBatch(memory, used_);
+}
+
+void NetDevice::DropWaitingPacket() {
+  if (rx_length_ == 0) return;
+  rx_length_ = 0;
+  drops_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// --- Transmit -------------------------------------------------------------------------------
+
+absl::Status NetDevice::Transmit(Virtqueue& queue, GuestMemory& memory) {
+  // As on receive: a waiting chain is gone if the driver took the queue down under it.
+  if (tx_waiting_ && queue.in_flight() == 0) tx_waiting_.reset();
+  transmit_blocked_.store(false);
+  if (tx_waiting_) {
+    if (Send(*tx_waiting_, memory) == SendResult::kWouldBlock) {
+      transmit_blocked_.store(true);
+      return absl::OkStatus();
+    }
+    const uint16_t head = tx_waiting_->head();
+    tx_waiting_.reset();
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    RETURN_IF_ERROR(queue.AddUsed(memory, head, 0));
+  }
+  while (true) {
+    ASSIGN_OR_RETURN(std::optional<DescriptorChain> chain, queue.Pop(memory));
+    if (!chain) return absl::OkStatus();
+    if (Send(*chain, memory) == SendResult::kWouldBlock) {
+      // Backpressure: this chain waits (the only one), and the rest stay in the ring.
+      tx_waiting_ = *std::move(chain);
+      transmit_blocked_.store(true);
+      return absl::OkStatus();
+    }
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    // 5.1.6.2: the device writes nothing into a transmit chain.
+    RETURN_IF_ERROR(queue.AddUsed(memory, chain->head(), 0));
+  }
+}
+
+NetDevice::SendResult NetDevice::Send(const DescriptorChain& chain, GuestMemory& memory) {
+  const uint64_t length = chain.readable_length();
+  // Transmit buffers are device-readable only (5.1.6.2), and hold a header and at most the
+  // largest packet.
+  if (chain.writable_length() != 0 || length < kNetHeaderSize || length > kMaxPacketLength) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    drops_.fetch_add(1, std::memory_order_relaxed);
+    return SendResult::kDone;
+  }
+  // Straight from guest RAM, header and frame in one writev: one packet on the backend.
+  // At most kQueueSize buffers (the walk's bound), well under IOV_MAX.
+  tx_iov_.clear();
+  for (const ChainBuffer& buffer : chain.readable()) {
+    if (buffer.length == 0) continue;
+    absl::StatusOr<absl::Span<uint8_t>> host = memory.HostSpan(buffer.address, buffer.length);
+    // The walk checked every buffer against guest RAM: not expected, still not a crash.
+    if (!host.ok()) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      drops_.fetch_add(1, std::memory_order_relaxed);
+      return SendResult::kDone;
+    }
+    tx_iov_.push_back({host->data(), host->size()});
+  }
+  while (true) {
+    const ssize_t sent = ::writev(backend_.get(), tx_iov_.data(), static_cast<int>(tx_iov_.size()));
+    if (sent >= 0) {
+      packets_sent_.fetch_add(1, std::memory_order_relaxed);
+      bytes_written_.fetch_add(length - kNetHeaderSize, std::memory_order_relaxed);
+      return SendResult::kDone;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return SendResult::kWouldBlock;
+    // Refused (a header the tap will not take: EINVAL; the interface down: EIO; ENOBUFS):
+    // the packet is lost, as on a wire.
+    drops_.fetch_add(1, std::memory_order_relaxed);
+    return SendResult::kDone;
+  }
+}
+
+// --- State and counters ---------------------------------------------------------------------
+
+NetDeviceState NetDevice::state() const {
+  NetDeviceState state;
+  state.mac = mac_;
+  state.negotiated_features = features_.load();
+  return state;
+}
+
+absl::Status NetDevice::Restore(const NetDeviceState& state) {
+  if (state.mac != mac_) {
+    return absl::InvalidArgumentError(absl::StrFormat("mac: the state has %s, the device %s",
+                                                      MacText(state.mac), MacText(mac_)));
+  }
+  const uint64_t unknown = state.negotiated_features & ~(offered_features() | kFeatureVersion1);
+  if (unknown != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("negotiated_features %#x has bits never offered (%#x)",
+                        state.negotiated_features, unknown));
+  }
+  features_.store(state.negotiated_features);
+  offloads_pending_.store(state.negotiated_features != 0);
+  return absl::OkStatus();
+}
+
+DeviceCounters NetDevice::counters() const {
+  DeviceCounters counters;
+  counters.requests = requests_.load(std::memory_order_relaxed);
+  counters.bytes_read = bytes_read_.load(std::memory_order_relaxed);
+  counters.bytes_written = bytes_written_.load(std::memory_order_relaxed);
+  counters.errors = errors_.load(std::memory_order_relaxed);
+  counters.packets_received = packets_received_.load(std::memory_order_relaxed);
+  counters.packets_sent = packets_sent_.load(std::memory_order_relaxed);
+  counters.drops = drops_.load(std::memory_order_relaxed);
+  return counters;
+}
+
+}  // namespace vmmd::virtio
