@@ -72,6 +72,9 @@ void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {
     out->set_bytes_read(device.device.bytes_read);
     out->set_bytes_written(device.device.bytes_written);
     out->set_errors(device.device.errors);
+    out->set_packets_received(device.device.packets_received);
+    out->set_packets_sent(device.device.packets_sent);
+    out->set_drops(device.device.drops);
     out->set_notifications(device.transport.notifications);
     out->set_interrupts(device.transport.interrupts);
     out->set_refused_accesses(device.transport.refused_accesses +
