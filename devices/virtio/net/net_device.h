@@ -55,14 +55,13 @@
 #include "base/event_loop.h"
 #include "base/unique_fd.h"
 #include "devices/virtio/descriptor_chain.h"
+#include "devices/virtio/net/mac_address.h"
 #include "devices/virtio/net/net_header.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio/virtqueue.h"
 #include "kvm/guest_memory.h"
 
 namespace vmmd::virtio {
-
-using MacAddress = std::array<uint8_t, ETH_ALEN>;
 
 // What a NetDevice is beyond its construction, as a plain value (the snapshot issue saves
 // it): its address, and the features the driver accepted (0 before DRIVER_OK).
