@@ -53,6 +53,9 @@
 #include "devices/virtio/virtqueue.h"
 #include "kvm/guest_memory.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_one_input.h"
+#include "tests/fuzz/guest_ram.h"
+#include "tests/fuzz/queue_layout.h"
 #include "tests/fuzz/virtio_device_ops.h"
 #include "tests/fuzz/virtio_driver.h"
 
@@ -66,19 +69,6 @@ using ::vmmd::virtio::Virtqueue;
 
 constexpr int kMaxOperations = 1000;
 constexpr char kDriveId[] = "vmmd-fuzz-drive-0123";
-
-GuestMemory& Memory() {
-  static std::shared_ptr<GuestMemory> memory = GuardedGuestMemory(kMemorySize);
-  return *memory;
-}
-
-// Guest RAM's bytes, in a buffer the next call reuses (fresh 512 KiB allocations cost page
-// faults under ASan's quarantine).
-const std::vector<uint8_t>& CopyOfRam(const GuestMemory& memory) {
-  static std::vector<uint8_t>& bytes = *new std::vector<uint8_t>(kMemorySize);
-  FUZZ_CHECK(memory.ReadBytes(GuestAddress(0), absl::MakeSpan(bytes)).ok(), "RAM snapshot");
-  return bytes;
-}
 
 // The model's image, kept across inputs too: a copy of `image`.
 std::vector<uint8_t>& ModelImage(const std::vector<uint8_t>& image) {
@@ -379,19 +369,12 @@ class Harness {
 };
 
 }  // namespace
-}  // namespace vmmd::fuzz
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace vmmd;
-  using namespace vmmd::fuzz;
-  using namespace vmmd::fuzz::block_request;
-  FuzzedDataProvider provider(data, size);
-  GuestMemory& memory = Memory();
-  FUZZ_CHECK(memory.Fill(GuestAddress(0), 0, kMemorySize).ok(), "clearing RAM");
+void FuzzOneInput(FuzzedDataProvider& provider) {
+  GuestMemory& memory = *ClearedGuestMemory(kMemorySize);
 
   const uint8_t mode = provider.ConsumeIntegralInRange<uint8_t>(0, kLastMode);
-  const uint16_t queue_size =
-      static_cast<uint16_t>(1u << provider.ConsumeIntegralInRange<uint8_t>(0, kMaxSizeLog2));
+  const uint16_t queue_size = ConsumeQueueSize(provider, kMaxSizeLog2);
   const uint8_t features = provider.ConsumeIntegralInRange<uint8_t>(0, 3);
   const std::string drive_id(
       kDriveId, provider.ConsumeIntegralInRange<uint8_t>(0, virtio::BlockDevice::kIdBytes));
@@ -425,5 +408,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   harness.Process();
-  return 0;
 }
+
+}  // namespace vmmd::fuzz

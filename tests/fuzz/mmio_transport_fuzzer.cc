@@ -86,6 +86,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -97,6 +98,9 @@
 #include "devices/virtio/virtqueue.h"
 #include "kvm/guest_memory.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_one_input.h"
+#include "tests/fuzz/guest_ram.h"
+#include "tests/fuzz/queue_layout.h"
 #include "tests/fuzz/virtio_device_ops.h"
 #include "tests/fuzz/virtio_driver.h"
 
@@ -111,14 +115,10 @@ namespace mmio = ::vmmd::virtio::mmio;
 namespace status = ::vmmd::virtio::status;
 
 constexpr int kMaxOperations = 1000;
+constexpr NearRanges kNear = {kMaxNearAddress, kMaxNearLength};
 constexpr uint16_t kQueueMax = 256;  // both devices' QueueNumMax
 constexpr uint32_t kKnownStatus = status::kAcknowledge | status::kDriver | status::kFeaturesOk |
                                   status::kDriverOk | status::kFailed;
-
-std::shared_ptr<GuestMemory> Memory() {
-  static std::shared_ptr<GuestMemory> memory = GuardedGuestMemory(kMemorySize);
-  return memory;
-}
 
 class CountingInterrupt : public InterruptLine {
  public:
@@ -156,19 +156,6 @@ std::vector<uint8_t> ExpectedConfig(uint8_t mode, uint64_t capacity) {
     std::memcpy(&bytes[offsetof(virtio_blk_config, blk_size)], &blk_size, 4);
   }
   return bytes;
-}
-
-bool InRam(uint64_t address, uint64_t length) {
-  return address <= kMemorySize && length <= kMemorySize - address;
-}
-
-// Spec 2.7: a power-of-two size up to the maximum; rings aligned and in RAM.
-bool ConfigurationIsValid(const VirtqueueState& s) {
-  const uint64_t size = s.size;
-  return size != 0 && size <= kQueueMax && (size & (size - 1)) == 0 &&
-         s.descriptor_table.value() % 16 == 0 && s.available_ring.value() % 2 == 0 &&
-         s.used_ring.value() % 4 == 0 && InRam(s.descriptor_table.value(), 16 * size) &&
-         InRam(s.available_ring.value(), 6 + 2 * size) && InRam(s.used_ring.value(), 6 + 8 * size);
 }
 
 bool SameQueue(const VirtqueueState& a, const VirtqueueState& b, bool features_too = true) {
@@ -236,9 +223,9 @@ uint64_t WithHigh(uint64_t value, uint32_t high) {
 
 class Harness {
  public:
-  explicit Harness(uint8_t mode)
+  Harness(std::shared_ptr<GuestMemory> memory, uint8_t mode)
       : mode_(mode),
-        memory_(Memory()),
+        memory_(std::move(memory)),
         writer_(*memory_, nullptr),
         data_(0x20000, 0xf0000),
         tables_(0x8000, 0x10000) {
@@ -412,13 +399,13 @@ class Harness {
     Read(mmio::kQueueReady, 4);
     Read(mmio::kQueueNumMax, 4);
     // 4.2.3.2 step 3: the driver allocates and zeroes the rings.
-    if (InRam(desc, virtio::DescriptorTableBytes(size))) {
+    if (InRam(desc, virtio::DescriptorTableBytes(size), kMemorySize)) {
       writer_.Fill(desc, 0, virtio::DescriptorTableBytes(size));
     }
-    if (InRam(avail, virtio::AvailableRingBytes(size))) {
+    if (InRam(avail, virtio::AvailableRingBytes(size), kMemorySize)) {
       writer_.Fill(avail, 0, virtio::AvailableRingBytes(size));
     }
-    if (InRam(used, virtio::UsedRingBytes(size))) {
+    if (InRam(used, virtio::UsedRingBytes(size), kMemorySize)) {
       writer_.Fill(used, 0, virtio::UsedRingBytes(size));
     }
     Write(mmio::kQueueNum, 4, size);
@@ -440,26 +427,26 @@ class Harness {
   uint16_t SizeForRanges() const { return std::max<uint16_t>(Queue().size, 1); }
 
   void WriteDescriptor(uint64_t address, const vring_desc& d) {
-    if (InRam(address, 16)) writer_.WriteValue(address, d);
+    if (InRam(address, 16, kMemorySize)) writer_.WriteValue(address, d);
   }
   void SetDescriptor(uint16_t index, const vring_desc& d) {
     WriteDescriptor(Queue().descriptor_table.value() + 16 * uint64_t{index}, d);
   }
   void MakeAvailable(uint16_t head) {
     const VirtqueueState q = Queue();
-    if (InRam(q.available_ring.value(), virtio::AvailableRingBytes(q.size))) {
+    if (InRam(q.available_ring.value(), virtio::AvailableRingBytes(q.size), kMemorySize)) {
       writer_.MakeAvailable(q.available_ring.value(), q.size, head);
     }
   }
   void MoveAvailIdx(uint16_t delta) {
     const uint64_t at = Queue().available_ring.value() + virtio::kAvailIdxOffset;
-    if (!InRam(at, 2)) return;
+    if (!InRam(at, 2, kMemorySize)) return;
     writer_.WriteValue<uint16_t>(at,
                                  static_cast<uint16_t>(*writer_.ReadValue<uint16_t>(at) + delta));
   }
   void SetDriverFields(uint16_t flags, uint16_t used_event) {
     const VirtqueueState q = Queue();
-    if (InRam(q.available_ring.value(), virtio::AvailableRingBytes(q.size))) {
+    if (InRam(q.available_ring.value(), virtio::AvailableRingBytes(q.size), kMemorySize)) {
       writer_.WriteValue<uint16_t>(q.available_ring.value() + virtio::kAvailFlagsOffset, flags);
       writer_.WriteValue<uint16_t>(q.available_ring.value() + virtio::UsedEventOffset(q.size),
                                    used_event);
@@ -467,7 +454,8 @@ class Harness {
   }
   void Request(const RequestSpec& spec) {
     const VirtqueueState q = Queue();
-    if (q.size == 0 || !InRam(q.descriptor_table.value(), virtio::DescriptorTableBytes(q.size))) {
+    if (q.size == 0 ||
+        !InRam(q.descriptor_table.value(), virtio::DescriptorTableBytes(q.size), kMemorySize)) {
       return;
     }
     // The next descriptors round the table; a chain longer than the queue repeats some (a
@@ -606,7 +594,8 @@ class Harness {
       const VirtqueueState& q = s.queues[i];
       if (!q.ready) continue;
       FUZZ_CHECK(s.status & status::kFeaturesOk, what() + ": a queue ready before FEATURES_OK");
-      FUZZ_CHECK(ConfigurationIsValid(q), what() + ": a ready queue with a bad configuration");
+      FUZZ_CHECK(ValidQueueLayout(q, kQueueMax, kMemorySize),
+                 what() + ": a ready queue with a bad configuration");
       FUZZ_CHECK(q.next_avail == q.next_used, what() + ": a ready queue holds chains");
       const bool event_idx = (s.driver_features & virtio::kFeatureEventIdx) != 0;
       const bool indirect = (s.driver_features & virtio::kFeatureIndirectDesc) != 0;
@@ -756,7 +745,7 @@ class Harness {
             if (v <= 0xffff) q.size = static_cast<uint16_t>(v);
             break;
           case mmio::kQueueReady:
-            if (ConfigurationIsValid(q)) {
+            if (ValidQueueLayout(q, kQueueMax, kMemorySize)) {
               q.ready = true;
               q.next_avail = q.next_used = q.signalled_used = 0;
             }
@@ -804,21 +793,6 @@ class Harness {
   uint16_t cursor_ = 0;  // the next descriptor a request uses
 };
 
-uint64_t ConsumeAddress(FuzzedDataProvider& provider) {
-  if (provider.ConsumeBool()) return provider.ConsumeIntegral<uint64_t>();
-  return provider.ConsumeIntegralInRange<uint64_t>(0, kMaxNearAddress);
-}
-
-vring_desc ConsumeDescriptor(FuzzedDataProvider& provider, uint16_t size) {
-  vring_desc d;
-  d.addr = ConsumeAddress(provider);
-  d.len = provider.ConsumeBool() ? provider.ConsumeIntegral<uint32_t>()
-                                 : provider.ConsumeIntegralInRange<uint32_t>(0, kMaxNearLength);
-  d.flags = provider.ConsumeIntegralInRange<uint8_t>(0, 7);
-  d.next = provider.ConsumeIntegralInRange<uint16_t>(0, size);
-  return d;
-}
-
 uint64_t ConsumeRegister(FuzzedDataProvider& provider) {
   if (provider.ConsumeBool()) {
     return kRegisters[provider.ConsumeIntegralInRange<uint8_t>(0, kRegisterCount - 1)];
@@ -832,16 +806,10 @@ size_t ConsumeWidth(FuzzedDataProvider& provider) {
 }
 
 }  // namespace
-}  // namespace vmmd::fuzz
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace vmmd;
-  using namespace vmmd::fuzz;
-  using namespace vmmd::fuzz::mmio_transport;
-  FuzzedDataProvider provider(data, size);
-  FUZZ_CHECK(Memory()->Fill(GuestAddress(0), 0, kMemorySize).ok(), "clearing RAM");
-
-  Harness harness(provider.ConsumeIntegralInRange<uint8_t>(0, kLastMode));
+void FuzzOneInput(FuzzedDataProvider& provider) {
+  Harness harness(ClearedGuestMemory(kMemorySize),
+                  provider.ConsumeIntegralInRange<uint8_t>(0, kLastMode));
   for (int i = 0; i < kMaxOperations && provider.remaining_bytes() > 0; ++i) {
     switch (provider.ConsumeIntegralInRange<uint8_t>(0, kLastOp)) {
       case kInit: {
@@ -850,9 +818,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const uint8_t layout = provider.ConsumeIntegralInRange<uint8_t>(0, kLastLayout);
         uint64_t desc = 0, avail = 0, used = 0;
         if (layout == kRawLayout) {
-          desc = ConsumeAddress(provider);
-          avail = ConsumeAddress(provider);
-          used = ConsumeAddress(provider);
+          desc = ConsumeAddress(provider, kNear);
+          avail = ConsumeAddress(provider, kNear);
+          used = ConsumeAddress(provider, kNear);
         }
         harness.Init(flags, log2, layout, desc, avail, used);
         break;
@@ -883,12 +851,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case kSetDescriptor: {
         const uint16_t queue_size = harness.SizeForRanges();
         const uint16_t index = provider.ConsumeIntegralInRange<uint16_t>(0, queue_size - 1);
-        harness.SetDescriptor(index, ConsumeDescriptor(provider, queue_size));
+        harness.SetDescriptor(index, ConsumeDescriptor(provider, kNear, queue_size));
         break;
       }
       case kWriteDescriptorAt: {
         const uint32_t offset = provider.ConsumeIntegralInRange<uint32_t>(0, kMemorySize - 16);
-        harness.WriteDescriptor(offset, ConsumeDescriptor(provider, harness.SizeForRanges()));
+        harness.WriteDescriptor(offset,
+                                ConsumeDescriptor(provider, kNear, harness.SizeForRanges()));
         break;
       }
       case kMakeAvailable:
@@ -942,5 +911,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   harness.RunEventLoop();
   harness.CheckAlways();
   harness.CheckImage();
-  return 0;
 }
+
+}  // namespace vmmd::fuzz

@@ -1,8 +1,9 @@
 // The driver's side for the virtio device fuzzers (mmio_transport_fuzzer,
-// block_request_fuzzer): guest RAM with guard pages, the drive image as a memfd, and a
-// writer that lays virtio-blk requests out as descriptor chains (virtio 1.2 sections 2.7.5,
-// 2.7.13 and 5.2.6), optionally mirroring every byte it writes into a host-side copy of RAM
-// that a reference model works on. Request descriptions are read as virtio_device_ops.h says.
+// block_request_fuzzer): the drive image as a memfd, and a writer that lays virtio-blk
+// requests out as descriptor chains (virtio 1.2 sections 2.7.5, 2.7.13 and 5.2.6), optionally
+// mirroring every byte it writes into a host-side copy of RAM that a reference model works
+// on. Request descriptions are read as virtio_device_ops.h says. Their guest RAM:
+// guest_ram.h.
 #ifndef VMMD_TESTS_FUZZ_VIRTIO_DRIVER_H_
 #define VMMD_TESTS_FUZZ_VIRTIO_DRIVER_H_
 
@@ -16,7 +17,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,25 +30,6 @@
 #include "tests/fuzz/virtio_device_ops.h"
 
 namespace vmmd::fuzz {
-
-// Guest RAM of `size` bytes, made once per process, with an inaccessible page right below
-// and right above it where the address space allows (MAP_FIXED_NOREPLACE): GuestMemory is an
-// mmap that ASan does not watch, so a device reaching past it would otherwise corrupt a
-// neighbouring mapping silently instead of faulting.
-inline std::shared_ptr<GuestMemory> GuardedGuestMemory(uint64_t size) {
-  absl::StatusOr<GuestMemory> created = GuestMemory::Create(size);
-  FUZZ_CHECK(created.ok(), created.status().ToString());
-  auto memory = std::make_shared<GuestMemory>(*std::move(created));
-  const long page = ::sysconf(_SC_PAGESIZE);
-  uint8_t* host = memory->low_region().host;
-  for (uint8_t* guard : {host - page, host + memory->low_region().size}) {
-    void* mapped =
-        ::mmap(guard, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-    // Without MAP_FIXED_NOREPLACE support the hint may land elsewhere: give that back.
-    if (mapped != MAP_FAILED && mapped != guard) ::munmap(mapped, page);
-  }
-  return memory;
-}
 
 // The drive image: a memfd (no disk, fdatasync is cheap), reset to a known pattern for each
 // input. Opened read-write (dup) or read-only (/proc/self/fd) for BlockDevice::Create. Its

@@ -65,6 +65,9 @@
 #include "devices/virtio/virtqueue.h"
 #include "kvm/guest_memory.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_one_input.h"
+#include "tests/fuzz/guest_ram.h"
+#include "tests/fuzz/queue_layout.h"
 #include "tests/fuzz/virtqueue_ops.h"
 
 namespace vmmd::fuzz {
@@ -78,28 +81,13 @@ using ::vmmd::virtio::Virtqueue;
 using ::vmmd::virtio::VirtqueueState;
 
 constexpr int kMaxOperations = 2000;
-
-GuestMemory& Memory() {
-  static GuestMemory* memory = new GuestMemory(GuestMemory::Create(kMemorySize).value());
-  return *memory;
-}
-
-// [address, address + length) inside RAM, without wrap-around (RAM is one region at 0).
-bool InRam(uint64_t address, uint64_t length) {
-  return address <= kMemorySize && length <= kMemorySize - address;
-}
+constexpr NearRanges kNear = {kMaxNearAddress, kMaxNearLength};
 
 template <typename T>
 T ReadOrDie(const GuestMemory& memory, uint64_t address) {
   absl::StatusOr<T> value = memory.Read<T>(GuestAddress(address));
   FUZZ_CHECK(value.ok(), value.status().ToString());
   return *value;
-}
-
-std::vector<uint8_t> CopyOfRam(const GuestMemory& memory) {
-  std::vector<uint8_t> bytes(kMemorySize);
-  FUZZ_CHECK(memory.ReadBytes(GuestAddress(0), absl::MakeSpan(bytes)).ok(), "RAM snapshot");
-  return bytes;
 }
 
 // The chain the spec describes (2.7.5, 2.7.5.3), found with visited sets; nullopt when the
@@ -135,7 +123,7 @@ class ReferenceWalk {
   bool Indirect(const vring_desc& d) {
     if (d.len == 0 || d.len % 16 != 0) return false;
     const uint32_t entries = d.len / 16;
-    if (entries > max_buffers_ || !InRam(d.addr, d.len)) return false;
+    if (entries > max_buffers_ || !InRam(d.addr, d.len, kMemorySize)) return false;
     std::set<uint32_t> visited;
     uint32_t index = 0;
     while (true) {
@@ -150,7 +138,7 @@ class ReferenceWalk {
   }
 
   bool Add(const vring_desc& d) {
-    if (!InRam(d.addr, d.len)) return false;
+    if (!InRam(d.addr, d.len, kMemorySize)) return false;
     const bool writable = d.flags & VRING_DESC_F_WRITE;
     if (!writable && seen_writable_) return false;
     if (buffers_.size() + 1 > max_buffers_) return false;
@@ -372,7 +360,8 @@ class Harness {
       writable += buffer.length;
     }
     for (const ChainBuffer& buffer : chain.buffers()) {
-      FUZZ_CHECK(InRam(buffer.address.value(), buffer.length), what + ": a buffer outside RAM");
+      FUZZ_CHECK(InRam(buffer.address.value(), buffer.length, kMemorySize),
+                 what + ": a buffer outside RAM");
     }
     FUZZ_CHECK(chain.readable().size() + chain.writable().size() == chain.buffers().size(),
                what + ": readable + writable is not every buffer");
@@ -448,49 +437,17 @@ class Harness {
   std::vector<DescriptorChain> held_;
 };
 
-uint64_t ConsumeAddress(FuzzedDataProvider& provider) {
-  if (provider.ConsumeBool()) return provider.ConsumeIntegral<uint64_t>();
-  return provider.ConsumeIntegralInRange<uint64_t>(0, kMaxNearAddress);
-}
-
-vring_desc ConsumeDescriptor(FuzzedDataProvider& provider, uint16_t size) {
-  vring_desc d;
-  d.addr = ConsumeAddress(provider);
-  d.len = provider.ConsumeBool() ? provider.ConsumeIntegral<uint32_t>()
-                                 : provider.ConsumeIntegralInRange<uint32_t>(0, kMaxNearLength);
-  d.flags = provider.ConsumeIntegralInRange<uint8_t>(0, 7);
-  d.next = provider.ConsumeIntegralInRange<uint16_t>(0, size);
-  return d;
-}
-
-// Spec 2.7: a power-of-two size up to the device's maximum; rings aligned and in RAM.
-bool ConfigurationIsValid(const VirtqueueState& s, uint16_t max_size) {
-  const uint64_t size = s.size;
-  return size != 0 && size <= max_size && (size & (size - 1)) == 0 &&
-         s.descriptor_table.value() % 16 == 0 && s.available_ring.value() % 2 == 0 &&
-         s.used_ring.value() % 4 == 0 && InRam(s.descriptor_table.value(), 16 * size) &&
-         InRam(s.available_ring.value(), 6 + 2 * size) && InRam(s.used_ring.value(), 6 + 8 * size);
-}
-
 }  // namespace
-}  // namespace vmmd::fuzz
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace vmmd;
-  using namespace vmmd::fuzz;
-  using namespace vmmd::fuzz::virtqueue;
-  FuzzedDataProvider provider(data, size);
-  GuestMemory& memory = Memory();
-  FUZZ_CHECK(memory.Fill(GuestAddress(0), 0, kMemorySize).ok(), "clearing RAM");
+void FuzzOneInput(FuzzedDataProvider& provider) {
+  GuestMemory& memory = *ClearedGuestMemory(kMemorySize);
 
   const uint16_t max_size = provider.ConsumeIntegralInRange<uint16_t>(1, virtio::kMaxQueueSize);
-  const uint16_t queue_size =
-      provider.ConsumeBool()
-          ? provider.ConsumeIntegral<uint16_t>()
-          : static_cast<uint16_t>(1u << provider.ConsumeIntegralInRange<uint8_t>(0, kMaxSizeLog2));
-  const GuestAddress table(ConsumeAddress(provider));
-  const GuestAddress avail(ConsumeAddress(provider));
-  const GuestAddress used(ConsumeAddress(provider));
+  const uint16_t queue_size = provider.ConsumeBool() ? provider.ConsumeIntegral<uint16_t>()
+                                                     : ConsumeQueueSize(provider, kMaxSizeLog2);
+  const GuestAddress table(ConsumeAddress(provider, kNear));
+  const GuestAddress avail(ConsumeAddress(provider, kNear));
+  const GuestAddress used(ConsumeAddress(provider, kNear));
   const uint8_t features = provider.ConsumeIntegralInRange<uint8_t>(0, 3);
   const uint16_t start = provider.ConsumeIntegral<uint16_t>();
   virtio::ChainLimits limits;
@@ -508,7 +465,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                    ((features & 2) ? virtio::kFeatureIndirectDesc : 0))
                      .ok(),
              "configuring a queue that is not ready");
-  const bool valid = ConfigurationIsValid(queue.state(), max_size);
+  const bool valid = ValidQueueLayout(queue.state(), max_size, kMemorySize);
   const absl::Status ready = queue.SetReady(memory);
   FUZZ_CHECK(ready.ok() == valid,
              absl::StrFormat("SetReady(size %d of %d, rings %#x %#x %#x): %s", queue_size, max_size,
@@ -519,7 +476,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                "Pop on a queue that is not ready");
     FUZZ_CHECK(queue.AddUsed(memory, 0, 0).code() == absl::StatusCode::kFailedPrecondition,
                "AddUsed on a queue that is not ready");
-    return 0;
+    return;
   }
 
   // Start where a restored queue would: both indices at `start`, in the rings too.
@@ -537,13 +494,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     switch (op) {
       case kSetDescriptor: {
         const uint16_t index = provider.ConsumeIntegralInRange<uint16_t>(0, queue_size - 1);
-        const vring_desc d = ConsumeDescriptor(provider, queue_size);
+        const vring_desc d = ConsumeDescriptor(provider, kNear, queue_size);
         FUZZ_CHECK(memory.Write(table.UncheckedAdd(16 * uint64_t{index}), d).ok(), "descriptor");
         break;
       }
       case kWriteDescriptorAt: {
         const uint16_t offset = provider.ConsumeIntegralInRange<uint16_t>(0, kMemorySize - 16);
-        const vring_desc d = ConsumeDescriptor(provider, queue_size);
+        const vring_desc d = ConsumeDescriptor(provider, kNear, queue_size);
         FUZZ_CHECK(memory.Write(GuestAddress(offset), d).ok(), "descriptor");
         break;
       }
@@ -594,5 +551,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   harness.Drain();
   harness.CheckCommon();
-  return 0;
 }
+
+}  // namespace vmmd::fuzz

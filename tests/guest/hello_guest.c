@@ -10,6 +10,7 @@
  * Kept small: guest instructions are slow on nested KVM and every port access is an exit. */
 #include "tests/guest/boot_tables.h"
 #include "tests/guest/guest_io.h"
+#include "tests/guest/guest_print.h"
 
 /* Zero page offsets (Documentation/arch/x86/zero-page.rst). */
 #define ZP_E820_ENTRIES 0x1e8 /* u8 e820_entries */
@@ -40,31 +41,6 @@
 
 /* The command line is bounded by the boot layer (64 KiB at most); never run past that. */
 #define CMDLINE_MAX 0x10000
-
-static void put_char(char c) { com1_put_byte((u8)c); }
-
-static void put_str(const char* s) {
-  for (; *s; ++s) {
-    if (*s == '\n') put_char('\r');
-    put_char(*s);
-  }
-}
-
-static void put_dec(u64 value) {
-  char digits[20]; /* 2^64 - 1 has 20 decimal digits */
-  int n = 0;
-  do {
-    digits[n++] = (char)('0' + value % 10);
-    value /= 10;
-  } while (value != 0);
-  while (n > 0) put_char(digits[--n]);
-}
-
-/* "0x" and exactly 16 lower-case hex digits. */
-static void put_hex64(u64 value) {
-  put_str("0x");
-  for (int shift = 60; shift >= 0; shift -= 4) put_char("0123456789abcdef"[(value >> shift) & 0xf]);
-}
 
 /* Processor entries (type 0, 20 bytes) in the MP configuration table (MP spec 1.4, section
  * 4.2: entry_count at offset 34, entries from offset 44; every other entry type is 8 bytes).
@@ -119,9 +95,9 @@ static void print_e820(const struct boot_data* boot) {
     u64 size = peek64(entry + 8);
     u32 type = peek32(entry + 16);
     put_str("e820: [mem ");
-    put_hex64(addr);
+    put_hex(addr, 16);
     put_char('-');
-    put_hex64(addr + size - 1);
+    put_hex(addr + size - 1, 16);
     put_str("] ");
     if (type == E820_RAM) {
       put_str("usable");
@@ -157,8 +133,7 @@ void guest_main(u64 boot, u64 entry_rsp) {
   for (u32 i = 0; cmdline != 0 && i < CMDLINE_MAX; ++i) {
     u8 c = peek8(cmdline + i);
     if (c == 0) break;
-    if (c == '\n') put_char('\r');
-    put_char((char)c);
+    put_char((char)c); /* '\n' as "\r\n" */
   }
   put_str("\n");
 

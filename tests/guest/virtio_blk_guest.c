@@ -18,39 +18,16 @@
  * capacity, one past the end, which must come back IOERR. The mode comes from the offered
  * VIRTIO_BLK_F_RO bit. */
 #include "tests/guest/guest_print.h"
+#include "tests/guest/virtio_blk_driver.h"
 #include "tests/guest/virtio_blk_protocol.h"
-#include "tests/guest/virtio_mmio_driver.h"
-
-/* virtio-blk (virtio 1.2 section 5.2; <linux/virtio_blk.h>). */
-#define VIRTIO_BLK_F_RO (1ull << 5)
-#define VIRTIO_BLK_T_IN 0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_T_FLUSH 4
-#define VIRTIO_BLK_T_GET_ID 8
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
-#define VIRTIO_BLK_ID_BYTES 20
-#define VIRTIO_BLK_CONFIG_CAPACITY 0 /* le64, in 512-byte sectors (5.2.4) */
 
 #define TEST_EXIT_PORT 0xf4 /* devices/test_exit.h */
-#define SECTOR VIRTIO_BLK_GUEST_SECTOR_BYTES
-
-/* Not a status byte: the device never answered (the wait's result is in the low bits). */
-#define NO_ANSWER 0x100u
+#define SECTOR VIRTIO_BLK_SECTOR_BYTES
+_Static_assert(VIRTIO_BLK_GUEST_SECTOR_BYTES == VIRTIO_BLK_SECTOR_BYTES,
+               "the test reads the image in the sectors the guest requests");
 
 static struct virtq queue __attribute__((aligned(4096)));
-
-/* One request (5.2.6): the header (device-readable), the data, the status byte
- * (device-writable), each in a descriptor of its own. */
-static struct {
-  struct {
-    u32 type;
-    u32 reserved;
-    u64 sector;
-  } header;
-  u8 data[SECTOR];
-  u8 status;
-} request __attribute__((aligned(64)));
+static struct virtio_blk_request request __attribute__((aligned(64)));
 
 static u8 pattern_sector_before[SECTOR];
 static u32 failures;
@@ -76,41 +53,20 @@ __attribute__((noreturn)) static void finish(void) {
 
 /* Sends one request of `type` for `sector` with `data_length` bytes of request.data (none:
  * a two-descriptor chain), device-writable when `device_writes` and device-readable
- * otherwise, and waits for it. Returns the status byte, or NO_ANSWER | the wait's result;
- * the used length goes to `used_length`. */
+ * otherwise, and waits for it. Returns the status byte, or VIRTIO_BLK_NO_ANSWER | the wait's
+ * result; the used length goes to `used_length`. */
 static u32 blk_request(struct virtio_driver* d, u32 type, u64 sector, u32 data_length,
                        int device_writes, u32* used_length) {
-  struct virtq_desc* desc = d->queue->desc;
-  request.header.type = type;
-  request.header.reserved = 0;
-  request.header.sector = sector;
-  request.status = 0xff; /* no VIRTIO_BLK_S_* value: shows whether the device wrote it */
-  desc[0].addr = (u64)&request.header;
-  desc[0].len = sizeof(request.header);
-  desc[0].flags = VIRTQ_DESC_F_NEXT;
-  desc[0].next = 1;
-  u16 status_desc = 1;
-  if (data_length != 0) {
-    desc[1].addr = (u64)request.data;
-    desc[1].len = data_length;
-    desc[1].flags = VIRTQ_DESC_F_NEXT | (device_writes ? VIRTQ_DESC_F_WRITE : 0);
-    desc[1].next = 2;
-    status_desc = 2;
-  }
-  desc[status_desc].addr = (u64)&request.status;
-  desc[status_desc].len = 1;
-  desc[status_desc].flags = VIRTQ_DESC_F_WRITE;
-  desc[status_desc].next = 0;
-  virtq_submit(d, 0);
+  virtio_blk_chain(d->queue->desc, &request, type, sector, data_length, device_writes);
   u32 id = 0;
-  const int waited = virtq_wait(d, &id, used_length);
-  if (waited != VIRTQ_DONE) {
-    fail(waited == VIRTQ_TIMEOUT ? "no answer from the device"
-                                 : "the device set DEVICE_NEEDS_RESET");
-    return NO_ANSWER | (u32)waited;
+  const u32 status = virtio_blk_submit(d, &request, &id, used_length);
+  if (status & VIRTIO_BLK_NO_ANSWER) {
+    fail(status == (VIRTIO_BLK_NO_ANSWER | VIRTQ_TIMEOUT) ? "no answer from the device"
+                                                          : "the device set DEVICE_NEEDS_RESET");
+    return status;
   }
   check(id == 0, "the used element names another head than descriptor 0");
-  return *(volatile u8*)&request.status;
+  return status;
 }
 
 /* Reads one sector into request.data; 1 when it came back VIRTIO_BLK_S_OK with 513 bytes
@@ -135,18 +91,13 @@ static u64 read_capacity(const struct virtio_driver* d) {
 
 void guest_main(u64 zero_page, u64 entry_rsp) {
   (void)entry_rsp;
-  struct virtio_driver driver = {0};
   struct virtio_mmio_device device = {0};
-  for (u32 i = 0; virtio_cmdline_device(zero_page, i, &device); ++i) {
-    if (virtio_identify(device.base) == VIRTIO_ID_BLOCK) {
-      driver.base = device.base;
-      break;
-    }
-  }
-  if (driver.base == 0) {
+  if (!virtio_find_device(zero_page, VIRTIO_ID_BLOCK, &device)) {
     fail("no virtio-blk device among the command line's virtio_mmio.device= entries");
     finish();
   }
+  struct virtio_driver driver = {0};
+  driver.base = device.base;
   put_str(VIRTIO_BLK_GUEST_PREFIX "device at ");
   put_hex(device.base, 16);
   put_str(" irq ");

@@ -21,17 +21,10 @@
  * the last line is "virtio hostile guest: N unexpected observations", and N is the exit code
  * on the test-exit port. */
 #include "tests/guest/guest_print.h"
-#include "tests/guest/virtio_mmio_driver.h"
+#include "tests/guest/virtio_blk_driver.h"
 
 #define PREFIX "virtio hostile guest: "
-
-/* virtio-blk (virtio 1.2 section 5.2). */
-#define VIRTIO_BLK_F_RO (1ull << 5)
-#define VIRTIO_BLK_T_IN 0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
-#define SECTOR 512
+#define SECTOR VIRTIO_BLK_SECTOR_BYTES
 
 #define TEST_EXIT_PORT 0xf4 /* devices/test_exit.h */
 
@@ -41,16 +34,7 @@
 #define MISSING_QUEUE 7
 
 static struct virtq queue __attribute__((aligned(4096)));
-
-static struct {
-  struct {
-    u32 type;
-    u32 reserved;
-    u64 sector;
-  } header;
-  u8 data[SECTOR];
-  u8 status;
-} request __attribute__((aligned(64)));
+static struct virtio_blk_request request __attribute__((aligned(64)));
 
 static u32 unexpected;
 
@@ -86,23 +70,14 @@ static void set_desc(u16 index, u64 addr, u32 len, u16 flags, u16 next) {
 /* A well-formed request in descriptors 0, 1 and 2: header, one sector of data (written by
  * the device for T_IN), status. */
 static void set_request(u32 type, u64 sector) {
-  request.header.type = type;
-  request.header.reserved = 0;
-  request.header.sector = sector;
-  request.status = 0xff;
-  set_desc(0, (u64)&request.header, sizeof(request.header), VIRTQ_DESC_F_NEXT, 1);
-  set_desc(1, (u64)request.data, SECTOR,
-           VIRTQ_DESC_F_NEXT | (type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0), 2);
-  set_desc(2, (u64)&request.status, 1, VIRTQ_DESC_F_WRITE, 0);
+  virtio_blk_chain(queue.desc, &request, type, sector, SECTOR, type == VIRTIO_BLK_T_IN);
 }
 
-/* Submits descriptor 0 and waits: the status byte, or 0x100 | the wait's result. */
+/* Submits descriptor 0 and waits: the status byte, or VIRTIO_BLK_NO_ANSWER | the wait's
+ * result. */
 static u32 submit_and_wait(struct virtio_driver* d, u32* used_length) {
-  virtq_submit(d, 0);
   u32 id = 0;
-  const int waited = virtq_wait(d, &id, used_length);
-  if (waited != VIRTQ_DONE) return 0x100u | (u32)waited;
-  return *(volatile u8*)&request.status;
+  return virtio_blk_submit(d, &request, &id, used_length);
 }
 
 /* A plain read of sector 0: whether it came back OK with the sector and the status byte. */
@@ -263,16 +238,12 @@ static void ring_outside_ram(struct virtio_driver* d) {
 
 void guest_main(u64 zero_page, u64 entry_rsp) {
   (void)entry_rsp;
-  struct virtio_driver driver = {0};
   struct virtio_mmio_device device = {0};
-  for (u32 i = 0; virtio_cmdline_device(zero_page, i, &device); ++i) {
-    if (virtio_identify(device.base) == VIRTIO_ID_BLOCK) {
-      driver.base = device.base;
-      break;
-    }
-  }
-  observe(driver.base != 0, "a virtio-blk device is on the command line");
-  if (driver.base == 0) finish();
+  const int found = virtio_find_device(zero_page, VIRTIO_ID_BLOCK, &device);
+  observe(found, "a virtio-blk device is on the command line");
+  if (!found) finish();
+  struct virtio_driver driver = {0};
+  driver.base = device.base;
   driver.queue = &queue;
   const char* error = virtio_start(&driver, VIRTIO_F_VERSION_1);
   if (error) {

@@ -212,6 +212,15 @@ static inline u32 virtio_identify(u64 base) {
   return mmio_read32(base + VIRTIO_MMIO_DEVICE_ID);
 }
 
+/* The first device of type `device_id` (VIRTIO_ID_*) among the command line's entries; 1 and
+ * `out` when there is one. */
+static inline int virtio_find_device(u64 zero_page, u32 device_id, struct virtio_mmio_device* out) {
+  for (u32 i = 0; virtio_cmdline_device(zero_page, i, out); ++i) {
+    if (virtio_identify(out->base) == device_id) return 1;
+  }
+  return 0;
+}
+
 /* --- Initialisation ----------------------------------------------------------------------- */
 
 static inline u32 virtio_status(const struct virtio_driver* d) {

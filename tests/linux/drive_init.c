@@ -32,11 +32,11 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #define INIT_CHECKS_PREFIX "vmmd-drive"
+#include "guest_modules.h"
 #include "init_checks.h"
 
 static double now_seconds(void) {
@@ -45,58 +45,13 @@ static double now_seconds(void) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-// /proc/cmdline's virtio_mmio.device= values as virtio_mmio_cmdline.ko's parameters:
-// "device=A device=B ...".
-static void device_params(const char* cmdline, char* params, size_t size) {
-  static const char kKey[] = "virtio_mmio.device=";
-  params[0] = '\0';
-  size_t used = 0;
-  for (const char* p = cmdline; (p = strstr(p, kKey)) != NULL;) {
-    if (p != cmdline && p[-1] != ' ') {  // part of another parameter
-      p += strlen(kKey);
-      continue;
-    }
-    p += strlen(kKey);
-    size_t length = strcspn(p, " \n");
-    int n = snprintf(params + used, size - used, "%sdevice=%.*s", used ? " " : "", (int)length, p);
-    if (n < 0 || (size_t)n >= size - used) break;
-    used += (size_t)n;
-    p += length;
-  }
-}
-
 static void load_modules(const char* cmdline) {
-  FILE* order = fopen("/modules/load-order", "r");
-  if (order == NULL) {
-    check("modules", 0, "no /modules/load-order in the initramfs");
-    return;
-  }
-  char name[256], path[300], detail[8192], params[4096];
-  int loaded = 0, failed = 0;
-  while (fgets(name, sizeof(name), order) != NULL) {
-    name[strcspn(name, "\n")] = '\0';
-    if (name[0] == '\0') continue;
-    snprintf(path, sizeof(path), "/modules/%s", name);
-    params[0] = '\0';
-    if (strcmp(name, "virtio_mmio_cmdline.ko") == 0) {
-      device_params(cmdline, params, sizeof(params));
-      printf("vmmd-drive: %s %s\n", name, params);
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    long result = fd < 0 ? -1 : syscall(SYS_finit_module, fd, params, 0);
-    int error = errno;
-    if (fd >= 0) close(fd);
-    if (result != 0 && error != EEXIST) {
-      snprintf(detail, sizeof(detail), "%s: %s", name, strerror(error));
-      check("module", 0, detail);
-      ++failed;
-    } else {
-      ++loaded;
-    }
-  }
-  fclose(order);
-  snprintf(detail, sizeof(detail), "%d loaded, %d failed", loaded, failed);
-  check("modules", failed == 0 && loaded > 0, detail);
+  struct guest_modules modules = load_guest_modules(cmdline);
+  if (modules.device_params[0] != '\0') printf("vmmd-drive: virtio_mmio_cmdline.ko %s\n", modules.device_params);
+  if (modules.failed != 0) check("module", 0, modules.first_error);
+  char detail[64];
+  snprintf(detail, sizeof(detail), "%d loaded, %d failed", modules.loaded, modules.failed);
+  check("modules", modules.failed == 0 && modules.loaded > 0, detail);
 }
 
 // Whether `path` exists and, when `want` is given, holds it; polled for up to 30 s.

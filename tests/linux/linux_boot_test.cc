@@ -16,10 +16,9 @@
 // "Processors: N" (generic kernel), "RAMDISK: [mem X-Y]" is where BootInfo put the initrd.
 // Each case records how long the kernel took to reach /init.
 // The kernels come from tests/linux/fetch_kernels.sh (tools/test runs it).
-#include <fstream>
+#include <ostream>
 #include <random>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,11 +27,10 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_test_util.h"
-#include "tests/daemon/daemon_process.h"
 #include "tests/linux/cpio_archive.h"
-#include "tests/linux/kernel_cache.h"
+#include "tests/linux/host_files.h"
 #include "tests/linux/kernel_run.h"
+#include "tests/linux/kernel_test.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 namespace vmmd {
@@ -40,19 +38,10 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::vmmd::testing::CpioArchive;
-using ::vmmd::testing::DaemonProcess;
+using ::vmmd::testing::kKernelCmdline;
 using ::vmmd::testing::KernelRun;
 
-constexpr char kDaemon[] = "daemon/vmmd";
 constexpr char kInit[] = "tests/linux/userspace_init";
-// reboot=k: a reboot reaches the i8042, which vmmd answers by stopping the VM. quiet: each
-// console character costs two exits (the 8250 driver polls LSR before each THR write), which
-// in the test VM makes a full boot log a minute of printing; /init repeats the kernel's lines
-// the test checks, from its log.
-constexpr char kCmdline[] = "console=ttyS0 reboot=k panic=-1 quiet";
-// A hang guard, not a goal. Measured in the test VM (QEMU TCG, 2 cores): the generic kernel
-// reaches /init 15-40 s after StartVcpus; each case prints its time.
-constexpr absl::Duration kBootBound = absl::Minutes(10);
 
 struct E820Line {
   uint64_t start, end;  // inclusive, as the kernel prints it
@@ -94,28 +83,20 @@ std::vector<E820Line> BootInfoE820(const vmm::v1::BootInfo& info, bool firmware_
   return lines;
 }
 
-uint64_t Fnv1a64(const std::string& bytes) {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  for (unsigned char byte : bytes) hash = (hash ^ byte) * 0x100000001b3ull;
-  return hash;
-}
-
 // The initramfs of one case: /init and what it must find.
 std::string Initramfs(uint32_t vcpus, const std::string& cmdline, const std::string& name) {
-  std::ifstream init_file(kInit, std::ios::binary);
-  std::stringstream init;
-  init << init_file.rdbuf();
-  EXPECT_FALSE(init.str().empty()) << "missing " << kInit;
+  const std::string init = ::vmmd::testing::ReadFile(kInit);
+  EXPECT_FALSE(init.empty()) << "missing " << kInit;
   std::mt19937_64 random(std::hash<std::string>()(name));
   std::string payload(768 * 1024 + 13, '\0');
   for (char& byte : payload) byte = static_cast<char>(random());
   CpioArchive archive;
   for (const char* directory : {"dev", "proc", "sys"}) archive.AddDirectory(directory);
   archive.AddCharDevice("dev/console", 5, 1);
-  archive.AddFile("init", init.str(), 0755);
+  archive.AddFile("init", init, 0755);
   archive.AddFile("payload", payload);
   archive.AddFile("expected", absl::StrFormat("cpus %d\ncmdline %s\npayload %d %016x\n", vcpus, cmdline,
-                                              payload.size(), Fnv1a64(payload)));
+                                              payload.size(), ::vmmd::testing::Fnv1a64(payload)));
   return std::move(archive).Finish();
 }
 
@@ -125,42 +106,29 @@ struct Boot {
   uint32_t vcpus;
   uint64_t memory_mib;
   bool mp_table;  // the kernel parses the MP table (the cloud kernel does not)
-  std::string cmdline = kCmdline;
+  std::string cmdline = kKernelCmdline;
 };
 
-// kCmdline padded to `length` bytes with a parameter for a module that does not exist (Linux
-// ignores those, and keeps them in /proc/cmdline).
+// kKernelCmdline padded to `length` bytes with a parameter for a module that does not exist
+// (Linux ignores those, and keeps them in /proc/cmdline).
 std::string PaddedCmdline(size_t length) {
-  std::string cmdline = absl::StrCat(kCmdline, " vmmd.pad=");
+  std::string cmdline = absl::StrCat(kKernelCmdline, " vmmd.pad=");
   cmdline.resize(length, 'p');
   return cmdline;
 }
 
-class LinuxBootTest : public ::testing::Test {
+class LinuxBootTest : public ::vmmd::testing::KernelTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(::vmmd::testing::KvmUsable());
-    cache_ = ::vmmd::testing::KernelCache();
-    ASSERT_TRUE(::vmmd::testing::KernelsFetched(cache_));
-    auto daemon = DaemonProcess::Start(kDaemon, {}, {"--image_root=" + cache_});
-    ASSERT_TRUE(daemon.ok()) << daemon.status();
-    daemon_ = std::move(*daemon);
-    stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
-  }
-  void TearDown() override {
-    if (HasFailure() && daemon_) std::cerr << "vmmd log:\n" << daemon_->Log();
-  }
-
   // Boots to userspace and checks everything the header lists; returns BootInfo and console.
   std::pair<vmm::v1::BootInfo, std::string> BootToUserspace(const std::string& id, const Boot& boot) {
     const std::string initrd = daemon_->image_root() + "/" + id + ".cpio";
-    std::ofstream(initrd, std::ios::binary) << Initramfs(boot.vcpus, boot.cmdline, id);
+    EXPECT_TRUE(::vmmd::testing::WriteFile(initrd, Initramfs(boot.vcpus, boot.cmdline, id))) << initrd;
     KernelRun run(stub_.get(), id);
     const vmm::v1::BootInfo info =
         run.Boot(boot.vcpus, boot.memory_mib, cache_ + "/" + boot.kernel, boot.protocol, initrd,
                  boot.cmdline);
     if (HasFailure()) return {info, ""};  // it never started: nothing to wait for
-    const std::string console = run.WaitForStop(kBootBound);
+    const std::string console = run.WaitForStop(::vmmd::testing::kBootBound);
     const std::string excerpt = console.size() > 6000 ? console.substr(console.size() - 6000) : console;
 
     // From userspace.
@@ -191,10 +159,6 @@ class LinuxBootTest : public ::testing::Test {
     }
     return {info, console};
   }
-
-  std::string cache_;
-  std::unique_ptr<DaemonProcess> daemon_;
-  std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
 };
 
 TEST_F(LinuxBootTest, GenericVmlinux64BitEntryOneVcpu) {
@@ -233,7 +197,7 @@ TEST_F(LinuxBootTest, CloudBzImage64BitEntry) {
   EXPECT_EQ(info.kernel_format(), "bzimage");
   EXPECT_EQ(info.boot_protocol(), "linux64");
   EXPECT_TRUE(std::regex_search(console, std::regex(R"(Linux version 6\.1\.\S+-cloud-amd64)")));
-  EXPECT_THAT(console, HasSubstr(absl::StrCat("Command line: ", kCmdline, "\r")));
+  EXPECT_THAT(console, HasSubstr(absl::StrCat("Command line: ", kKernelCmdline, "\r")));
 }
 
 TEST_F(LinuxBootTest, FourGiBLeaveTheMmioGapOut) {

@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <random>
 #include <regex>
@@ -44,11 +43,11 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_test_util.h"
-#include "tests/daemon/daemon_process.h"
 #include "tests/linux/cpio_archive.h"
+#include "tests/linux/host_files.h"
 #include "tests/linux/kernel_cache.h"
 #include "tests/linux/kernel_run.h"
+#include "tests/linux/kernel_test.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 namespace vmmd {
@@ -57,28 +56,19 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::vmmd::testing::CpioArchive;
-using ::vmmd::testing::DaemonProcess;
+using ::vmmd::testing::Fnv1a64;
+using ::vmmd::testing::kBootBound;
+using ::vmmd::testing::kKernelCmdline;
 using ::vmmd::testing::KernelRun;
+using ::vmmd::testing::ReadFile;
+using ::vmmd::testing::WriteFile;
 
-constexpr char kDaemon[] = "daemon/vmmd";
 constexpr char kInit[] = "tests/linux/drive_init";
-// As linux_boot_test's (reboot=k: the reboot stops the VM; quiet: console bytes are costly in
-// the test VM). vmmd appends the devices' parts and root=.
-constexpr char kCmdline[] = "console=ttyS0 reboot=k panic=-1 quiet";
-// A hang guard, not a goal: the generic kernel reaches /init 15-40 s after StartVcpus in the
-// test VM (QEMU TCG); this case prints its times.
-constexpr absl::Duration kBootBound = absl::Minutes(10);
 constexpr uint64_t kImageBytes = 32 << 20;  // mkfs.ext4's size argument below: 32M
 // drive_init.c's checks, each of which must say PASS.
 constexpr const char* kGuestChecks[] = {"modules", "devices", "cmdline", "drive", "mount", "given",
                                         "second", "hwrng", "hwrng-current", "written", "readonly",
                                         "unmount"};
-
-uint64_t Fnv1a64(const std::string& bytes) {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  for (unsigned char byte : bytes) hash = (hash ^ byte) * 0x100000001b3ull;
-  return hash;
-}
 
 std::string RandomBytes(size_t size) {
   std::random_device seed;
@@ -86,19 +76,6 @@ std::string RandomBytes(size_t size) {
   std::string bytes(size, '\0');
   for (char& byte : bytes) byte = static_cast<char>(random());
   return bytes;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-bool WriteFile(const std::string& path, const std::string& contents) {
-  std::ofstream file(path, std::ios::binary);
-  file << contents;
-  return file.good();
 }
 
 // e2fsprogs' tools live in /usr/sbin or /sbin, which a test's PATH may lack.
@@ -239,21 +216,12 @@ std::vector<vmm::v1::DeviceInfo> AnnouncedDevices(const std::string& cmdline) {
   return devices;
 }
 
-class LinuxDriveTest : public ::testing::Test {
+class LinuxDriveTest : public ::vmmd::testing::KernelTest {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(::vmmd::testing::KvmUsable());
-    cache_ = ::vmmd::testing::KernelCache();
-    ASSERT_TRUE(::vmmd::testing::KernelsFetched(cache_));
     ASSERT_FALSE(FindTool("mkfs.ext4").empty()) << "no mkfs.ext4: apt-get install e2fsprogs";
     ASSERT_FALSE(FindTool("debugfs").empty()) << "no debugfs: apt-get install e2fsprogs";
-    auto daemon = DaemonProcess::Start(kDaemon, {}, {"--image_root=" + cache_});
-    ASSERT_TRUE(daemon.ok()) << daemon.status();
-    daemon_ = std::move(*daemon);
-    stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
-  }
-  void TearDown() override {
-    if (HasFailure() && daemon_) std::cerr << "vmmd log:\n" << daemon_->Log();
+    KernelTest::SetUp();
   }
 
   static vmm::v1::Drive Drive(const std::string& id, const std::string& path, bool read_only,
@@ -292,10 +260,6 @@ class LinuxDriveTest : public ::testing::Test {
     vmm::v1::Vm vm;
     return stub_->GetVm(&context, request, &vm);
   }
-
-  std::string cache_;
-  std::unique_ptr<DaemonProcess> daemon_;
-  std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
 };
 
 TEST_F(LinuxDriveTest, GenericBzImageUsesBlockAndEntropyDevices) {
@@ -325,7 +289,7 @@ TEST_F(LinuxDriveTest, GenericBzImageUsesBlockAndEntropyDevices) {
   vmm::v1::ConfigureBootRequest configure;
   configure.set_kernel_path(cache_ + "/vmlinuz-generic");
   configure.set_initrd_path(initrd);
-  configure.set_cmdline(kCmdline);
+  configure.set_cmdline(kKernelCmdline);
   KernelRun run(stub_.get(), "drives");
   const vmm::v1::BootInfo info = run.Boot(create, configure);
   ASSERT_FALSE(HasFailure()) << "the VM did not start";
@@ -354,7 +318,7 @@ TEST_F(LinuxDriveTest, GenericBzImageUsesBlockAndEntropyDevices) {
     EXPECT_EQ(announced[i].mmio_size(), info.devices(i).mmio_size()) << info.cmdline();
     EXPECT_EQ(announced[i].irq(), info.devices(i).irq()) << info.cmdline();
   }
-  EXPECT_TRUE(absl::StartsWith(info.cmdline(), kCmdline)) << info.cmdline();
+  EXPECT_TRUE(absl::StartsWith(info.cmdline(), kKernelCmdline)) << info.cmdline();
   EXPECT_TRUE(std::regex_search(info.cmdline(), std::regex("(^| )root=/dev/vda rw( |$)"))) << info.cmdline();
 
   // The guest's own checks.

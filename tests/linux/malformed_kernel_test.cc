@@ -13,17 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kvm/kvm_system.h"
-#include "kvm/kvm_test_util.h"
-#include "tests/linux/kernel_cache.h"
-#include "tests/daemon/daemon_process.h"
+#include "tests/linux/kernel_test.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 namespace vmmd {
 namespace {
 
 using ::testing::HasSubstr;
-using ::vmmd::testing::DaemonProcess;
 
 std::vector<char> ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -42,23 +38,10 @@ struct Damage {
   std::string message;  // what the error must say
 };
 
-class MalformedKernelTest : public ::testing::Test {
+// The damaged images go into the daemon's own image root, beside the hello guest.
+class MalformedKernelTest : public ::vmmd::testing::KernelTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(::vmmd::testing::KvmUsable());
-    cache_ = ::vmmd::testing::KernelCache();
-    ASSERT_TRUE(::vmmd::testing::KernelsFetched(cache_));
-    auto daemon = DaemonProcess::Start("daemon/vmmd", {"tests/guest/hello_guest.elf"});
-    ASSERT_TRUE(daemon.ok()) << daemon.status();
-    daemon_ = std::move(*daemon);
-    stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
-  }
-  void TearDown() override {
-    if (HasFailure() && daemon_) std::cerr << "vmmd log:\n" << daemon_->Log();
-  }
-  std::string cache_;
-  std::unique_ptr<DaemonProcess> daemon_;
-  std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
+  MalformedKernelTest() : KernelTest({"tests/guest/hello_guest.elf"}) {}
 };
 
 TEST_F(MalformedKernelTest, EachDamageIsRefusedAndTheDaemonKeepsServing) {
