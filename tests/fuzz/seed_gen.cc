@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/virtio/net/net_header.h"
 #include "tests/fuzz/fdp_encoder.h"
 #include "tests/fuzz/image_builder.h"
 #include "tests/fuzz/virtio_device_ops.h"
@@ -1112,6 +1113,185 @@ Seeds BlockRequestSeeds() {
   };
 }
 
+// --- net_tx: packet streams for net_tx_fuzzer -------------------------------------------
+// In the format net_tx_fuzzer.cc documents (constants in virtio_device_ops.h).
+
+namespace nt = ::vmmd::fuzz::net_tx;
+
+// A packet length as ConsumeLength reads it: the kind whose range holds `length`.
+void EncodeLength(FdpEncoder& encoder, uint32_t length) {
+  if (length <= 256) {
+    encoder.IntegralInRange<uint8_t>(0, 4, 0).IntegralInRange<uint16_t>(0, 256, length);
+  } else if (length >= 1500 && length <= 1530) {
+    encoder.IntegralInRange<uint8_t>(0, 4, 2).IntegralInRange<uint16_t>(1500, 1530, length);
+  } else if (length >= 65560 && length <= 65564) {
+    encoder.IntegralInRange<uint8_t>(0, 4, 3).IntegralInRange<uint32_t>(65560, 65564, length);
+  } else {
+    encoder.IntegralInRange<uint8_t>(0, 4, 4).IntegralInRange<uint32_t>(0, 70000, length);
+  }
+}
+
+struct NetPiece {
+  uint32_t length;
+  bool writable = true;
+};
+
+class NetOps {
+ public:
+  NetOps(uint8_t features, uint8_t rx_log2, uint8_t tx_log2) {
+    encoder_.IntegralInRange<uint8_t>(0, nt::kAllFeatures, features);
+    encoder_.IntegralInRange<uint8_t>(0, nt::kMaxSizeLog2, rx_log2);
+    encoder_.IntegralInRange<uint8_t>(0, nt::kMaxSizeLog2, tx_log2);
+  }
+  NetOps& RxChain(const std::vector<NetPiece>& pieces, bool indirect = false) {
+    Op(nt::kRxChain).IntegralInRange<uint8_t>(1, nt::kMaxPieces, static_cast<uint8_t>(pieces.size()));
+    for (const NetPiece& piece : pieces) {
+      const bool small = piece.length <= nt::kMaxSmallPiece;
+      encoder_.Bool(piece.writable).Bool(small);
+      if (small) {
+        encoder_.IntegralInRange<uint16_t>(0, nt::kMaxSmallPiece, static_cast<uint16_t>(piece.length));
+      } else {
+        encoder_.IntegralInRange<uint32_t>(0, nt::kMaxPiece, piece.length);
+      }
+    }
+    encoder_.Bool(indirect).Integral<uint8_t>(0);
+    return *this;
+  }
+  NetOps& RxBuffers(int count, uint32_t length) {
+    for (int i = 0; i < count; ++i) RxChain({{length}});
+    return *this;
+  }
+  // A packet of `length` bytes cut at `cuts`; `writable_tail` bytes device-writable after it.
+  NetOps& TxChain(uint32_t length, uint8_t flags, uint8_t gso_type, uint8_t pattern,
+                  const std::vector<uint32_t>& cuts = {}, bool indirect = false,
+                  int writable_tail = -1) {
+    Op(nt::kTxChain);
+    EncodeLength(encoder_, length);
+    encoder_.Integral<uint8_t>(flags).Integral<uint8_t>(gso_type).Integral<uint8_t>(pattern);
+    EncodeCuts(encoder_, cuts, length);
+    encoder_.Bool(writable_tail >= 0);
+    if (writable_tail >= 0) encoder_.Integral<uint8_t>(static_cast<uint8_t>(writable_tail));
+    encoder_.Bool(indirect).Integral<uint8_t>(0);
+    return *this;
+  }
+  NetOps& Peer(uint32_t length, uint8_t flags = 0, uint8_t gso_type = 0, uint8_t pattern = 0) {
+    Op(nt::kPeerPacket);
+    EncodeLength(encoder_, length);
+    encoder_.Integral<uint8_t>(flags).Integral<uint8_t>(gso_type).Integral<uint8_t>(pattern);
+    return *this;
+  }
+  NetOps& ProcessRx() {
+    Op(nt::kProcessRx);
+    return *this;
+  }
+  NetOps& ProcessTx() {
+    Op(nt::kProcessTx);
+    return *this;
+  }
+  NetOps& WrongIndex(uint8_t index) {
+    Op(nt::kWrongIndex).IntegralInRange<uint8_t>(2, 255, index);
+    return *this;
+  }
+  NetOps& BreakRing(bool transmit, bool jump, uint8_t extra = 0) {
+    Op(nt::kBreakRing).Bool(transmit).Bool(jump).Integral<uint8_t>(extra);
+    return *this;
+  }
+  NetOps& Reset(uint8_t features) {
+    Op(nt::kReset).IntegralInRange<uint8_t>(0, nt::kAllFeatures, features);
+    return *this;
+  }
+  Bytes Finish() const { return encoder_.Finish(); }
+
+ private:
+  FdpEncoder& Op(nt::Op op) { return encoder_.IntegralInRange<uint8_t>(0, nt::kLastOp, op); }
+  FdpEncoder encoder_;
+};
+
+constexpr uint8_t kAllOffloads = nt::kGuestCsum | nt::kGuestTso4 | nt::kGuestTso6;
+
+Seeds NetTxSeeds() {
+  return {
+      // One packet each way, as Linux lays them out without MRG_RXBUF: the header in a
+      // descriptor of its own on transmit, 1526-byte receive buffers.
+      {"tx_rx_plain",
+       [] {
+         NetOps ops(0, 4, 4);
+         ops.TxChain(1514, 0, VIRTIO_NET_HDR_GSO_NONE, 0x11, {12}).ProcessTx();
+         ops.RxBuffers(2, 1526).Peer(1514, 0, 0, 0x22).Peer(60, 0, 0, 0x23).ProcessRx();
+         return ops.Finish();
+       }},
+      // Every feature: TSO packets of the largest size both ways, across 4 KiB mergeable
+      // buffers and through indirect tables, with event idx.
+      {"mergeable_tso",
+       [] {
+         NetOps ops(nt::kAllFeatures, 8, 8);
+         ops.RxBuffers(20, 4096);
+         ops.Peer(65562, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 1);
+         ops.Peer(1514, VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_GSO_NONE, 2);
+         ops.Peer(9000, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV6, 3).ProcessRx();
+         ops.RxChain({{12}, {100}, {0}, {4000}}, /*indirect=*/true).ProcessRx();
+         ops.TxChain(65562, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 4,
+                     {12, 100, 30000}, /*indirect=*/true);
+         ops.TxChain(54, 0, 0, 5).ProcessTx().ProcessTx();
+         return ops.Finish();
+       }},
+      // Malformed transmit chains between good ones: a writable buffer, under a header,
+      // over the largest packet.
+      {"tx_malformed",
+       [] {
+         NetOps ops(0, 3, 3);
+         ops.TxChain(60, 0, 0, 6).TxChain(60, 0, 0, 7, {}, false, 16).TxChain(11, 0, 0, 8);
+         ops.TxChain(65563, 0, 0, 9, {32768}).TxChain(65562, 0, 0, 10).ProcessTx();
+         return ops.Finish();
+       }},
+      // Packets before buffers: the first waits, the rest stay in the socket; then the
+      // guest posts buffers.
+      {"rx_waits_for_buffers",
+       [] {
+         NetOps ops(nt::kMergeable, 4, 4);
+         ops.Peer(200, 0, 0, 11).Peer(300, 0, 0, 12).Peer(1514, 0, 0, 13).ProcessRx().ProcessRx();
+         ops.RxBuffers(2, 64).ProcessRx().RxBuffers(16, 1526).ProcessRx();
+         return ops.Finish();
+       }},
+      // What the device drops on receive: too long, too short, a header the guest did not
+      // negotiate, larger than one buffer without MRG_RXBUF; and receive chains shorter
+      // than a header, or with a readable buffer first.
+      {"rx_drops",
+       [] {
+         NetOps ops(0, 4, 4);
+         ops.RxChain({{64}}).Peer(100, 0, 0, 14).Peer(40, 0, 0, 15).ProcessRx();
+         ops.Peer(65563).Peer(25).Peer(0).Peer(60, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 16);
+         ops.Peer(60, 0, VIRTIO_NET_HDR_GSO_TCPV4, 17).Peer(60, 0, 0, 18).ProcessRx();
+         ops.RxChain({{8}}).RxChain({{20, false}, {1526}}).Peer(61, 0, 0, 19).ProcessRx();
+         ops.RxChain({{12, false}}).Peer(62, 0, 0, 20).RxBuffers(1, 100).ProcessRx();
+         return ops.Finish();
+       }},
+      // A mergeable packet larger than the whole ring (4 buffers of 16 bytes).
+      {"ring_too_small",
+       [] {
+         NetOps ops(nt::kMergeable, 2, 0);
+         ops.RxBuffers(4, 16).Peer(100, 0, 0, 21).Peer(30, 0, 0, 22).ProcessRx();
+         ops.TxChain(60, 0, 0, 23).ProcessTx();
+         return ops.Finish();
+       }},
+      // Broken rings on either queue, each followed by the driver's reset with other
+      // features, and the wrong queue index.
+      {"broken_rings_and_reset",
+       [] {
+         NetOps ops(kAllOffloads, 3, 3);
+         ops.TxChain(60, 0, 0, 24).BreakRing(true, true).ProcessTx();
+         ops.Reset(nt::kMergeable).RxBuffers(1, 1526).BreakRing(false, false, 3);
+         ops.Peer(60, 0, 0, 25).Peer(70, 0, 0, 26).ProcessRx();
+         ops.Reset(nt::kIndirect | nt::kEventIdx).WrongIndex(2).WrongIndex(255);
+         ops.RxChain({{1526}}, /*indirect=*/true).Peer(80, 0, 0, 27).ProcessRx();
+         ops.TxChain(80, 0, 0, 28, {12}, /*indirect=*/true).ProcessTx();
+         // An indirect chain when the feature is off: a broken ring.
+         ops.Reset(0).TxChain(80, 0, 0, 29, {}, /*indirect=*/true).ProcessTx();
+         return ops.Finish();
+       }},
+  };
+}
+
 const std::map<std::string, Seeds>& AllSeeds() {
   static const auto* seeds = new std::map<std::string, Seeds>{
       {"elf", ElfSeeds()},
@@ -1122,6 +1302,7 @@ const std::map<std::string, Seeds>& AllSeeds() {
       {"virtqueue", VirtqueueSeeds()},
       {"mmio_transport", MmioTransportSeeds()},
       {"block_request", BlockRequestSeeds()},
+      {"net_tx", NetTxSeeds()},
   };
   return *seeds;
 }

@@ -163,6 +163,47 @@ enum Op : uint8_t {
 };
 
 }  // namespace block_request
+
+// net_tx_fuzzer: features, queue sizes, then operations.
+namespace net_tx {
+
+// Guest RAM: 640 KiB. Rings, indirect tables and buffers have their own areas, so that the
+// model's buffers never overlap the rings.
+inline constexpr uint64_t kMemorySize = 0xa0000;
+inline constexpr uint64_t kRxTable = 0x0, kRxAvail = 0x1000, kRxUsed = 0x2000;
+inline constexpr uint64_t kTxTable = 0x3000, kTxAvail = 0x4000, kTxUsed = 0x5000;
+inline constexpr uint64_t kRxTablesBegin = 0x6000, kRxTablesEnd = 0xa000;
+inline constexpr uint64_t kTxTablesBegin = 0xa000, kTxTablesEnd = 0x10000;
+inline constexpr uint64_t kRxDataBegin = 0x10000, kRxDataEnd = 0x60000;
+inline constexpr uint64_t kTxDataBegin = 0x60000, kTxDataEnd = kMemorySize;
+inline constexpr uint8_t kMaxSizeLog2 = 8;
+inline constexpr uint8_t kMaxPieces = 4;
+inline constexpr uint16_t kMaxSmallPiece = 128;
+inline constexpr uint32_t kMaxPiece = 0x10020;  // a little over the largest packet
+
+enum Features : uint8_t {
+  kMergeable = 1 << 0,
+  kGuestCsum = 1 << 1,
+  kGuestTso4 = 1 << 2,
+  kGuestTso6 = 1 << 3,
+  kEventIdx = 1 << 4,
+  kIndirect = 1 << 5,
+  kAllFeatures = (1 << 6) - 1,
+};
+
+enum Op : uint8_t {
+  kRxChain = 0,
+  kTxChain,
+  kPeerPacket,
+  kProcessRx,
+  kProcessTx,
+  kWrongIndex,
+  kBreakRing,
+  kReset,
+  kLastOp = kReset,
+};
+
+}  // namespace net_tx
 }  // namespace vmmd::fuzz
 
 #endif  // VMMD_TESTS_FUZZ_VIRTIO_DEVICE_OPS_H_
