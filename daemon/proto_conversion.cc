@@ -1,6 +1,7 @@
 #include "daemon/proto_conversion.h"
 
 #include "absl/time/time.h"
+#include "devices/virtio/net/mac_address.h"
 
 namespace vmmd {
 
@@ -64,6 +65,12 @@ void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {
     out->set_is_root_device(drive.root);
   }
   proto->set_entropy_device(status.entropy_device);
+  for (const NetworkInterfaceConfig& interface : status.network_interfaces) {
+    vmm::v1::NetworkInterface* out = proto->add_network_interfaces();
+    out->set_iface_id(interface.id);
+    out->set_host_dev_name(interface.host_dev_name);
+    out->set_guest_mac(virtio::FormatMacAddress(interface.mac));
+  }
   for (const DeviceStatus& device : status.devices) {
     vmm::v1::DeviceCounters* out = proto->add_devices();
     out->set_id(device.id);

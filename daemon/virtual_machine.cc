@@ -16,6 +16,7 @@
 #include "daemon/vcpu_seccomp.h"
 #include "devices/virtio/block_device.h"
 #include "devices/virtio/entropy_device.h"
+#include "devices/virtio/net/net_device.h"
 #include "devices/serial.h"
 #include "glog/logging.h"
 #include "kvm/vcpu.h"
@@ -35,12 +36,12 @@ VirtualMachine::VirtualMachine(VmConfig config,
 
 absl::StatusOr<std::shared_ptr<VirtualMachine>> VirtualMachine::Create(
     const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& supported_cpuid,
-    VmConfig config, DriveImages drive_images, absl::Duration timeout) {
+    VmConfig config, DeviceBackends backends, absl::Duration timeout) {
   std::shared_ptr<VirtualMachine> machine(new VirtualMachine(std::move(config), supported_cpuid));
-  auto images = std::make_shared<DriveImages>(std::move(drive_images));
+  auto shared_backends = std::make_shared<DeviceBackends>(std::move(backends));
   absl::Status created = machine->worker_.Call(
-      [machine, &kvm, images] {
-        return machine->CreateHardwareOnWorker(kvm, std::move(*images));
+      [machine, &kvm, shared_backends] {
+        return machine->CreateHardwareOnWorker(kvm, std::move(*shared_backends));
       },
       timeout);
   if (!created.ok()) {
@@ -59,7 +60,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VirtualMachine::Create(
 VirtualMachine::~VirtualMachine() { Shutdown(); }
 
 absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm,
-                                                    DriveImages drive_images) {
+                                                    DeviceBackends backends) {
   if (!config_.console_log_path.empty()) {
     absl::StatusOr<std::unique_ptr<ConsoleLog>> log =
         ConsoleLog::Open(config_.console_log_path, config_.console_log_limits);
@@ -76,7 +77,7 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm,
   machine_config.memory_mib = config_.memory_mib;
   machine_config.coalesce_serial_output = config_.coalesce_serial_output;
   machine_config.virtio_ring_features = config_.virtio_ring_features;
-  ASSIGN_OR_RETURN(machine_config.virtio_devices, VirtioDevicesOnWorker(std::move(drive_images)));
+  ASSIGN_OR_RETURN(machine_config.virtio_devices, VirtioDevicesOnWorker(std::move(backends)));
   ASSIGN_OR_RETURN(std::unique_ptr<Machine> machine,
                    Machine::Create(kvm, std::move(machine_config), std::move(events)));
   for (const std::unique_ptr<VirtioSlot>& slot : machine->virtio) {
@@ -106,7 +107,7 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm,
 }
 
 absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtualMachine::VirtioDevicesOnWorker(
-    DriveImages drive_images) {
+    DeviceBackends backends) {
   std::vector<VirtioDeviceConfig> devices;
   std::vector<size_t> order;
   for (size_t i = 0; i < config_.drives.size(); ++i) {
@@ -115,7 +116,7 @@ absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtualMachine::VirtioDevicesOnW
   for (size_t i : order) {
     const DriveConfig& drive = config_.drives[i];
     absl::StatusOr<std::unique_ptr<virtio::BlockDevice>> block = virtio::BlockDevice::Create(
-        std::move(drive_images[i]), drive.read_only, drive.id);
+        std::move(backends.drive_images[i]), drive.read_only, drive.id);
     if (!block.ok()) {
       return absl::Status(block.status().code(),
                           absl::StrCat("drives[", i, "]: ", block.status().message()));
@@ -125,6 +126,18 @@ absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtualMachine::VirtioDevicesOnW
   if (config_.entropy_device) {
     devices.push_back(
         VirtioDeviceConfig{"rng", "virtio-rng", std::make_unique<virtio::EntropyDevice>()});
+  }
+  for (size_t i = 0; i < config_.network_interfaces.size(); ++i) {
+    const NetworkInterfaceConfig& interface = config_.network_interfaces[i];
+    std::shared_ptr<virtio::Tap> tap = std::move(backends.taps[i]);
+    // The device gets its own fd; the Tap keeps one for TUNSETOFFLOAD, which the device asks
+    // for from the loop once the driver has chosen its features.
+    absl::StatusOr<UniqueFd> frames = tap->Duplicate();
+    RETURN_IF_ERROR(HostError(absl::StrCat("network_interfaces[", i, "] tap"), frames.status()));
+    absl::StatusOr<std::unique_ptr<virtio::NetDevice>> net = virtio::NetDevice::Create(
+        std::move(*frames), interface.mac, [tap](unsigned flags) { return tap->SetOffload(flags); });
+    RETURN_IF_ERROR(HostError(absl::StrCat("network_interfaces[", i, "]"), net.status()));
+    devices.push_back(VirtioDeviceConfig{interface.id, "virtio-net", std::move(*net)});
   }
   return devices;
 }
@@ -410,6 +423,7 @@ VmStatus VirtualMachine::Status() const {
   if (console_log_) status.console_log = console_log_->Stats();
   status.drives = config_.drives;
   status.entropy_device = config_.entropy_device;
+  status.network_interfaces = config_.network_interfaces;
   status.devices = DeviceStatuses();
   MutexLock lock(&mutex_);
   if (status.devices.empty()) status.devices = final_devices_;

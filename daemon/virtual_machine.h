@@ -32,6 +32,8 @@
 #include "devices/console_buffer.h"
 #include "base/unique_fd.h"
 #include "devices/virtio/mmio_transport.h"
+#include "devices/virtio/net/mac_address.h"
+#include "devices/virtio/net/tap.h"
 #include "devices/virtio/virtio_device.h"
 #include "kvm/kvm_system.h"
 
@@ -45,6 +47,13 @@ struct DriveConfig {
   bool root = false;
 };
 
+// A network interface as the client asked for it, its address settled (given or generated).
+struct NetworkInterfaceConfig {
+  std::string id;
+  std::string host_dev_name;
+  virtio::MacAddress mac{};
+};
+
 struct VmConfig {
   std::string id;
   uint32_t vcpu_count = 1;
@@ -56,11 +65,19 @@ struct VmConfig {
   bool virtio_ring_features = true;  // MachineConfig::virtio_ring_features
   std::vector<DriveConfig> drives;
   bool entropy_device = false;
+  std::vector<NetworkInterfaceConfig> network_interfaces;
 };
 
-// The open (and locked: daemon/drive_file.h) image of each of VmConfig::drives, in order.
-// Handed to the machine's devices, so they close with the hardware, not with the VM object.
-using DriveImages = std::vector<UniqueFd>;
+// What CreateVm opened for the devices before the VM is built, so that a refusal (a locked
+// image, a tap in use) is the client's error and comes first. Handed to the machine's
+// devices, so they close with the hardware, not with the VM object.
+struct DeviceBackends {
+  // The open (and locked: daemon/drive_file.h) image of each of VmConfig::drives, in order.
+  std::vector<UniqueFd> drive_images;
+  // The tap of each of VmConfig::network_interfaces, in order; shared with the device's
+  // offload setter.
+  std::vector<std::shared_ptr<virtio::Tap>> taps;
+};
 
 // A device on the MMIO bus and what it has done.
 struct DeviceStatus {
@@ -99,6 +116,7 @@ struct VmStatus {
   std::optional<ConsoleLogStats> console_log;  // when the console is logged to a file
   std::vector<DriveConfig> drives;
   bool entropy_device = false;
+  std::vector<NetworkInterfaceConfig> network_interfaces;
   std::vector<DeviceStatus> devices;
 };
 
@@ -109,7 +127,7 @@ class VirtualMachine {
   // irqfd, i8042, test-exit port). `supported_cpuid` must outlive the VM.
   static absl::StatusOr<std::shared_ptr<VirtualMachine>> Create(
       const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& supported_cpuid,
-      VmConfig config, DriveImages drive_images, absl::Duration timeout);
+      VmConfig config, DeviceBackends backends, absl::Duration timeout);
 
   ~VirtualMachine();  // Shutdown()
 
@@ -143,10 +161,10 @@ class VirtualMachine {
 
   VirtualMachine(VmConfig config, const std::vector<kvm_cpuid_entry2>& supported_cpuid);
 
-  absl::Status CreateHardwareOnWorker(const KvmSystem& kvm, DriveImages drive_images);
+  absl::Status CreateHardwareOnWorker(const KvmSystem& kvm, DeviceBackends backends);
   // The virtio devices config_ asks for, in the order Linux should find them: the root drive
   // first (/dev/vda), the other drives, then the entropy device.
-  absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtioDevicesOnWorker(DriveImages drive_images);
+  absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtioDevicesOnWorker(DeviceBackends backends);
   // What the command line gets for the devices: virtio_mmio.device= for each, and root=.
   std::string DeviceCmdline() const;
   // Each device with its counters now; empty once the hardware is released.

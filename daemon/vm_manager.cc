@@ -12,6 +12,8 @@
 #include "boot/mptable.h"
 #include "daemon/drive_file.h"
 #include "daemon/image_file.h"
+#include "devices/virtio/net/mac_address.h"
+#include "devices/virtio/net/tap.h"
 #include "glog/logging.h"
 
 namespace vmmd {
@@ -79,6 +81,64 @@ absl::Status VmManager::ValidateVmId(const std::string& vm_id) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A device id the client chose (drive_id, iface_id): 1 to `max_length` of [A-Za-z0-9_-].
+absl::Status CheckDeviceId(const std::string& field, const std::string& id, size_t max_length) {
+  if (id.empty() || id.size() > max_length) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s must be 1 to %d characters; got %d", field, max_length, id.size()));
+  }
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s may hold only [A-Za-z0-9_-]; byte 0x%02x is not allowed", field,
+          static_cast<unsigned char>(c)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<NetworkInterfaceConfig>> VmManager::ValidateNetworkInterfaces(
+    const std::vector<NetworkInterfaceParams>& interfaces, const std::string& vm_id) {
+  if (interfaces.size() > kMaxNetworkInterfaces) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "network_interfaces: at most %d per VM; got %d", kMaxNetworkInterfaces, interfaces.size()));
+  }
+  std::vector<NetworkInterfaceConfig> configs;
+  for (size_t i = 0; i < interfaces.size(); ++i) {
+    const NetworkInterfaceParams& interface = interfaces[i];
+    const std::string prefix = absl::StrCat("network_interfaces[", i, "]");
+    RETURN_IF_ERROR(CheckDeviceId(prefix + ".iface_id", interface.id, kMaxIfaceIdLength));
+    if (absl::Status name = virtio::Tap::CheckName(interface.host_dev_name); !name.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(prefix, ".host_dev_name: ", name.message()));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (interfaces[j].id == interface.id) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s.iface_id: \"%s\" is also network_interfaces[%d].iface_id; ids must be unique",
+            prefix, interface.id, j));
+      }
+      if (interfaces[j].host_dev_name == interface.host_dev_name) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s.host_dev_name: \"%s\" is also network_interfaces[%d].host_dev_name; a tap "
+            "serves one interface",
+            prefix, interface.host_dev_name, j));
+      }
+    }
+    NetworkInterfaceConfig config{interface.id, interface.host_dev_name, {}};
+    if (interface.guest_mac.empty()) {
+      config.mac = virtio::GeneratedMacAddress(vm_id, interface.id);
+    } else {
+      ASSIGN_OR_RETURN(config.mac, virtio::ParseMacAddress(interface.guest_mac, prefix + ".guest_mac"));
+    }
+    configs.push_back(std::move(config));
+  }
+  return configs;
+}
+
 absl::Status VmManager::ValidateDrives(const std::vector<DriveConfig>& drives) {
   if (drives.size() > kMaxDrives) {
     return absl::InvalidArgumentError(
@@ -88,17 +148,7 @@ absl::Status VmManager::ValidateDrives(const std::vector<DriveConfig>& drives) {
   for (size_t i = 0; i < drives.size(); ++i) {
     const DriveConfig& drive = drives[i];
     const std::string field = absl::StrCat("drives[", i, "].drive_id");
-    if (drive.id.empty() || drive.id.size() > kMaxDriveIdLength) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s must be 1 to %d characters; got %d",
-                                                        field, kMaxDriveIdLength, drive.id.size()));
-    }
-    for (char c : drive.id) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s may hold only [A-Za-z0-9_-]; byte 0x%02x is not allowed", field,
-            static_cast<unsigned char>(c)));
-      }
-    }
+    RETURN_IF_ERROR(CheckDeviceId(field, drive.id, kMaxDriveIdLength));
     for (size_t j = 0; j < i; ++j) {
       if (drives[j].id == drive.id) {
         return absl::InvalidArgumentError(absl::StrFormat(
@@ -142,13 +192,32 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
         params.memory_mib));
   }
   RETURN_IF_ERROR(ValidateDrives(params.drives));
+  ASSIGN_OR_RETURN(std::vector<NetworkInterfaceConfig> interfaces,
+                   ValidateNetworkInterfaces(params.network_interfaces, params.vm_id));
+  const size_t device_count =
+      params.drives.size() + (params.entropy_device ? 1 : 0) + params.network_interfaces.size();
+  if (device_count > kMaxVirtioDevices) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "drives, entropy_device and network_interfaces: at most %d devices per VM (one IRQ "
+        "line each); got %d",
+        kMaxVirtioDevices, device_count));
+  }
   if (!kvm_) return absl::UnavailableError("KVM is not available on this host (/dev/kvm)");
-  DriveImages drive_images;
+  DeviceBackends backends;
   for (size_t i = 0; i < params.drives.size(); ++i) {
     ASSIGN_OR_RETURN(UniqueFd image,
                      OpenDriveImage(params.drives[i].path, options_.image_roots,
                                     params.drives[i].read_only, absl::StrCat("drives[", i, "].path")));
-    drive_images.push_back(std::move(image));
+    backends.drive_images.push_back(std::move(image));
+  }
+  for (size_t i = 0; i < params.network_interfaces.size(); ++i) {
+    absl::StatusOr<virtio::Tap> tap = virtio::Tap::Open(params.network_interfaces[i].host_dev_name);
+    if (!tap.ok()) {
+      // EPERM without CAP_NET_ADMIN, EBUSY for a tap in use: the field says which interface.
+      return absl::Status(tap.status().code(), absl::StrCat("network_interfaces[", i,
+                                                            "].host_dev_name: ", tap.status().message()));
+    }
+    backends.taps.push_back(std::make_shared<virtio::Tap>(std::move(*tap)));
   }
 
   std::string id;
@@ -184,12 +253,19 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
   config.virtio_ring_features = options_.virtio_ring_features;
   config.drives = params.drives;
   config.entropy_device = params.entropy_device;
+  for (size_t i = 0; i < interfaces.size(); ++i) {
+    // A generated id is known only now.
+    if (params.network_interfaces[i].guest_mac.empty()) {
+      interfaces[i].mac = virtio::GeneratedMacAddress(id, interfaces[i].id);
+    }
+  }
+  config.network_interfaces = std::move(interfaces);
   if (!options_.console_log_dir.empty()) {
     config.console_log_path = absl::StrCat(options_.console_log_dir, "/", id, ".log");
     config.console_log_limits = options_.console_log_limits;
   }
   absl::StatusOr<std::shared_ptr<VirtualMachine>> vm =
-      VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(config), std::move(drive_images),
+      VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(config), std::move(backends),
                              options_.worker_timeout);
   if (!vm.ok()) {
     {

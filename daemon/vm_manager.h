@@ -36,12 +36,20 @@ struct VmManagerOptions {
   bool virtio_ring_features = true;      // VmConfig::virtio_ring_features
 };
 
+// A network interface as the client gave it (guest_mac may be empty: generated).
+struct NetworkInterfaceParams {
+  std::string id;
+  std::string host_dev_name;
+  std::string guest_mac;
+};
+
 struct CreateVmParams {
   std::string vm_id;  // empty: generated
   uint32_t vcpu_count = 0;
   uint64_t memory_mib = 0;
   std::vector<DriveConfig> drives;
   bool entropy_device = false;
+  std::vector<NetworkInterfaceParams> network_interfaces;
 };
 
 struct ConfigureBootParams {
@@ -68,6 +76,11 @@ class VmManager {
   static constexpr size_t kMaxDrives = 16;
   // drive_id: what VIRTIO_BLK_T_GET_ID can answer (VIRTIO_BLK_ID_BYTES).
   static constexpr size_t kMaxDriveIdLength = 20;
+  // Network interfaces per VM, and iface_id's length (as drive_id's).
+  static constexpr size_t kMaxNetworkInterfaces = 8;
+  static constexpr size_t kMaxIfaceIdLength = 20;
+  // Virtio devices of every kind together: one IRQ line each (boot/layout.h's kDeviceIrq*).
+  static constexpr size_t kMaxVirtioDevices = 17;
 
   // `kvm` null means /dev/kvm could not be opened: creating VMs is UNAVAILABLE.
   VmManager(std::unique_ptr<KvmSystem> kvm, VmManagerOptions options);
@@ -96,6 +109,11 @@ class VmManager {
   static absl::Status ValidateVmId(const std::string& vm_id);
   // Drive count, ids (syntax, length, unique), paths' lengths, at most one root.
   static absl::Status ValidateDrives(const std::vector<DriveConfig>& drives);
+  // Interface count, ids (syntax, length, unique), tap names (Linux's rules, unique), MAC
+  // addresses (when given); returns the interfaces with their addresses, generated from
+  // `vm_id` where the client gave none.
+  static absl::StatusOr<std::vector<NetworkInterfaceConfig>> ValidateNetworkInterfaces(
+      const std::vector<NetworkInterfaceParams>& interfaces, const std::string& vm_id);
   // Checks the lengths of ConfigureBoot's strings (and that the paths hold no NUL byte).
   static absl::Status ValidateConfigureBootParams(const ConfigureBootParams& params);
 

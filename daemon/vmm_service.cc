@@ -37,11 +37,12 @@ grpc::Status VmmServiceImpl::CreateVm(grpc::ServerContext*, const vmm::v1::Creat
         DriveConfig{drive.drive_id(), drive.path(), drive.read_only(), drive.is_root_device()});
   }
   params.entropy_device = request->entropy_device();
-  // The devices exist (devices/virtio/net, devices/virtio/vsock); the daemon does not attach
-  // them yet. Refused rather than ignored, so no client gets a VM without what it asked for.
-  if (request->network_interfaces_size() > 0) {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "network_interfaces: not served by this vmmd yet");
+  for (const vmm::v1::NetworkInterface& interface : request->network_interfaces()) {
+    params.network_interfaces.push_back(
+        NetworkInterfaceParams{interface.iface_id(), interface.host_dev_name(), interface.guest_mac()});
   }
+  // The device exists (devices/virtio/vsock); the daemon does not attach it yet. Refused
+  // rather than ignored, so no client gets a VM without what it asked for.
   if (request->has_vsock()) {
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "vsock: not served by this vmmd yet");
   }

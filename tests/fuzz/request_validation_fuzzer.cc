@@ -144,6 +144,16 @@ bool ValidVmId(const std::string& id) {
   return true;
 }
 
+bool ValidDeviceId(const std::string& id) {
+  if (id.empty() || id.size() > 20) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 // The drive rules, written out independently of VmManager::ValidateDrives: at most 16, ids
 // 1-20 of [A-Za-z0-9_-] and unique, paths at most 4095 bytes without NUL, one root at most.
 bool ValidDrives(const vmm::v1::CreateVmRequest& request) {
@@ -152,12 +162,7 @@ bool ValidDrives(const vmm::v1::CreateVmRequest& request) {
   for (int i = 0; i < request.drives_size(); ++i) {
     const vmm::v1::Drive& drive = request.drives(i);
     const std::string& id = drive.drive_id();
-    if (id.empty() || id.size() > 20) return false;
-    for (char c : id) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == '-' || c == '_';
-      if (!ok) return false;
-    }
+    if (!ValidDeviceId(id)) return false;
     for (int j = 0; j < i; ++j) {
       if (request.drives(j).drive_id() == id) return false;
     }
@@ -165,6 +170,53 @@ bool ValidDrives(const vmm::v1::CreateVmRequest& request) {
     if (drive.is_root_device() && ++roots > 1) return false;
   }
   return true;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// aa:bb:cc:dd:ee:ff, unicast (first byte even), not all zero.
+bool ValidMac(const std::string& mac) {
+  if (mac.size() != 17) return false;
+  int sum = 0;
+  for (int i = 0; i < 6; ++i) {
+    const int high = HexValue(mac[3 * i]), low = HexValue(mac[3 * i + 1]);
+    if (high < 0 || low < 0 || (i < 5 && mac[3 * i + 2] != ':')) return false;
+    sum += high + low;
+  }
+  return HexValue(mac[1]) % 2 == 0 && sum != 0;
+}
+
+// Linux's dev_valid_name: 1-15 bytes, not "." or "..", no '/', ':', NUL or whitespace.
+bool ValidTapName(const std::string& name) {
+  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
+  for (char c : name) {
+    if (c == '/' || c == ':' || c == '\0' || c == ' ' || (c >= '\t' && c <= '\r')) return false;
+  }
+  return true;
+}
+
+// The network rules, written out independently of VmManager::ValidateNetworkInterfaces: at
+// most 8; ids as drive ids, unique; tap names Linux accepts, unique; addresses empty or
+// unicast; and every device together within the 17 IRQ lines.
+bool ValidNetworkInterfaces(const vmm::v1::CreateVmRequest& request) {
+  const auto& interfaces = request.network_interfaces();
+  if (interfaces.size() > 8) return false;
+  for (int i = 0; i < interfaces.size(); ++i) {
+    if (!ValidDeviceId(interfaces[i].iface_id()) || !ValidTapName(interfaces[i].host_dev_name())) return false;
+    if (!interfaces[i].guest_mac().empty() && !ValidMac(interfaces[i].guest_mac())) return false;
+    for (int j = 0; j < i; ++j) {
+      if (interfaces[j].iface_id() == interfaces[i].iface_id() ||
+          interfaces[j].host_dev_name() == interfaces[i].host_dev_name()) {
+        return false;
+      }
+    }
+  }
+  return request.drives_size() + (request.entropy_device() ? 1 : 0) + interfaces.size() <= 17;
 }
 
 void CheckVmId(const std::string& id) {
@@ -304,9 +356,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                        request.vcpu_count() >= 1 && request.vcpu_count() <= 254 &&
                        request.memory_mib() >= 2 &&
                        request.memory_mib() <= Manager().options().max_memory_mib &&
-                       ValidDrives(request);
+                       ValidDrives(request) && ValidNetworkInterfaces(request);
+    // vsock: refused as not served yet, before anything else is looked at.
     const grpc::StatusCode expected =
-        valid ? grpc::StatusCode::UNAVAILABLE : grpc::StatusCode::INVALID_ARGUMENT;
+        request.has_vsock() ? grpc::StatusCode::UNIMPLEMENTED
+        : valid             ? grpc::StatusCode::UNAVAILABLE
+                            : grpc::StatusCode::INVALID_ARGUMENT;
     FUZZ_CHECK(CheckedCode(status, "CreateVm") == expected,
                absl::StrCat("CreateVm(\"", request.vm_id(), "\", ", request.vcpu_count(), ", ",
                             request.memory_mib(), ") answered ", static_cast<int>(status.error_code()), ": ",

@@ -22,9 +22,11 @@ namespace {
 
 constexpr char kTunDevice[] = "/dev/net/tun";
 
+}  // namespace
+
 // The checks of dev_valid_name (net/core/dev.c), so that a bad name is the caller's
 // INVALID_ARGUMENT with a reason rather than the kernel's bare EINVAL.
-absl::Status CheckInterfaceName(absl::string_view name) {
+absl::Status Tap::CheckName(absl::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("tap interface name is empty");
   if (name.size() >= IFNAMSIZ) {
     return absl::InvalidArgumentError(
@@ -47,10 +49,8 @@ absl::Status CheckInterfaceName(absl::string_view name) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
 absl::StatusOr<Tap> Tap::Open(absl::string_view name) {
-  if (absl::Status valid = CheckInterfaceName(name); !valid.ok()) return valid;
+  if (absl::Status valid = CheckName(name); !valid.ok()) return valid;
   UniqueFd fd(::open(kTunDevice, O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) {
     return ::vmmd::ErrnoToStatus(errno, absl::StrCat("open(", kTunDevice, ") for tap ", name));

@@ -35,6 +35,8 @@ class Tap {
   // (FAILED_PRECONDITION) when a non-persistent tap is in use, EPERM (PERMISSION_DENIED) without
   // CAP_NET_ADMIN or for another owner's tap; open's ENOENT (NOT_FOUND) without a tun driver.
   static absl::StatusOr<Tap> Open(absl::string_view name);
+  // Open's check of a name, alone: OK, or INVALID_ARGUMENT saying what Linux would refuse.
+  static absl::Status CheckName(absl::string_view name);
 
   Tap(Tap&&) = default;
   Tap& operator=(Tap&&) = default;
