@@ -220,6 +220,14 @@ class Parser {
       drive.drive_id = absl::StrCat("drive", invocation_.drives.size());
       drive.path = MakeAbsolute(drive.path, cwd_);
       invocation_.drives.push_back(std::move(drive));
+    } else if (name == "net") {
+      const std::vector<std::string> parts = absl::StrSplit(value, absl::MaxSplits(',', 1));
+      if (parts[0].empty()) return "empty tap name (TAP[,MAC])";
+      NetFlag net;
+      net.iface_id = absl::StrCat("eth", invocation_.network_interfaces.size());
+      net.host_dev_name = parts[0];
+      if (parts.size() > 1) net.guest_mac = parts[1];  // vmmd checks it, naming the field
+      invocation_.network_interfaces.push_back(std::move(net));
     } else if (name == "cmdline") {
       invocation_.cmdline = value;
     } else if (name == "protocol") {

@@ -121,6 +121,17 @@ TEST(ParseArgsTest, RunTakesEverything) {
   EXPECT_EQ(invocation.cmdline, "x");
 }
 
+TEST(ArgsTest, NetFlagsAccumulateAsEth0Eth1) {
+  Invocation invocation = ParseOk({"run", "--kernel", "k", "--net", "tap0", "--net", "tap1,02:00:00:00:00:01"});
+  ASSERT_EQ(invocation.network_interfaces.size(), 2u);
+  EXPECT_EQ(invocation.network_interfaces[0].iface_id, "eth0");
+  EXPECT_EQ(invocation.network_interfaces[0].host_dev_name, "tap0");
+  EXPECT_EQ(invocation.network_interfaces[0].guest_mac, "");
+  EXPECT_EQ(invocation.network_interfaces[1].iface_id, "eth1");
+  EXPECT_EQ(invocation.network_interfaces[1].host_dev_name, "tap1");
+  EXPECT_EQ(invocation.network_interfaces[1].guest_mac, "02:00:00:00:00:01");
+}
+
 TEST(ParseArgsTest, DrivesAccumulateInOrderWithIdsOptionsAndAbsolutePaths) {
   Invocation invocation = ParseOk({"create", "--drive", "/a.img,ro,root", "--drive", "b.img"});
   ASSERT_EQ(invocation.drives.size(), 2u);
@@ -319,7 +330,7 @@ TEST(UsageTest, CommandUsageListsItsFlags) {
   EXPECT_THAT(usage, HasSubstr("--address ADDR"));
   EXPECT_THAT(CommandUsage(Command::kCreate),
               HasSubstr("create [--id ID] [--vcpus N] [--memory-mib M] "
-                        "[--drive PATH[,ro][,root]]... [--entropy]\n"));
+                        "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--entropy]\n"));
 }
 
 TEST(UsageTest, RepeatableFlagIsMarkedAndHelpColumnsLineUp) {
@@ -338,7 +349,7 @@ TEST(UsageTest, ShortUsageIsTheSynopsisAndAPointer) {
   EXPECT_EQ(ShortUsage(Command::kRun),
             "usage: vmmctl [--address ADDR] [--json] [--timeout_s N] run --kernel PATH "
             "[--initrd PATH] [--cmdline TEXT] [--protocol NAME] [--vcpus N] [--memory-mib M] "
-            "[--drive PATH[,ro][,root]]... [--entropy] [--id ID] [--keep]\n"
+            "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--entropy] [--id ID] [--keep]\n"
             "('vmmctl help run' describes each flag)\n");
 }
 

@@ -38,6 +38,11 @@ const std::vector<FlagSpec>& Flags() {
        "attached as virtio-blk drive0, drive1, ... in order; ro: read-only; root: the guest's "
        "root device, root=/dev/vda",
        false, /*repeatable=*/true},
+      {"net", true, "TAP[,MAC]",
+       "a network interface (virtio-net) on the host's tap device TAP: an existing one, or "
+       "one vmmd creates for the VM; eth0, eth1, ... in order; MAC aa:bb:cc:dd:ee:ff "
+       "(default: made up from the VM's id)",
+       false, /*repeatable=*/true},
       {"entropy", false, nullptr,
        "add a virtio-rng device fed from the host's getrandom(2) (the guest's /dev/hwrng)", false},
       {"kernel", true, "PATH", "ELF vmlinux or bzImage under one of vmmd's --image_root directories", false},
@@ -109,7 +114,7 @@ constexpr char kTlsNote[] =
 
 const std::vector<CommandSpec>& AllCommands() {
   static const auto* const commands = new std::vector<CommandSpec>{
-      {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib", "drive", "entropy"}, {},
+      {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib", "drive", "net", "entropy"}, {},
        "CreateVm", "create a VM and print its id"},
       {Command::kBoot, "boot", "ID", {"kernel", "initrd", "cmdline", "protocol"}, {"kernel"},
        "ConfigureBoot",
@@ -127,7 +132,7 @@ const std::vector<CommandSpec>& AllCommands() {
       {Command::kWatch, "watch", "ID", {}, {}, "WatchVm",
        "print the VM's state changes, one line each, as they happen"},
       {Command::kRun, "run", nullptr, {"kernel", "initrd", "cmdline", "protocol", "vcpus",
-       "memory-mib", "drive", "entropy", "id", "keep"}, {"kernel"},
+       "memory-mib", "drive", "net", "entropy", "id", "keep"}, {"kernel"},
        "CreateVm, ConfigureBoot, StartVcpus, StreamConsole, GetVm, DeleteVm",
        "create, boot and start a VM, stream its console until it stops, then delete it"},
       {Command::kHelp, "help", "[COMMAND]", {}, {}, "none", "show help for a command"},

@@ -295,6 +295,19 @@ TEST_F(CommandsTest, CreateSendsDrivesInOrderAndEntropy) {
   EXPECT_TRUE(request.entropy_device());
 }
 
+TEST_F(CommandsTest, CreateSendsNetworkInterfacesInOrder) {
+  Invocation invocation = Make(Command::kCreate);
+  invocation.network_interfaces = {{"eth0", "tap0", ""}, {"eth1", "tap1", "02:00:00:00:00:01"}};
+  EXPECT_EQ(Execute(invocation), 0);
+  const vmm::v1::CreateVmRequest request = service_.last_create();
+  ASSERT_EQ(request.network_interfaces_size(), 2);
+  EXPECT_EQ(request.network_interfaces(0).iface_id(), "eth0");
+  EXPECT_EQ(request.network_interfaces(0).host_dev_name(), "tap0");
+  EXPECT_EQ(request.network_interfaces(0).guest_mac(), "");
+  EXPECT_EQ(request.network_interfaces(1).iface_id(), "eth1");
+  EXPECT_EQ(request.network_interfaces(1).guest_mac(), "02:00:00:00:00:01");
+}
+
 TEST_F(CommandsTest, CreateWithoutDrivesSendsNone) {
   EXPECT_EQ(Execute(Make(Command::kCreate)), 0);
   EXPECT_EQ(service_.last_create().drives_size(), 0);

@@ -125,6 +125,15 @@ void AddDriveRows(const vmm::v1::Vm& vm, KeyValueTable& table) {
   AddColumnRows("drives", rows, table);
 }
 
+void AddNetworkRows(const vmm::v1::Vm& vm, KeyValueTable& table) {
+  if (vm.network_interfaces_size() == 0) return;
+  std::vector<std::vector<std::string>> rows;
+  for (const vmm::v1::NetworkInterface& interface : vm.network_interfaces()) {
+    rows.push_back({interface.iface_id(), interface.host_dev_name(), interface.guest_mac()});
+  }
+  AddColumnRows("network", rows, table);
+}
+
 // One line per device: where it is (from the boot info, once configured) and what it has
 // done. Refused accesses and resets, which a working driver never causes, only when nonzero.
 void AddDeviceRows(const vmm::v1::Vm& vm, KeyValueTable& table) {
@@ -136,6 +145,10 @@ void AddDeviceRows(const vmm::v1::Vm& vm, KeyValueTable& table) {
     row.push_back(absl::StrCat("read ", device.bytes_read(), " B"));
     row.push_back(absl::StrCat("written ", device.bytes_written(), " B"));
     row.push_back(absl::StrCat("errors ", device.errors()));
+    if (device.packets_received() != 0 || device.packets_sent() != 0 || device.drops() != 0) {
+      row.push_back(absl::StrCat("packets in ", device.packets_received(), " out ",
+                                 device.packets_sent(), " dropped ", device.drops()));
+    }
     if (device.refused_accesses() != 0) {
       row.push_back(absl::StrCat("refused accesses ", device.refused_accesses()));
     }
@@ -220,6 +233,7 @@ std::string FormatVm(const vmm::v1::Vm& vm) {
   table.Add("memory", absl::StrCat(vm.memory_mib(), " MiB"));
   AddDriveRows(vm, table);
   table.Add("entropy device", vm.entropy_device() ? "yes" : "no");
+  AddNetworkRows(vm, table);
   table.Add("exit reason", OrDash(vm.exit_reason()));
   table.Add("console bytes", absl::StrCat(vm.console_bytes()));
   table.Add("unhandled io", absl::StrCat(vm.unhandled_io_count()));
@@ -241,6 +255,9 @@ std::string FormatDeviceSummary(const vmm::v1::Vm& vm) {
     parts.push_back(absl::StrCat(vm.drives_size(), vm.drives_size() == 1 ? " drive" : " drives"));
   }
   if (vm.entropy_device()) parts.push_back("rng");
+  if (vm.network_interfaces_size() > 0) {
+    parts.push_back(absl::StrCat(vm.network_interfaces_size(), vm.network_interfaces_size() == 1 ? " nic" : " nics"));
+  }
   return parts.empty() ? "-" : absl::StrJoin(parts, " + ");
 }
 

@@ -50,6 +50,13 @@ struct DriveFlag {
   bool is_root_device = false;  // ,root
 };
 
+// One --net TAP[,MAC], as vmm.v1.NetworkInterface wants it.
+struct NetFlag {
+  std::string iface_id;       // "eth0", "eth1", ...: the flag's position
+  std::string host_dev_name;  // the tap
+  std::string guest_mac;      // empty: vmmd makes one up
+};
+
 struct Invocation {
   Command command = Command::kHelp;
   GlobalOptions global;
@@ -58,6 +65,7 @@ struct Invocation {
   uint64_t memory_mib = 128;     // --memory-mib
   std::vector<DriveFlag> drives; // --drive, in the order given
   bool entropy_device = false;   // --entropy
+  std::vector<NetFlag> network_interfaces;  // --net, in the order given
   std::string kernel_path;       // --kernel, absolute
   std::string initrd_path;       // --initrd, absolute, or empty
   std::string cmdline;           // --cmdline

@@ -15,6 +15,12 @@ vmm::v1::CreateVmRequest MakeCreateVmRequest(const Invocation& invocation) {
     drive->set_is_root_device(flag.is_root_device);
   }
   request.set_entropy_device(invocation.entropy_device);
+  for (const NetFlag& flag : invocation.network_interfaces) {
+    vmm::v1::NetworkInterface* interface = request.add_network_interfaces();
+    interface->set_iface_id(flag.iface_id);
+    interface->set_host_dev_name(flag.host_dev_name);
+    interface->set_guest_mac(flag.guest_mac);
+  }
   return request;
 }
 
