@@ -47,6 +47,7 @@ fail() {
 for directive in \
     'Type=notify' \
     'DeviceAllow=/dev/kvm rw' \
+    'DeviceAllow=/dev/net/tun rw' \
     'DevicePolicy=closed' \
     'ProtectSystem=strict' \
     'NoNewPrivileges=yes' \
@@ -60,7 +61,7 @@ for directive in \
     'ProcSubset=pid' \
     'PrivateMounts=yes' \
     'PrivateIPC=yes' \
-    'CapabilityBoundingSet=CAP_CHOWN' \
+    'CapabilityBoundingSet=CAP_CHOWN CAP_NET_ADMIN' \
     'RestrictSUIDSGID=yes' \
     'LockPersonality=yes' \
     'RestrictRealtime=yes' \
@@ -78,7 +79,7 @@ for directive in \
     'SystemCallFilter=seccomp' \
     'SystemCallErrorNumber=EPERM' \
     'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
-    'PrivateNetwork=yes' \
+    'PrivateNetwork=no' \
     'IPAddressDeny=any' \
     'IPAddressAllow=localhost'; do
   grep -qxF -- "$directive" "$unit" || fail "$unit lacks the line '$directive'"
