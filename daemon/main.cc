@@ -3,8 +3,10 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include <cerrno>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,6 +53,9 @@ ABSL_FLAG(std::string, kvm_device, "/dev/kvm", "the KVM device");
 ABSL_FLAG(bool, coalesce_serial_output, true,
           "let KVM queue COM1 output while the guest polls the UART, instead of an exit per "
           "byte (false: every byte exits to vmmd)");
+ABSL_FLAG(std::string, vsock_root, "",
+          "directory under which CreateVm may make vsock sockets (Vsock.uds_path); empty: no "
+          "vsock devices");
 ABSL_FLAG(bool, virtio_ring_features, true,
           "offer virtio drivers event-idx notification suppression and indirect descriptors "
           "(false: neither, to measure what they buy; tools/bench does)");
@@ -143,6 +148,18 @@ int main(int argc, char** argv) {
   options.max_total_memory_mib = absl::GetFlag(FLAGS_max_total_memory_mib);
   options.max_vms = absl::GetFlag(FLAGS_max_vms);
   options.console_log_dir = absl::GetFlag(FLAGS_console_log_dir);
+  if (const std::string root = absl::GetFlag(FLAGS_vsock_root); !root.empty()) {
+    // Made if missing (a DaemonSet's hostPath holds only its parent); 0750, as /run/vmmd.
+    if (::mkdir(root.c_str(), 0750) != 0 && errno != EEXIST) {
+      PLOG(WARNING) << "--vsock_root " << root << ": mkdir";
+    }
+    std::unique_ptr<char, decltype(&::free)> canonical(::realpath(root.c_str(), nullptr), &::free);
+    if (canonical == nullptr) {
+      LOG(WARNING) << "--vsock_root " << root << " does not exist; CreateVm will refuse vsock";
+    } else {
+      options.vsock_root = canonical.get();
+    }
+  }
   options.console_log_limits.max_bytes = absl::GetFlag(FLAGS_console_log_max_bytes);
   options.console_log_limits.rate_bytes = absl::GetFlag(FLAGS_console_log_rate_bytes);
   options.console_log_limits.burst_bytes = absl::GetFlag(FLAGS_console_log_burst_bytes);

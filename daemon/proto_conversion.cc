@@ -71,6 +71,10 @@ void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {
     out->set_host_dev_name(interface.host_dev_name);
     out->set_guest_mac(virtio::FormatMacAddress(interface.mac));
   }
+  if (status.vsock) {
+    proto->mutable_vsock()->set_guest_cid(status.vsock->guest_cid);
+    proto->mutable_vsock()->set_uds_path(status.vsock->uds_path);
+  }
   for (const DeviceStatus& device : status.devices) {
     vmm::v1::DeviceCounters* out = proto->add_devices();
     out->set_id(device.id);

@@ -139,6 +139,7 @@ absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtualMachine::VirtioDevicesOnW
     RETURN_IF_ERROR(HostError(absl::StrCat("network_interfaces[", i, "]"), net.status()));
     devices.push_back(VirtioDeviceConfig{interface.id, "virtio-net", std::move(*net)});
   }
+  if (backends.vsock) devices.push_back(VirtioDeviceConfig{"vsock", "virtio-vsock", std::move(backends.vsock)});
   return devices;
 }
 
@@ -424,6 +425,7 @@ VmStatus VirtualMachine::Status() const {
   status.drives = config_.drives;
   status.entropy_device = config_.entropy_device;
   status.network_interfaces = config_.network_interfaces;
+  status.vsock = config_.vsock;
   status.devices = DeviceStatuses();
   MutexLock lock(&mutex_);
   if (status.devices.empty()) status.devices = final_devices_;

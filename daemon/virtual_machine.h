@@ -34,6 +34,7 @@
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/net/mac_address.h"
 #include "devices/virtio/net/tap.h"
+#include "devices/virtio/vsock/vsock_device.h"
 #include "devices/virtio/virtio_device.h"
 #include "kvm/kvm_system.h"
 
@@ -54,6 +55,12 @@ struct NetworkInterfaceConfig {
   virtio::MacAddress mac{};
 };
 
+// A vsock device as the client asked for it.
+struct VsockConfig {
+  uint32_t guest_cid = 0;
+  std::string uds_path;
+};
+
 struct VmConfig {
   std::string id;
   uint32_t vcpu_count = 1;
@@ -66,6 +73,7 @@ struct VmConfig {
   std::vector<DriveConfig> drives;
   bool entropy_device = false;
   std::vector<NetworkInterfaceConfig> network_interfaces;
+  std::optional<VsockConfig> vsock;
 };
 
 // What CreateVm opened for the devices before the VM is built, so that a refusal (a locked
@@ -77,6 +85,8 @@ struct DeviceBackends {
   // The tap of each of VmConfig::network_interfaces, in order; shared with the device's
   // offload setter.
   std::vector<std::shared_ptr<virtio::Tap>> taps;
+  // VmConfig::vsock's device, its socket already listening; null without vsock.
+  std::unique_ptr<virtio::VsockDevice> vsock;
 };
 
 // A device on the MMIO bus and what it has done.
@@ -117,6 +127,7 @@ struct VmStatus {
   std::vector<DriveConfig> drives;
   bool entropy_device = false;
   std::vector<NetworkInterfaceConfig> network_interfaces;
+  std::optional<VsockConfig> vsock;
   std::vector<DeviceStatus> devices;
 };
 

@@ -14,6 +14,8 @@
 #include "daemon/image_file.h"
 #include "devices/virtio/net/mac_address.h"
 #include "devices/virtio/net/tap.h"
+#include "daemon/vsock_path.h"
+#include "devices/virtio/vsock/vsock_device.h"
 #include "glog/logging.h"
 
 namespace vmmd {
@@ -139,6 +141,16 @@ absl::StatusOr<std::vector<NetworkInterfaceConfig>> VmManager::ValidateNetworkIn
   return configs;
 }
 
+absl::Status VmManager::ValidateVsock(const VsockConfig& vsock) {
+  // virtio 1.2 5.10.4: 0, 1 and 2 (the host) are reserved, and 0xffffffff means any.
+  if (vsock.guest_cid < 3 || vsock.guest_cid == 0xffffffffu) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "vsock.guest_cid must be 3 to 4294967294 (0-2 are reserved, 0xffffffff means any); got %d",
+        vsock.guest_cid));
+  }
+  return CheckVsockPathSyntax(vsock.uds_path, "vsock.uds_path");
+}
+
 absl::Status VmManager::ValidateDrives(const std::vector<DriveConfig>& drives) {
   if (drives.size() > kMaxDrives) {
     return absl::InvalidArgumentError(
@@ -194,12 +206,13 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
   RETURN_IF_ERROR(ValidateDrives(params.drives));
   ASSIGN_OR_RETURN(std::vector<NetworkInterfaceConfig> interfaces,
                    ValidateNetworkInterfaces(params.network_interfaces, params.vm_id));
-  const size_t device_count =
-      params.drives.size() + (params.entropy_device ? 1 : 0) + params.network_interfaces.size();
+  if (params.vsock) RETURN_IF_ERROR(ValidateVsock(*params.vsock));
+  const size_t device_count = params.drives.size() + (params.entropy_device ? 1 : 0) +
+                              params.network_interfaces.size() + (params.vsock ? 1 : 0);
   if (device_count > kMaxVirtioDevices) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "drives, entropy_device and network_interfaces: at most %d devices per VM (one IRQ "
-        "line each); got %d",
+        "drives, entropy_device, network_interfaces and vsock: at most %d devices per VM (one "
+        "IRQ line each); got %d",
         kMaxVirtioDevices, device_count));
   }
   if (!kvm_) return absl::UnavailableError("KVM is not available on this host (/dev/kvm)");
@@ -218,6 +231,17 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
                                                             "].host_dev_name: ", tap.status().message()));
     }
     backends.taps.push_back(std::make_shared<virtio::Tap>(std::move(*tap)));
+  }
+  if (params.vsock) {
+    RETURN_IF_ERROR(CheckVsockPathUnderRoot(params.vsock->uds_path, options_.vsock_root, "vsock.uds_path"));
+    // Binds uds_path now, so that a path in use is the client's error before anything is
+    // built; the device unlinks it when the VM goes.
+    absl::StatusOr<std::unique_ptr<virtio::VsockDevice>> vsock =
+        virtio::VsockDevice::Create(params.vsock->guest_cid, params.vsock->uds_path);
+    if (!vsock.ok()) {
+      return absl::Status(vsock.status().code(), absl::StrCat("vsock.uds_path: ", vsock.status().message()));
+    }
+    backends.vsock = std::move(*vsock);
   }
 
   std::string id;
@@ -260,6 +284,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
     }
   }
   config.network_interfaces = std::move(interfaces);
+  config.vsock = params.vsock;
   if (!options_.console_log_dir.empty()) {
     config.console_log_path = absl::StrCat(options_.console_log_dir, "/", id, ".log");
     config.console_log_limits = options_.console_log_limits;

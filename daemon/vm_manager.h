@@ -30,6 +30,7 @@ struct VmManagerOptions {
   uint64_t max_kernel_bytes = 512 << 20;
   uint64_t max_initrd_bytes = 1024ull << 20;
   std::string console_log_dir;           // empty: no console log files
+  std::string vsock_root;                // canonical absolute directory; empty: no vsock
   ConsoleLogLimits console_log_limits;
   absl::Duration worker_timeout = absl::Seconds(30);
   bool coalesce_serial_output = true;    // VmConfig::coalesce_serial_output
@@ -50,6 +51,7 @@ struct CreateVmParams {
   std::vector<DriveConfig> drives;
   bool entropy_device = false;
   std::vector<NetworkInterfaceParams> network_interfaces;
+  std::optional<VsockConfig> vsock;
 };
 
 struct ConfigureBootParams {
@@ -112,6 +114,8 @@ class VmManager {
   // Interface count, ids (syntax, length, unique), tap names (Linux's rules, unique), MAC
   // addresses (when given); returns the interfaces with their addresses, generated from
   // `vm_id` where the client gave none.
+  // guest_cid in 3..2^32-2, uds_path's syntax (daemon/vsock_path.h).
+  static absl::Status ValidateVsock(const VsockConfig& vsock);
   static absl::StatusOr<std::vector<NetworkInterfaceConfig>> ValidateNetworkInterfaces(
       const std::vector<NetworkInterfaceParams>& interfaces, const std::string& vm_id);
   // Checks the lengths of ConfigureBoot's strings (and that the paths hold no NUL byte).

@@ -41,10 +41,8 @@ grpc::Status VmmServiceImpl::CreateVm(grpc::ServerContext*, const vmm::v1::Creat
     params.network_interfaces.push_back(
         NetworkInterfaceParams{interface.iface_id(), interface.host_dev_name(), interface.guest_mac()});
   }
-  // The device exists (devices/virtio/vsock); the daemon does not attach it yet. Refused
-  // rather than ignored, so no client gets a VM without what it asked for.
   if (request->has_vsock()) {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "vsock: not served by this vmmd yet");
+    params.vsock = VsockConfig{request->vsock().guest_cid(), request->vsock().uds_path()};
   }
   absl::StatusOr<std::shared_ptr<VirtualMachine>> vm = manager_->Create(params);
   if (!vm.ok()) return ToGrpcStatus(vm.status());

@@ -51,7 +51,7 @@ for directive in \
     'DevicePolicy=closed' \
     'ProtectSystem=strict' \
     'NoNewPrivileges=yes' \
-    'RuntimeDirectory=vmmd' \
+    'RuntimeDirectory=vmmd vmmd/vsock' \
     'RuntimeDirectoryMode=0750' \
     'Restart=on-failure' \
     'UMask=0027' \

@@ -216,7 +216,24 @@ bool ValidNetworkInterfaces(const vmm::v1::CreateVmRequest& request) {
       }
     }
   }
-  return request.drives_size() + (request.entropy_device() ? 1 : 0) + interfaces.size() <= 17;
+  return request.drives_size() + (request.entropy_device() ? 1 : 0) + interfaces.size() +
+             (request.has_vsock() ? 1 : 0) <=
+         17;
+}
+
+// The vsock rules: a CID of 3 to 2^32-2; an absolute path of at most 96 bytes (room for
+// "_<port>" in a sockaddr_un), no NUL, no "." or ".." component, not ending in '/'.
+bool ValidVsock(const vmm::v1::CreateVmRequest& request) {
+  if (!request.has_vsock()) return true;
+  const uint32_t cid = request.vsock().guest_cid();
+  const std::string& path = request.vsock().uds_path();
+  if (cid < 3 || cid == 0xffffffffu) return false;
+  if (path.empty() || path.size() > 96 || path[0] != '/' || path.back() == '/' ||
+      path.find('\0') != std::string::npos) {
+    return false;
+  }
+  return path.find("/./") == std::string::npos && path.find("/../") == std::string::npos &&
+         !absl::EndsWith(path, "/.") && !absl::EndsWith(path, "/..");
 }
 
 void CheckVmId(const std::string& id) {
@@ -356,12 +373,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                        request.vcpu_count() >= 1 && request.vcpu_count() <= 254 &&
                        request.memory_mib() >= 2 &&
                        request.memory_mib() <= Manager().options().max_memory_mib &&
-                       ValidDrives(request) && ValidNetworkInterfaces(request);
-    // vsock: refused as not served yet, before anything else is looked at.
+                       ValidDrives(request) && ValidNetworkInterfaces(request) && ValidVsock(request);
     const grpc::StatusCode expected =
-        request.has_vsock() ? grpc::StatusCode::UNIMPLEMENTED
-        : valid             ? grpc::StatusCode::UNAVAILABLE
-                            : grpc::StatusCode::INVALID_ARGUMENT;
+        valid ? grpc::StatusCode::UNAVAILABLE : grpc::StatusCode::INVALID_ARGUMENT;
     FUZZ_CHECK(CheckedCode(status, "CreateVm") == expected,
                absl::StrCat("CreateVm(\"", request.vm_id(), "\", ", request.vcpu_count(), ", ",
                             request.memory_mib(), ") answered ", static_cast<int>(status.error_code()), ": ",

@@ -228,6 +228,12 @@ class Parser {
       net.host_dev_name = parts[0];
       if (parts.size() > 1) net.guest_mac = parts[1];  // vmmd checks it, naming the field
       invocation_.network_interfaces.push_back(std::move(net));
+    } else if (name == "vsock") {
+      const std::vector<std::string> parts = absl::StrSplit(value, absl::MaxSplits(',', 1));
+      if (parts.size() != 2 || parts[1].empty()) return "expected CID,PATH";
+      if (!ParseNumber(parts[0], &invocation_.vsock_cid)) return "CID is not a number";
+      invocation_.has_vsock = true;
+      invocation_.vsock_uds_path = MakeAbsolute(parts[1], cwd_);
     } else if (name == "cmdline") {
       invocation_.cmdline = value;
     } else if (name == "protocol") {

@@ -121,6 +121,14 @@ TEST(ParseArgsTest, RunTakesEverything) {
   EXPECT_EQ(invocation.cmdline, "x");
 }
 
+TEST(ArgsTest, VsockTakesACidAndAPath) {
+  Invocation invocation = ParseOk({"create", "--vsock", "42,v.sock"});
+  EXPECT_TRUE(invocation.has_vsock);
+  EXPECT_EQ(invocation.vsock_cid, 42u);
+  EXPECT_EQ(invocation.vsock_uds_path, "/home/me/work/v.sock");
+  EXPECT_FALSE(ParseOk({"create"}).has_vsock);
+}
+
 TEST(ArgsTest, NetFlagsAccumulateAsEth0Eth1) {
   Invocation invocation = ParseOk({"run", "--kernel", "k", "--net", "tap0", "--net", "tap1,02:00:00:00:00:01"});
   ASSERT_EQ(invocation.network_interfaces.size(), 2u);
@@ -330,7 +338,7 @@ TEST(UsageTest, CommandUsageListsItsFlags) {
   EXPECT_THAT(usage, HasSubstr("--address ADDR"));
   EXPECT_THAT(CommandUsage(Command::kCreate),
               HasSubstr("create [--id ID] [--vcpus N] [--memory-mib M] "
-                        "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--entropy]\n"));
+                        "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--vsock CID,PATH] [--entropy]\n"));
 }
 
 TEST(UsageTest, RepeatableFlagIsMarkedAndHelpColumnsLineUp) {
@@ -349,7 +357,7 @@ TEST(UsageTest, ShortUsageIsTheSynopsisAndAPointer) {
   EXPECT_EQ(ShortUsage(Command::kRun),
             "usage: vmmctl [--address ADDR] [--json] [--timeout_s N] run --kernel PATH "
             "[--initrd PATH] [--cmdline TEXT] [--protocol NAME] [--vcpus N] [--memory-mib M] "
-            "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--entropy] [--id ID] [--keep]\n"
+            "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--vsock CID,PATH] [--entropy] [--id ID] [--keep]\n"
             "('vmmctl help run' describes each flag)\n");
 }
 

@@ -43,6 +43,11 @@ const std::vector<FlagSpec>& Flags() {
        "one vmmd creates for the VM; eth0, eth1, ... in order; MAC aa:bb:cc:dd:ee:ff "
        "(default: made up from the VM's id)",
        false, /*repeatable=*/true},
+      {"vsock", true, "CID,PATH",
+       "a host channel (virtio-vsock): the guest's context id, and the Unix socket vmmd makes "
+       "at PATH (under its --vsock_root) for host programs to CONNECT through; a guest "
+       "connecting to host port P reaches PATH_P",
+       false},
       {"entropy", false, nullptr,
        "add a virtio-rng device fed from the host's getrandom(2) (the guest's /dev/hwrng)", false},
       {"kernel", true, "PATH", "ELF vmlinux or bzImage under one of vmmd's --image_root directories", false},
@@ -114,7 +119,7 @@ constexpr char kTlsNote[] =
 
 const std::vector<CommandSpec>& AllCommands() {
   static const auto* const commands = new std::vector<CommandSpec>{
-      {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib", "drive", "net", "entropy"}, {},
+      {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib", "drive", "net", "vsock", "entropy"}, {},
        "CreateVm", "create a VM and print its id"},
       {Command::kBoot, "boot", "ID", {"kernel", "initrd", "cmdline", "protocol"}, {"kernel"},
        "ConfigureBoot",
@@ -132,7 +137,7 @@ const std::vector<CommandSpec>& AllCommands() {
       {Command::kWatch, "watch", "ID", {}, {}, "WatchVm",
        "print the VM's state changes, one line each, as they happen"},
       {Command::kRun, "run", nullptr, {"kernel", "initrd", "cmdline", "protocol", "vcpus",
-       "memory-mib", "drive", "net", "entropy", "id", "keep"}, {"kernel"},
+       "memory-mib", "drive", "net", "vsock", "entropy", "id", "keep"}, {"kernel"},
        "CreateVm, ConfigureBoot, StartVcpus, StreamConsole, GetVm, DeleteVm",
        "create, boot and start a VM, stream its console until it stops, then delete it"},
       {Command::kHelp, "help", "[COMMAND]", {}, {}, "none", "show help for a command"},

@@ -308,6 +308,19 @@ TEST_F(CommandsTest, CreateSendsNetworkInterfacesInOrder) {
   EXPECT_EQ(request.network_interfaces(1).guest_mac(), "02:00:00:00:00:01");
 }
 
+TEST_F(CommandsTest, CreateSendsVsock) {
+  Invocation invocation = Make(Command::kCreate);
+  invocation.has_vsock = true;
+  invocation.vsock_cid = 42;
+  invocation.vsock_uds_path = "/run/vmmd/vsock/a.sock";
+  EXPECT_EQ(Execute(invocation), 0);
+  const vmm::v1::CreateVmRequest request = service_.last_create();
+  ASSERT_TRUE(request.has_vsock());
+  EXPECT_EQ(request.vsock().guest_cid(), 42u);
+  EXPECT_EQ(request.vsock().uds_path(), "/run/vmmd/vsock/a.sock");
+  EXPECT_FALSE(service_.last_create().network_interfaces_size() > 0);
+}
+
 TEST_F(CommandsTest, CreateWithoutDrivesSendsNone) {
   EXPECT_EQ(Execute(Make(Command::kCreate)), 0);
   EXPECT_EQ(service_.last_create().drives_size(), 0);

@@ -234,6 +234,9 @@ std::string FormatVm(const vmm::v1::Vm& vm) {
   AddDriveRows(vm, table);
   table.Add("entropy device", vm.entropy_device() ? "yes" : "no");
   AddNetworkRows(vm, table);
+  if (vm.has_vsock()) {
+    table.Add("vsock", absl::StrCat("cid ", vm.vsock().guest_cid(), ", ", vm.vsock().uds_path()));
+  }
   table.Add("exit reason", OrDash(vm.exit_reason()));
   table.Add("console bytes", absl::StrCat(vm.console_bytes()));
   table.Add("unhandled io", absl::StrCat(vm.unhandled_io_count()));
@@ -255,6 +258,7 @@ std::string FormatDeviceSummary(const vmm::v1::Vm& vm) {
     parts.push_back(absl::StrCat(vm.drives_size(), vm.drives_size() == 1 ? " drive" : " drives"));
   }
   if (vm.entropy_device()) parts.push_back("rng");
+  if (vm.has_vsock()) parts.push_back("vsock");
   if (vm.network_interfaces_size() > 0) {
     parts.push_back(absl::StrCat(vm.network_interfaces_size(), vm.network_interfaces_size() == 1 ? " nic" : " nics"));
   }

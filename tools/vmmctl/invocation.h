@@ -66,6 +66,9 @@ struct Invocation {
   std::vector<DriveFlag> drives; // --drive, in the order given
   bool entropy_device = false;   // --entropy
   std::vector<NetFlag> network_interfaces;  // --net, in the order given
+  bool has_vsock = false;        // --vsock CID,PATH
+  uint32_t vsock_cid = 0;
+  std::string vsock_uds_path;    // as given (vmmd resolves nothing: it must be absolute)
   std::string kernel_path;       // --kernel, absolute
   std::string initrd_path;       // --initrd, absolute, or empty
   std::string cmdline;           // --cmdline

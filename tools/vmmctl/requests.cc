@@ -15,6 +15,10 @@ vmm::v1::CreateVmRequest MakeCreateVmRequest(const Invocation& invocation) {
     drive->set_is_root_device(flag.is_root_device);
   }
   request.set_entropy_device(invocation.entropy_device);
+  if (invocation.has_vsock) {
+    request.mutable_vsock()->set_guest_cid(invocation.vsock_cid);
+    request.mutable_vsock()->set_uds_path(invocation.vsock_uds_path);
+  }
   for (const NetFlag& flag : invocation.network_interfaces) {
     vmm::v1::NetworkInterface* interface = request.add_network_interfaces();
     interface->set_iface_id(flag.iface_id);
