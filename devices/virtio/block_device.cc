@@ -45,29 +45,6 @@ std::array<uint8_t, BlockDevice::kIdBytes> MakeId(absl::string_view drive_id) {
   return id;
 }
 
-// Appends host iovecs for bytes [offset, offset + length) of `buffers` taken end to end.
-// The walk checked every buffer against guest RAM, so HostSpan failing is not expected;
-// it is still an error, never a crash. OUT_OF_RANGE if the buffers are shorter.
-absl::Status GatherIovecs(GuestMemory& memory, absl::Span<const ChainBuffer> buffers,
-                          uint64_t offset, uint64_t length, std::vector<iovec>& iov) {
-  for (const ChainBuffer& buffer : buffers) {
-    if (length == 0) break;
-    if (offset >= buffer.length) {
-      offset -= buffer.length;
-      continue;
-    }
-    const uint64_t take = std::min<uint64_t>(buffer.length - offset, length);
-    // Inside a buffer the walk checked against guest RAM: the sum cannot wrap.
-    ASSIGN_OR_RETURN(absl::Span<uint8_t> host,
-                     memory.HostSpan(buffer.address.UncheckedAdd(offset), take));
-    iov.push_back({host.data(), host.size()});
-    length -= take;
-    offset = 0;
-  }
-  if (length != 0) return absl::OutOfRangeError("request data runs past the chain's buffers");
-  return absl::OkStatus();
-}
-
 enum class Direction { kRead, kWrite };
 
 // preadv/pwritev until every byte of `iov` has moved, at file offset `offset`: retries EINTR,
@@ -213,7 +190,7 @@ uint8_t BlockDevice::Execute(const virtio_blk_outhdr& header, const DescriptorCh
   switch (header.type) {
     case VIRTIO_BLK_T_IN: {
       if (!InRange(header.sector, in_length) ||
-          !GatherIovecs(memory, chain.writable(), 0, in_length, iov).ok() ||
+          !AppendHostIovecs(memory, chain.writable(), 0, in_length, iov).ok() ||
           !TransferAll(image_.get(), Direction::kRead, absl::MakeSpan(iov),
                        header.sector * kSectorSize)
                .ok()) {
@@ -226,7 +203,7 @@ uint8_t BlockDevice::Execute(const virtio_blk_outhdr& header, const DescriptorCh
     case VIRTIO_BLK_T_OUT: {
       // Spec 5.2.6.1: with VIRTIO_BLK_F_RO offered, IOERR and no data written.
       if (read_only_ || !InRange(header.sector, out_length) ||
-          !GatherIovecs(memory, chain.readable(), kHeaderSize, out_length, iov).ok() ||
+          !AppendHostIovecs(memory, chain.readable(), kHeaderSize, out_length, iov).ok() ||
           !TransferAll(image_.get(), Direction::kWrite, absl::MakeSpan(iov),
                        header.sector * kSectorSize)
                .ok()) {

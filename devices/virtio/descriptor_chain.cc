@@ -248,4 +248,24 @@ absl::Status DescriptorChain::WriteToWritable(GuestMemory& memory, uint64_t offs
                       });
 }
 
+absl::Status AppendHostIovecs(GuestMemory& memory, absl::Span<const ChainBuffer> buffers,
+                              uint64_t offset, uint64_t length, std::vector<iovec>& iov) {
+  for (const ChainBuffer& buffer : buffers) {
+    if (length == 0) break;
+    if (offset >= buffer.length) {
+      offset -= buffer.length;
+      continue;
+    }
+    const uint64_t take = std::min<uint64_t>(buffer.length - offset, length);
+    // Inside a buffer the walk checked against guest RAM: the sum cannot wrap.
+    ASSIGN_OR_RETURN(absl::Span<uint8_t> host,
+                     memory.HostSpan(buffer.address.UncheckedAdd(offset), take));
+    iov.push_back({host.data(), host.size()});
+    length -= take;
+    offset = 0;
+  }
+  if (length != 0) return absl::OutOfRangeError("the data runs past the chain's buffers");
+  return absl::OkStatus();
+}
+
 }  // namespace vmmd::virtio

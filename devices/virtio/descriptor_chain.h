@@ -14,6 +14,8 @@
 #ifndef VMMD_DEVICES_VIRTIO_DESCRIPTOR_CHAIN_H_
 #define VMMD_DEVICES_VIRTIO_DESCRIPTOR_CHAIN_H_
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -123,6 +125,14 @@ class DescriptorChain {
   uint32_t writable_length_ = 0;
   bool indirect_ = false;
 };
+
+// Host iovecs for bytes [offset, offset + length) of `buffers` taken end to end (a chain's
+// readable or writable part), appended to `iov`: how devices hand guest buffers to
+// preadv/pwritev/writev without a copy. The walk checked each buffer against guest RAM, so
+// HostSpan does not fail in practice; if it does, its error comes back. OUT_OF_RANGE when
+// the buffers are shorter than offset + length.
+absl::Status AppendHostIovecs(GuestMemory& memory, absl::Span<const ChainBuffer> buffers,
+                              uint64_t offset, uint64_t length, std::vector<iovec>& iov);
 
 }  // namespace vmmd::virtio
 

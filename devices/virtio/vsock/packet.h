@@ -83,13 +83,6 @@ absl::StatusOr<virtio_vsock_hdr> ReadHeader(const DescriptorChain& chain,
 // included).
 absl::Status CheckPayloadLength(const virtio_vsock_hdr& header, uint32_t readable_length);
 
-// Host iovecs for bytes [offset, offset + length) of `buffers` taken end to end (a chain's
-// readable or writable part), appended to `iov`. The walk checked each buffer against guest
-// RAM, so HostSpan does not fail in practice; if it does, its OUT_OF_RANGE comes back.
-// OUT_OF_RANGE when the buffers are shorter than offset + length.
-absl::Status AppendIovecs(GuestMemory& memory, absl::Span<const ChainBuffer> buffers,
-                          uint64_t offset, uint64_t length, std::vector<iovec>& iov);
-
 // The number of bytes `iov` covers.
 size_t IovecBytes(absl::Span<const iovec> iov);
 

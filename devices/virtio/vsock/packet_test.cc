@@ -100,7 +100,7 @@ TEST_F(PacketTest, ReadsAHeaderSpreadOverBuffers) {
   EXPECT_OK(CheckPayloadLength(read, chain.readable_length()));
 
   std::vector<iovec> iov;
-  ASSERT_OK(AppendIovecs(*memory_, chain.readable(), kHeaderSize, 5, iov));
+  ASSERT_OK(AppendHostIovecs(*memory_, chain.readable(), kHeaderSize, 5, iov));
   ASSERT_EQ(iov.size(), 1u);
   EXPECT_EQ(std::string(static_cast<char*>(iov[0].iov_base), iov[0].iov_len), "hello");
   EXPECT_EQ(IovecBytes(iov), 5u);
@@ -135,7 +135,7 @@ TEST_F(PacketTest, IovecsCrossBuffersAndRefuseToRunPastThem) {
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i);
   DescriptorChain chain = Chain({10, 10, 10}, bytes);
   std::vector<iovec> iov;
-  ASSERT_OK(AppendIovecs(*memory_, chain.readable(), 5, 20, iov));
+  ASSERT_OK(AppendHostIovecs(*memory_, chain.readable(), 5, 20, iov));
   std::vector<size_t> lengths;
   std::vector<uint8_t> seen;
   for (const iovec& v : iov) {
@@ -146,7 +146,7 @@ TEST_F(PacketTest, IovecsCrossBuffersAndRefuseToRunPastThem) {
   EXPECT_THAT(lengths, ElementsAre(5, 10, 5));
   EXPECT_EQ(seen, std::vector<uint8_t>(bytes.begin() + 5, bytes.begin() + 25));
   iov.clear();
-  EXPECT_THAT(AppendIovecs(*memory_, chain.readable(), 5, 26, iov),
+  EXPECT_THAT(AppendHostIovecs(*memory_, chain.readable(), 5, 26, iov),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("past")));
 }
 

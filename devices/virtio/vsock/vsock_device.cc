@@ -300,7 +300,7 @@ absl::Status VsockDevice::FillRx(Virtqueue& queue, GuestMemory& memory) {
       iov_.clear();
       const uint64_t room =
           std::min<uint64_t>(rx.writable_length() - kHeaderSize, vsock::kMaxPayload);
-      if (!vsock::AppendIovecs(memory, rx.writable(), kHeaderSize, room, iov_).ok()) iov_.clear();
+      if (!AppendHostIovecs(memory, rx.writable(), kHeaderSize, room, iov_).ok()) iov_.clear();
       const Connection::Packet packet = connection->Produce(op, iov_);
       header = vsock::MakeHeader(guest_cid_, key, packet.op, packet.flags, packet.len,
                                  connection->credit());
@@ -400,7 +400,7 @@ void VsockDevice::HandleTxPacket(const DescriptorChain& chain, GuestMemory& memo
   }
   iov_.clear();
   if (header.op == VIRTIO_VSOCK_OP_RW && header.len > 0 &&
-      !vsock::AppendIovecs(memory, chain.readable(), kHeaderSize, header.len, iov_).ok()) {
+      !AppendHostIovecs(memory, chain.readable(), kHeaderSize, header.len, iov_).ok()) {
     errors_.fetch_add(1, std::memory_order_relaxed);
     Refuse(key, header.op);
     return;
