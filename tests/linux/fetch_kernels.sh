@@ -6,10 +6,11 @@
 #   vmlinux          the ELF kernel extracted from it (64-bit entry and PVH note)
 #   vmlinuz-cloud    the cloud bzImage (LZ4 payload)
 #   VERSION          the ABI these came from
-#   modules/         for the generic kernel, what linux_drive_test's guest loads (Debian builds
+#   modules/         for the generic kernel, what the Linux guests' inits load (Debian builds
 #                    these as modules): virtio_mmio, virtio_blk, virtio-rng, ext4 with
 #                    crc32c_generic (ext4's and jbd2's softdep "pre: crypto-crc32c", which
-#                    modules.dep leaves out), and every dependency modules.dep names, plus
+#                    modules.dep leaves out), virtio_net, vsock's virtio transport, and
+#                    every dependency modules.dep names, plus
 #                    virtio_mmio_cmdline.ko built here from tests/linux/virtio_mmio_cmdline.c
 #                    (Debian's virtio_mmio has no CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES: see there);
 #     load-order     their file names, one a line, each after what it needs
@@ -30,7 +31,7 @@ cd "$cache"
 log() { echo "fetch_kernels: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-guest_modules=(virtio_mmio virtio_blk virtio-rng crc32c_generic ext4)
+guest_modules=(virtio_mmio virtio_blk virtio-rng crc32c_generic ext4 virtio_net vmw_vsock_virtio_transport)
 shim_source=$here/virtio_mmio_cmdline.c
 shim=virtio_mmio_cmdline
 
