@@ -21,6 +21,8 @@ packages=(
   # debugfs, e2fsck), and builds its helper module against Debian's kernel headers (make,
   # and libelf1 for the headers' prebuilt tools)
   e2fsprogs make libelf1
+  # tests: the Linux network test puts its taps in a network namespace (ip netns, iproute2)
+  iproute2
   # tests: //tests/daemon:tls_test makes its CA and certificates with the openssl CLI
   openssl
   # benchmarks (tools/bench): QEMU microvm as the peer, callgrind, and the plot (Debian's
