@@ -52,6 +52,9 @@ struct MachineConfig {
   // Offer virtio drivers VIRTIO_F_EVENT_IDX and VIRTIO_F_INDIRECT_DESC where a device serves
   // them; false only to measure what they buy (tools/bench).
   bool virtio_ring_features = true;
+  // Back guest RAM with transparent huge pages (GuestMemory::HugePages): faster guests, less
+  // density.
+  bool transparent_huge_pages = false;
   std::vector<VirtioDeviceConfig> virtio_devices;
 };
 

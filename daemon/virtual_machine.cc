@@ -77,6 +77,7 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm,
   machine_config.memory_mib = config_.memory_mib;
   machine_config.coalesce_serial_output = config_.coalesce_serial_output;
   machine_config.virtio_ring_features = config_.virtio_ring_features;
+  machine_config.transparent_huge_pages = config_.transparent_huge_pages;
   ASSIGN_OR_RETURN(machine_config.virtio_devices, VirtioDevicesOnWorker(std::move(backends)));
   ASSIGN_OR_RETURN(std::unique_ptr<Machine> machine,
                    Machine::Create(kvm, std::move(machine_config), std::move(events)));

@@ -3,19 +3,40 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_format.h"
 #include "base/errno_status.h"
+#include "base/status_macros.h"
 
 namespace vmmd {
 namespace {
 
 constexpr uint64_t kPageSize = 4096;
 
+// `length` bytes of anonymous memory, starting at a multiple of `alignment` (a power of two,
+// at least the page size): mapped `alignment` bytes larger, and the slack on both sides
+// unmapped again.
+absl::StatusOr<uint8_t*> MapAligned(uint64_t length, uint64_t alignment) {
+  const uint64_t slack = alignment > kPageSize ? alignment : 0;
+  // MAP_NORESERVE: untouched guest RAM costs the host nothing.
+  void* mapped = ::mmap(nullptr, length + slack, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mapped == MAP_FAILED) {
+    return ::vmmd::ErrnoToStatus(errno, absl::StrFormat("mmap(guest RAM, %#x bytes)", length));
+  }
+  const uintptr_t start = reinterpret_cast<uintptr_t>(mapped);
+  const uintptr_t aligned = slack == 0 ? start : (start + alignment - 1) & ~(alignment - 1);
+  if (aligned > start) ::munmap(mapped, aligned - start);
+  const uintptr_t end = start + length + slack;
+  if (end > aligned + length) ::munmap(reinterpret_cast<void*>(aligned + length), end - aligned - length);
+  return reinterpret_cast<uint8_t*>(aligned);
+}
+
 }  // namespace
 
-absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t size) {
+absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t size, HugePages huge_pages) {
   if (size == 0 || size % kPageSize != 0 || size > kMaxSize) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "guest memory size %#x must be a positive multiple of 4 KiB and at most %#x", size,
@@ -28,13 +49,10 @@ absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t size) {
 
   GuestMemory memory(size, {});
   for (const auto& [start, length] : layout) {
-    // MAP_NORESERVE: untouched guest RAM costs the host nothing.
-    void* host = ::mmap(nullptr, length, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (host == MAP_FAILED) {
-      return ::vmmd::ErrnoToStatus(errno, absl::StrFormat("mmap(guest RAM, %#x bytes)", length));
-    }
-    memory.regions_.push_back({GuestAddress(start), length, static_cast<uint8_t*>(host)});
+    const bool transparent = huge_pages == HugePages::kTransparent;
+    ASSIGN_OR_RETURN(uint8_t * host, MapAligned(length, transparent ? kHugePageSize : kPageSize));
+    memory.regions_.push_back({GuestAddress(start), length, host});
+    if (transparent) ::madvise(host, length, MADV_HUGEPAGE);
   }
   return memory;
 }

@@ -2,6 +2,12 @@
 
 #include <array>
 #include <cstdint>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_format.h"
 
 #include "base/status_matchers.h"
 #include "gmock/gmock.h"
@@ -11,6 +17,7 @@ namespace vmmd {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::vmmd::testing::IsOk;
 using ::vmmd::testing::StatusIs;
 
@@ -48,6 +55,62 @@ TEST(GuestMemoryTest, RamAboveThreeGiBContinuesAtFourGiB) {
   EXPECT_FALSE(memory.Contains(GuestAddress(kMmioGapEnd - 1), 1));
   EXPECT_TRUE(memory.Contains(GuestAddress(4 * kGiB), 4096));
   EXPECT_FALSE(memory.Contains(GuestAddress(4 * kGiB), 4097));
+}
+
+// The smaps fields ("Size", "THPeligible", "VmFlags", ...) of the mapping that starts at
+// `host`, each value with its spacing collapsed ("3145728 kB"); empty if no mapping starts there.
+std::map<std::string, std::string> SmapsOf(const uint8_t* host) {
+  std::ifstream smaps("/proc/self/smaps");
+  const std::string start = absl::StrFormat("%x-", reinterpret_cast<uintptr_t>(host));
+  std::map<std::string, std::string> fields;
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    const std::string first = line.substr(0, line.find(' '));
+    if (first.find('-') != std::string::npos) {  // a mapping's header: "start-end perms ..."
+      if (inside) break;
+      inside = first.rfind(start, 0) == 0;
+    } else if (inside && !first.empty() && first.back() == ':') {
+      std::istringstream words(line.substr(first.size()));
+      std::string word, value;
+      while (words >> word) value += (value.empty() ? "" : " ") + word;
+      fields[first.substr(0, first.size() - 1)] = value;
+    }
+  }
+  return fields;
+}
+
+std::string TransparentHugePageMode() {
+  std::ifstream file("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(file, modes);
+  const size_t open = modes.find('['), close = modes.find(']');
+  return open == std::string::npos || close == std::string::npos ? "never" : modes.substr(open + 1, close - open - 1);
+}
+
+TEST(GuestMemoryTest, TransparentHugePagesAlignEachRegionAndAskForThem) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory,
+                       GuestMemory::Create(3 * kGiB + 6 * kMiB, GuestMemory::HugePages::kTransparent));
+  ASSERT_EQ(memory.regions().size(), 2u);
+  for (const GuestMemoryRegion& region : memory.regions()) {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(region.host) % GuestMemory::kHugePageSize, 0u);
+    std::map<std::string, std::string> smaps = SmapsOf(region.host);
+    // "hg": madvise(MADV_HUGEPAGE) was given.
+    EXPECT_THAT(" " + smaps["VmFlags"] + " ", HasSubstr(" hg "));
+    // The whole region is one mapping: the slack around it is gone.
+    EXPECT_EQ(smaps["Size"], absl::StrFormat("%d kB", region.size / 1024));
+    if (TransparentHugePageMode() != "never") EXPECT_EQ(smaps["THPeligible"], "1");
+  }
+  ASSERT_OK(memory.Fill(GuestAddress(0), 0xAB, 4 * kMiB));
+  ASSERT_OK_AND_ASSIGN(uint8_t byte, memory.Read<uint8_t>(GuestAddress(4 * kMiB - 1)));
+  EXPECT_EQ(byte, 0xAB);
+}
+
+TEST(GuestMemoryTest, WithoutHugePagesNoAdviceIsGiven) {
+  ASSERT_OK_AND_ASSIGN(GuestMemory memory, GuestMemory::Create(8 * kMiB));
+  std::map<std::string, std::string> smaps = SmapsOf(memory.low_region().host);
+  ASSERT_FALSE(smaps.empty());
+  EXPECT_THAT(" " + smaps["VmFlags"] + " ", Not(HasSubstr(" hg ")));
 }
 
 TEST(GuestMemoryTest, WriteThenReadRoundTrips) {
