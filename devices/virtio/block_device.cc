@@ -154,7 +154,7 @@ absl::Status BlockDevice::ProcessQueue(size_t index, Virtqueue& queue, GuestMemo
 
 uint32_t BlockDevice::Serve(const DescriptorChain& chain, GuestMemory& memory,
                             std::vector<iovec>& iov) {
-  requests_.fetch_add(1, std::memory_order_relaxed);
+  AtomicDeviceCounters::Add(counters_.requests);
   virtio_blk_outhdr header;
   // Without a header there is no request, and without a writable byte nowhere to say so:
   // the chain goes back untouched.
@@ -162,18 +162,18 @@ uint32_t BlockDevice::Serve(const DescriptorChain& chain, GuestMemory& memory,
       !chain.ReadFromReadable(memory, 0,
                               absl::MakeSpan(reinterpret_cast<uint8_t*>(&header), kHeaderSize))
            .ok()) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.errors);
     return 0;
   }
   uint32_t data_written = 0;
   const uint8_t status = Execute(header, chain, memory, iov, data_written);
   if (status != VIRTIO_BLK_S_OK) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.errors);
     data_written = 0;
   }
   const uint32_t status_offset = chain.writable_length() - 1;
   if (!chain.WriteToWritable(memory, status_offset, absl::MakeConstSpan(&status, 1)).ok()) {
-    if (status == VIRTIO_BLK_S_OK) errors_.fetch_add(1, std::memory_order_relaxed);
+    if (status == VIRTIO_BLK_S_OK) AtomicDeviceCounters::Add(counters_.errors);
     return 0;
   }
   return data_written + 1;
@@ -196,7 +196,7 @@ uint8_t BlockDevice::Execute(const virtio_blk_outhdr& header, const DescriptorCh
                .ok()) {
         return VIRTIO_BLK_S_IOERR;
       }
-      bytes_read_.fetch_add(in_length, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.bytes_read, in_length);
       data_written = in_length;
       return VIRTIO_BLK_S_OK;
     }
@@ -209,7 +209,7 @@ uint8_t BlockDevice::Execute(const virtio_blk_outhdr& header, const DescriptorCh
                .ok()) {
         return VIRTIO_BLK_S_IOERR;
       }
-      bytes_written_.fetch_add(out_length, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.bytes_written, out_length);
       return VIRTIO_BLK_S_OK;
     }
     case VIRTIO_BLK_T_FLUSH: {
@@ -242,13 +242,6 @@ bool BlockDevice::InRange(uint64_t sector, uint64_t length) const {
          length / kSectorSize <= capacity_ - sector;
 }
 
-DeviceCounters BlockDevice::counters() const {
-  DeviceCounters counters;
-  counters.requests = requests_.load(std::memory_order_relaxed);
-  counters.bytes_read = bytes_read_.load(std::memory_order_relaxed);
-  counters.bytes_written = bytes_written_.load(std::memory_order_relaxed);
-  counters.errors = errors_.load(std::memory_order_relaxed);
-  return counters;
-}
+DeviceCounters BlockDevice::counters() const { return counters_.Load(); }
 
 }  // namespace vmmd::virtio

@@ -86,10 +86,7 @@ class BlockDevice : public VirtioDevice {
   const std::array<uint8_t, kIdBytes> id_;
   const virtio_blk_config config_;
 
-  std::atomic<uint64_t> requests_{0};
-  std::atomic<uint64_t> bytes_read_{0};
-  std::atomic<uint64_t> bytes_written_{0};
-  std::atomic<uint64_t> errors_{0};
+  AtomicDeviceCounters counters_;
 };
 
 }  // namespace vmmd::virtio

@@ -46,19 +46,13 @@ absl::Status EntropyDevice::ProcessQueue(size_t, Virtqueue& queue, GuestMemory& 
       given += static_cast<uint32_t>(piece.size());
     }
     // Bytes the driver gets are exactly those written; a short answer is allowed (5.4.6).
-    if (given < wanted) errors_.fetch_add(1, std::memory_order_relaxed);
-    requests_.fetch_add(1, std::memory_order_relaxed);
-    bytes_.fetch_add(given, std::memory_order_relaxed);
+    if (given < wanted) AtomicDeviceCounters::Add(counters_.errors);
+    AtomicDeviceCounters::Add(counters_.requests);
+    AtomicDeviceCounters::Add(counters_.bytes_read, given);
     RETURN_IF_ERROR(queue.AddUsed(memory, chain->head(), given));
   }
 }
 
-DeviceCounters EntropyDevice::counters() const {
-  DeviceCounters counters;
-  counters.requests = requests_.load(std::memory_order_relaxed);
-  counters.bytes_read = bytes_.load(std::memory_order_relaxed);
-  counters.errors = errors_.load(std::memory_order_relaxed);
-  return counters;
-}
+DeviceCounters EntropyDevice::counters() const { return counters_.Load(); }
 
 }  // namespace vmmd::virtio

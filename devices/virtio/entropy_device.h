@@ -28,9 +28,7 @@ class EntropyDevice : public VirtioDevice {
   DeviceCounters counters() const override;
 
  private:
-  std::atomic<uint64_t> requests_{0};
-  std::atomic<uint64_t> bytes_{0};
-  std::atomic<uint64_t> errors_{0};
+  AtomicDeviceCounters counters_;
 };
 
 }  // namespace vmmd::virtio

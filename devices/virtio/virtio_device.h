@@ -10,6 +10,7 @@
 #define VMMD_DEVICES_VIRTIO_VIRTIO_DEVICE_H_
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -43,6 +44,33 @@ struct DeviceCounters {
   uint64_t packets_received = 0;  // backend -> guest
   uint64_t packets_sent = 0;      // guest -> backend
   uint64_t drops = 0;
+};
+
+// DeviceCounters as a device counts them on its loop while GetVm reads them elsewhere:
+// relaxed atomics (each a tally; no order between them is promised).
+struct AtomicDeviceCounters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> bytes_written{0};
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> packets_received{0};
+  std::atomic<uint64_t> packets_sent{0};
+  std::atomic<uint64_t> drops{0};
+
+  static void Add(std::atomic<uint64_t>& counter, uint64_t amount = 1) {
+    counter.fetch_add(amount, std::memory_order_relaxed);
+  }
+  DeviceCounters Load() const {
+    DeviceCounters counters;
+    counters.requests = requests.load(std::memory_order_relaxed);
+    counters.bytes_read = bytes_read.load(std::memory_order_relaxed);
+    counters.bytes_written = bytes_written.load(std::memory_order_relaxed);
+    counters.errors = errors.load(std::memory_order_relaxed);
+    counters.packets_received = packets_received.load(std::memory_order_relaxed);
+    counters.packets_sent = packets_sent.load(std::memory_order_relaxed);
+    counters.drops = drops.load(std::memory_order_relaxed);
+    return counters;
+  }
 };
 
 class VirtioDevice {

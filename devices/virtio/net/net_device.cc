@@ -125,7 +125,7 @@ void NetDevice::ApplyOffloads() {
   // A tap left without the offloads still works: the kernel checksums and segments what
   // it hands us. The failure shows in the device's error count.
   if (!set_offload_(TapOffloadFlags(features_.load())).ok()) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.errors);
   }
 }
 
@@ -167,7 +167,7 @@ NetDevice::ReadResult NetDevice::ReadPacket(int& reads_left) {
       if (errno == EINTR) continue;
       // EAGAIN: drained. Anything else (a tap whose interface went away: EBADFD) is the
       // host's; the next edge tries again.
-      if (errno != EAGAIN && errno != EWOULDBLOCK) errors_.fetch_add(1, std::memory_order_relaxed);
+      if (errno != EAGAIN && errno != EWOULDBLOCK) AtomicDeviceCounters::Add(counters_.errors);
       return ReadResult::kNone;
     }
     // End of file (a socketpair's peer closed; a tap never reads 0).
@@ -175,13 +175,13 @@ NetDevice::ReadResult NetDevice::ReadPacket(int& reads_left) {
     const size_t length = static_cast<size_t>(got);
     // rx_packet_ is one byte longer than any packet we take: filling it means truncation.
     if (length > kMaxPacketLength || length < kNetHeaderSize + ETH_HLEN) {
-      drops_.fetch_add(1, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.drops);
       continue;
     }
     virtio_net_hdr_v1 header;
     std::memcpy(&header, rx_packet_.data(), sizeof(header));
     if (!AcceptReceivedHeader(header, features_.load())) {
-      drops_.fetch_add(1, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.drops);
       continue;
     }
     std::memcpy(rx_packet_.data(), &header, sizeof(header));
@@ -200,8 +200,8 @@ absl::StatusOr<bool> NetDevice::HoldEnoughChains(Virtqueue& queue, GuestMemory& 
     if (!chain) return false;
     // 5.1.6.3.2: each buffer holds at least the header. One that cannot goes back empty.
     if (chain->writable_length() < kNetHeaderSize) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
-      requests_.fetch_add(1, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.errors);
+      AtomicDeviceCounters::Add(counters_.requests);
       RETURN_IF_ERROR(queue.AddUsed(memory, chain->head(), 0));
       continue;
     }
@@ -243,9 +243,9 @@ absl::Status NetDevice::DeliverPacket(Virtqueue& queue, GuestMemory& memory, boo
     rx_chains_.pop_front();
   }
   rx_length_ = 0;
-  packets_received_.fetch_add(1, std::memory_order_relaxed);
-  bytes_read_.fetch_add(length - kNetHeaderSize, std::memory_order_relaxed);
-  requests_.fetch_add(count, std::memory_order_relaxed);
+  AtomicDeviceCounters::Add(counters_.packets_received);
+  AtomicDeviceCounters::Add(counters_.bytes_read, length - kNetHeaderSize);
+  AtomicDeviceCounters::Add(counters_.requests, count);
   return PublishUsed(queue, memory);
 }
 
@@ -258,7 +258,7 @@ absl::Status NetDevice::PublishUsed(Virtqueue& queue, GuestMemory& memory) {
 void NetDevice::DropWaitingPacket() {
   if (rx_length_ == 0) return;
   rx_length_ = 0;
-  drops_.fetch_add(1, std::memory_order_relaxed);
+  AtomicDeviceCounters::Add(counters_.drops);
 }
 
 // --- Transmit -------------------------------------------------------------------------------
@@ -274,7 +274,7 @@ absl::Status NetDevice::Transmit(Virtqueue& queue, GuestMemory& memory) {
     }
     const uint16_t head = tx_waiting_->head();
     tx_waiting_.reset();
-    requests_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.requests);
     RETURN_IF_ERROR(queue.AddUsed(memory, head, 0));
   }
   while (true) {
@@ -286,7 +286,7 @@ absl::Status NetDevice::Transmit(Virtqueue& queue, GuestMemory& memory) {
       transmit_blocked_.store(true);
       return absl::OkStatus();
     }
-    requests_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.requests);
     // 5.1.6.2: the device writes nothing into a transmit chain.
     RETURN_IF_ERROR(queue.AddUsed(memory, chain->head(), 0));
   }
@@ -297,8 +297,8 @@ NetDevice::SendResult NetDevice::Send(const DescriptorChain& chain, GuestMemory&
   // Transmit buffers are device-readable only (5.1.6.2), and hold a header and at most the
   // largest packet.
   if (chain.writable_length() != 0 || length < kNetHeaderSize || length > kMaxPacketLength) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
-    drops_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.errors);
+    AtomicDeviceCounters::Add(counters_.drops);
     return SendResult::kDone;
   }
   // Straight from guest RAM, header and frame in one writev: one packet on the backend.
@@ -309,8 +309,8 @@ NetDevice::SendResult NetDevice::Send(const DescriptorChain& chain, GuestMemory&
     absl::StatusOr<absl::Span<uint8_t>> host = memory.HostSpan(buffer.address, buffer.length);
     // The walk checked every buffer against guest RAM: not expected, still not a crash.
     if (!host.ok()) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
-      drops_.fetch_add(1, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.errors);
+      AtomicDeviceCounters::Add(counters_.drops);
       return SendResult::kDone;
     }
     tx_iov_.push_back({host->data(), host->size()});
@@ -318,15 +318,15 @@ NetDevice::SendResult NetDevice::Send(const DescriptorChain& chain, GuestMemory&
   while (true) {
     const ssize_t sent = ::writev(backend_.get(), tx_iov_.data(), static_cast<int>(tx_iov_.size()));
     if (sent >= 0) {
-      packets_sent_.fetch_add(1, std::memory_order_relaxed);
-      bytes_written_.fetch_add(length - kNetHeaderSize, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.packets_sent);
+      AtomicDeviceCounters::Add(counters_.bytes_written, length - kNetHeaderSize);
       return SendResult::kDone;
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return SendResult::kWouldBlock;
     // Refused (a header the tap will not take: EINVAL; the interface down: EIO; ENOBUFS):
     // the packet is lost, as on a wire.
-    drops_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.drops);
     return SendResult::kDone;
   }
 }
@@ -356,16 +356,6 @@ absl::Status NetDevice::Restore(const NetDeviceState& state) {
   return absl::OkStatus();
 }
 
-DeviceCounters NetDevice::counters() const {
-  DeviceCounters counters;
-  counters.requests = requests_.load(std::memory_order_relaxed);
-  counters.bytes_read = bytes_read_.load(std::memory_order_relaxed);
-  counters.bytes_written = bytes_written_.load(std::memory_order_relaxed);
-  counters.errors = errors_.load(std::memory_order_relaxed);
-  counters.packets_received = packets_received_.load(std::memory_order_relaxed);
-  counters.packets_sent = packets_sent_.load(std::memory_order_relaxed);
-  counters.drops = drops_.load(std::memory_order_relaxed);
-  return counters;
-}
+DeviceCounters NetDevice::counters() const { return counters_.Load(); }
 
 }  // namespace vmmd::virtio

@@ -177,13 +177,7 @@ class NetDevice : public VirtioDevice {
   std::optional<DescriptorChain> tx_waiting_;
   std::vector<iovec> tx_iov_;
 
-  std::atomic<uint64_t> requests_{0};
-  std::atomic<uint64_t> bytes_read_{0};
-  std::atomic<uint64_t> bytes_written_{0};
-  std::atomic<uint64_t> errors_{0};
-  std::atomic<uint64_t> packets_received_{0};
-  std::atomic<uint64_t> packets_sent_{0};
-  std::atomic<uint64_t> drops_{0};
+  AtomicDeviceCounters counters_;
 };
 
 }  // namespace vmmd::virtio

@@ -146,17 +146,7 @@ absl::Status VsockDevice::AttachBackend(EventLoop& loop,
   return absl::OkStatus();
 }
 
-DeviceCounters VsockDevice::counters() const {
-  DeviceCounters counters;
-  counters.requests = requests_.load(std::memory_order_relaxed);
-  counters.bytes_read = bytes_read_.load(std::memory_order_relaxed);
-  counters.bytes_written = bytes_written_.load(std::memory_order_relaxed);
-  counters.errors = errors_.load(std::memory_order_relaxed);
-  counters.packets_received = packets_received_.load(std::memory_order_relaxed);
-  counters.packets_sent = packets_sent_.load(std::memory_order_relaxed);
-  counters.drops = drops_.load(std::memory_order_relaxed);
-  return counters;
-}
+DeviceCounters VsockDevice::counters() const { return counters_.Load(); }
 
 VsockStats VsockDevice::stats() const {
   VsockStats stats;
@@ -280,11 +270,11 @@ absl::Status VsockDevice::FillRx(Virtqueue& queue, GuestMemory& memory) {
       if (!chain.ok()) return chain.status();
       break;  // no RX buffer: the guest's next one brings us back
     }
-    requests_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.requests);
     const DescriptorChain& rx = **chain;
     if (rx.writable_length() < kHeaderSize) {
       // No room for a header: the buffer goes back unused, the packet waits for the next.
-      errors_.fetch_add(1, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.errors);
       LOG_EVERY_N(WARNING, 1000) << "vsock cid " << guest_cid_ << ": RX buffer of "
                                  << rx.writable_length() << " writable bytes, less than a header";
       if (connection != nullptr) table_.ScheduleFirst(key);
@@ -310,11 +300,11 @@ absl::Status VsockDevice::FillRx(Virtqueue& queue, GuestMemory& memory) {
                             absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&header),
                                                 sizeof(header)))
              .ok()) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.errors);
       used = 0;
     } else {
-      packets_received_.fetch_add(1, std::memory_order_relaxed);
-      bytes_read_.fetch_add(header.len, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.packets_received);
+      AtomicDeviceCounters::Add(counters_.bytes_read, header.len);
     }
     RETURN_IF_ERROR(queue.AddUsed(memory, rx.head(), used));
     if (connection != nullptr) {
@@ -347,7 +337,7 @@ absl::Status VsockDevice::DrainTx(Virtqueue& queue, GuestMemory& memory) {
     }
     ASSIGN_OR_RETURN(std::optional<DescriptorChain> chain, queue.Pop(memory));
     if (!chain) break;
-    requests_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.requests);
     HandleTxPacket(*chain, memory);
     // TX buffers are device-readable only: nothing written (5.10.6.4, "Virtqueue buffers
     // for outgoing packets are read-only").
@@ -360,25 +350,25 @@ void VsockDevice::HandleTxPacket(const DescriptorChain& chain, GuestMemory& memo
   absl::StatusOr<virtio_vsock_hdr> read = vsock::ReadHeader(chain, memory);
   if (!read.ok()) {
     // No header, no one to answer.
-    errors_.fetch_add(1, std::memory_order_relaxed);
-    drops_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.errors);
+    AtomicDeviceCounters::Add(counters_.drops);
     LOG_EVERY_N(WARNING, 1000) << "vsock cid " << guest_cid_ << ": " << read.status();
     return;
   }
   const virtio_vsock_hdr& header = *read;
-  packets_sent_.fetch_add(1, std::memory_order_relaxed);
+  AtomicDeviceCounters::Add(counters_.packets_sent);
   const ConnectionKey key = vsock::KeyOf(header);
   // A packet that is not from this guest to the host is not ours to answer (5.10.6.2,
   // "Addressing"; 5.10.6.4: the driver uses guest_cid as the source CID).
   if (header.src_cid != guest_cid_ || header.dst_cid != vsock::kHostCid) {
-    drops_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.drops);
     LOG_EVERY_N(WARNING, 1000) << "vsock cid " << guest_cid_ << ": dropped a packet from cid "
                                << header.src_cid << " to cid " << header.dst_cid;
     return;
   }
   if (absl::Status length = vsock::CheckPayloadLength(header, chain.readable_length());
       !length.ok()) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.errors);
     LOG_EVERY_N(WARNING, 1000) << "vsock cid " << guest_cid_ << ": " << length;
     Refuse(key, header.op);
     return;
@@ -401,12 +391,12 @@ void VsockDevice::HandleTxPacket(const DescriptorChain& chain, GuestMemory& memo
   iov_.clear();
   if (header.op == VIRTIO_VSOCK_OP_RW && header.len > 0 &&
       !AppendHostIovecs(memory, chain.readable(), kHeaderSize, header.len, iov_).ok()) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.errors);
     Refuse(key, header.op);
     return;
   }
   const Connection::Verdict verdict = connection->OnGuestPacket(header, iov_);
-  bytes_written_.fetch_add(connection->TakeForwarded(), std::memory_order_relaxed);
+  AtomicDeviceCounters::Add(counters_.bytes_written, connection->TakeForwarded());
   switch (verdict) {
     case Connection::Verdict::kClose:
       RemoveConnection(key);
@@ -416,7 +406,7 @@ void VsockDevice::HandleTxPacket(const DescriptorChain& chain, GuestMemory& memo
                                  << key.local_port << " guest port " << key.peer_port
                                  << " at op " << header.op << " (protocol violation or "
                                  << "host socket error)";
-      drops_.fetch_add(1, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.drops);
       Kill(key);
       break;
     case Connection::Verdict::kKeep:
@@ -427,7 +417,7 @@ void VsockDevice::HandleTxPacket(const DescriptorChain& chain, GuestMemory& memo
 }
 
 void VsockDevice::Refuse(ConnectionKey key, uint16_t op) {
-  drops_.fetch_add(1, std::memory_order_relaxed);
+  AtomicDeviceCounters::Add(counters_.drops);
   // Never answer an RST with an RST (two devices would ping-pong).
   if (op == VIRTIO_VSOCK_OP_RST) {
     RemoveConnection(key);
@@ -445,14 +435,14 @@ void VsockDevice::QueueReset(ConnectionKey key) {
   if (!table_.QueueReset(key)) {
     // Only handlers get here with the queue full (TX waits while it is): the guest learns of
     // the reset when it next uses the connection.
-    drops_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.drops);
   }
 }
 
 void VsockDevice::OpenGuestConnection(const virtio_vsock_hdr& request) {
   const ConnectionKey key = vsock::KeyOf(request);
   if (table_.size() + pending_.size() >= table_.max_connections()) {
-    drops_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.drops);
     LOG_EVERY_N(WARNING, 100) << "vsock cid " << guest_cid_ << ": refused a connection to port "
                               << request.dst_port << ": " << table_.max_connections()
                               << " connections open";
@@ -463,7 +453,7 @@ void VsockDevice::OpenGuestConnection(const virtio_vsock_hdr& request) {
       vsock::ConnectUnix(vsock::PortSocketPath(uds_path_, request.dst_port));
   if (!socket.ok()) {
     // No host service on that port: the guest's connect() fails (ECONNRESET).
-    drops_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.drops);
     VLOG(1) << "vsock cid " << guest_cid_ << ": " << socket.status();
     QueueReset(key);
     return;
@@ -519,7 +509,7 @@ absl::Status VsockDevice::ServeEvents(Virtqueue& queue, GuestMemory& memory) {
   while (event_due_) {
     ASSIGN_OR_RETURN(std::optional<DescriptorChain> chain, queue.Pop(memory));
     if (!chain) break;  // posted when the guest gives a buffer
-    requests_.fetch_add(1, std::memory_order_relaxed);
+    AtomicDeviceCounters::Add(counters_.requests);
     virtio_vsock_event event;
     event.id = VIRTIO_VSOCK_EVENT_TRANSPORT_RESET;
     if (chain->writable_length() < sizeof(event) ||
@@ -527,7 +517,7 @@ absl::Status VsockDevice::ServeEvents(Virtqueue& queue, GuestMemory& memory) {
                                 absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&event),
                                                     sizeof(event)))
              .ok()) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
+      AtomicDeviceCounters::Add(counters_.errors);
       RETURN_IF_ERROR(queue.AddUsed(memory, chain->head(), 0));
       continue;
     }
@@ -632,7 +622,7 @@ void VsockDevice::OnConnectionReady(ConnectionKey key, uint32_t events) {
   Connection* connection = table_.Find(key);
   if (connection == nullptr) return;
   const Connection::Verdict verdict = connection->OnSocketEvents(events);
-  bytes_written_.fetch_add(connection->TakeForwarded(), std::memory_order_relaxed);
+  AtomicDeviceCounters::Add(counters_.bytes_written, connection->TakeForwarded());
   if (verdict == Connection::Verdict::kKeep) {
     table_.Schedule(key);
     NoteDeadline(*connection);

@@ -250,13 +250,7 @@ class VsockDevice : public VirtioDevice {
   std::atomic<uint64_t> reset_epoch_{0};
   std::atomic<bool> transport_reset_requested_{false};
 
-  std::atomic<uint64_t> requests_{0};
-  std::atomic<uint64_t> bytes_read_{0};
-  std::atomic<uint64_t> bytes_written_{0};
-  std::atomic<uint64_t> errors_{0};
-  std::atomic<uint64_t> packets_received_{0};
-  std::atomic<uint64_t> packets_sent_{0};
-  std::atomic<uint64_t> drops_{0};
+  AtomicDeviceCounters counters_;
 
   std::atomic<uint64_t> stat_connections_{0};
   std::atomic<uint64_t> stat_pending_{0};
