@@ -28,31 +28,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/klog.h>
 #include <sys/mount.h>
-#include <sys/reboot.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define INIT_CHECKS_PREFIX "vmmd-drive"
-#include "guest_modules.h"
-#include "init_checks.h"
-
-static double now_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void load_modules(const char* cmdline) {
-  struct guest_modules modules = load_guest_modules(cmdline);
-  if (modules.device_params[0] != '\0') printf("vmmd-drive: virtio_mmio_cmdline.ko %s\n", modules.device_params);
-  if (modules.failed != 0) check("module", 0, modules.first_error);
-  char detail[64];
-  snprintf(detail, sizeof(detail), "%d loaded, %d failed", modules.loaded, modules.failed);
-  check("modules", modules.failed == 0 && modules.loaded > 0, detail);
-}
+#include "guest_init.h"
 
 // Whether `path` exists and, when `want` is given, holds it; polled for up to 30 s.
 static int wait_for(const char* path, const char* want, double* waited) {
@@ -226,34 +208,12 @@ static void check_read_only(void) {
   if (fd >= 0) close(fd);
 }
 
-// The kernel's lines about the devices and modules, as "vmmd-drive: kernel: MESSAGE".
-static void report_kernel_log(void) {
-  static const char* const wanted[] = {"virtio", "vda", "vdb", "EXT4", "ext4", "jbd2", "hwrng",
-                                       "hw_random", "module", "taint", "irq", "IRQ"};
-  static char log[1 << 20];
-  int length = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, log, sizeof(log) - 1);
-  if (length < 0) return;
-  log[length] = '\0';
-  int printed = 0;
-  for (char* line = strtok(log, "\n"); line != NULL && printed < 80; line = strtok(NULL, "\n")) {
-    char* message = strstr(line, "] ");
-    message = message == NULL ? line : message + 2;
-    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); ++i) {
-      if (strstr(message, wanted[i]) != NULL) {
-        printf("vmmd-drive: kernel: %s\n", message);
-        ++printed;
-        break;
-      }
-    }
-  }
-}
+// The kernel's lines about the devices and modules.
+static const char* const kKernelWords[] = {"virtio", "vda", "vdb", "EXT4", "ext4", "jbd2", "hwrng",
+                                           "hw_random", "module", "taint", "irq", "IRQ"};
 
 int main(void) {
-  mount("proc", "/proc", "proc", 0, NULL);
-  mount("sysfs", "/sys", "sysfs", 0, NULL);
-  mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  printf("vmmd-drive: reached userspace\n");
+  start_init();
 
   const char* cmdline_text = read_text("/proc/cmdline");
   char* cmdline = strdup(cmdline_text ? cmdline_text : "");
@@ -292,10 +252,6 @@ int main(void) {
     snprintf(detail, sizeof(detail), "/mnt/second: %s", ok ? "ok" : strerror(errno));
     check("unmount", ok, detail);
   }
-  if (failures > 0) report_kernel_log();
-  printf("vmmd-drive: %d checks failed; rebooting\n", failures);
-  fflush(stdout);
-  sync();
-  reboot(RB_AUTOBOOT);
+  finish_init(kKernelWords, sizeof(kKernelWords) / sizeof(kKernelWords[0]));
   return 1;  // not reached: PID 1 exiting would panic the kernel
 }

@@ -3,6 +3,8 @@
 #include <iostream>
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -107,6 +109,23 @@ void KernelRun::Follow() {
   reader->Finish();
   absl::MutexLock lock(&mutex_);
   stream_ended_ = true;
+}
+
+void ExpectInitChecks(const std::string& console, const std::string& prefix,
+                      absl::Span<const char* const> checks) {
+  std::string problems;
+  if (!absl::StrContains(console, prefix + ": reached userspace")) absl::StrAppend(&problems, "never reached /init; ");
+  for (const char* check : checks) {
+    if (!absl::StrContains(console, absl::StrCat(prefix, ": check ", check, ": PASS"))) {
+      absl::StrAppend(&problems, "no PASS for check ", check, "; ");
+    }
+  }
+  if (absl::StrContains(console, ": FAIL")) absl::StrAppend(&problems, "a check failed; ");
+  if (!absl::StrContains(console, prefix + ": 0 checks failed; rebooting")) {
+    absl::StrAppend(&problems, "no \"0 checks failed; rebooting\"; ");
+  }
+  const std::string excerpt = console.size() > 8000 ? console.substr(console.size() - 8000) : console;
+  EXPECT_EQ(problems, "") << "the console's end:\n" << excerpt;
 }
 
 }  // namespace vmmd::testing

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
@@ -48,6 +49,12 @@ class KernelRun {
   absl::Duration to_init_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteDuration();
   bool stream_ended_ ABSL_GUARDED_BY(mutex_) = false;
 };
+
+// The console of an init that reports through init_checks.h (lines "PREFIX: check NAME: PASS
+// (...)"): it reached userspace, each of `checks` passed, none failed, and it rebooted after
+// "0 checks failed". A failure quotes the console's end.
+void ExpectInitChecks(const std::string& console, const std::string& prefix,
+                      absl::Span<const char* const> checks);
 
 }  // namespace vmmd::testing
 
