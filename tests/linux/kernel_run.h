@@ -1,6 +1,6 @@
 // KernelRun: one VM of a Linux boot test booting a real kernel through the real vmmd, its
 // console followed in the background until the VM stops (tests/linux: linux_boot_test,
-// linux_drive_test).
+// linux_drive_test, linux_network_test).
 #ifndef VMMD_TESTS_LINUX_KERNEL_RUN_H_
 #define VMMD_TESTS_LINUX_KERNEL_RUN_H_
 

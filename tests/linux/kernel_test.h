@@ -1,7 +1,8 @@
 // KernelTest: the fixture of the tests that hand Debian's kernels to the real vmmd
-// (linux_boot_test, linux_drive_test, malformed_kernel_test). SetUp requires KVM and the
-// kernel cache (missing kernels fail, never skip) and starts the daemon with two image
-// roots: its own, holding `images`, and the cache; a failed test prints the daemon's log.
+// (linux_boot_test, linux_drive_test, linux_network_test, malformed_kernel_test). SetUp
+// requires KVM and the kernel cache (missing kernels fail, never skip) and starts the daemon
+// with two image roots: its own, holding `images`, and the cache, and any daemon_flags_ a
+// subclass added; a failed test prints the daemon's log.
 #ifndef VMMD_TESTS_LINUX_KERNEL_TEST_H_
 #define VMMD_TESTS_LINUX_KERNEL_TEST_H_
 
@@ -41,7 +42,9 @@ class KernelTest : public ::testing::Test {
     ASSERT_TRUE(KvmUsable());
     cache_ = KernelCache();
     ASSERT_TRUE(KernelsFetched(cache_));
-    auto daemon = DaemonProcess::Start("daemon/vmmd", images_, {"--image_root=" + cache_});
+    std::vector<std::string> flags = daemon_flags_;
+    flags.push_back("--image_root=" + cache_);
+    auto daemon = DaemonProcess::Start("daemon/vmmd", images_, flags);
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);
     stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
@@ -51,6 +54,8 @@ class KernelTest : public ::testing::Test {
   }
 
   const std::vector<std::string> images_;
+  // More flags for the daemon: a subclass's SetUp may add some before calling this one's.
+  std::vector<std::string> daemon_flags_;
   std::string cache_;
   std::unique_ptr<DaemonProcess> daemon_;
   std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
