@@ -18,12 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
-#include <sys/reboot.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/linux/guest_modules.h"
+#include "bench/guest_init.h"
 
 #define PREFIX "vmmd-blkbench: "
 
@@ -96,23 +94,8 @@ static double cmdline_number(const char* cmdline, const char* key, double fallba
 }
 
 int main(void) {
-  mount("proc", "/proc", "proc", 0, NULL);
-  mount("sysfs", "/sys", "sysfs", 0, NULL);
-  mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
-  setvbuf(stdout, NULL, _IOLBF, 0);
   static char cmdline[4096];
-  FILE* file = fopen("/proc/cmdline", "r");
-  if (file != NULL) {
-    if (fgets(cmdline, sizeof(cmdline), file) == NULL) cmdline[0] = '\0';
-    fclose(file);
-  }
-  printf(PREFIX "reached userspace\n");
-
-  struct guest_modules modules = load_guest_modules(cmdline);
-  if (modules.failed != 0) {
-    printf(PREFIX "error modules: %s\n", modules.first_error);
-    ++failures;
-  }
+  failures += guest_init_start(PREFIX, cmdline, sizeof(cmdline));
   int fd = -1;
   for (int tries = 0; tries < 1500 && fd < 0; ++tries) {  // up to 30 s for the driver
     fd = open("/dev/vda", O_RDWR | O_DIRECT | O_CLOEXEC);
@@ -133,8 +116,6 @@ int main(void) {
     sequential(fd, size, buffer, 0);
     random_reads(fd, size, buffer, cmdline_number(cmdline, "blkbench.random_seconds=", 5));
   }
-  printf(PREFIX "done failures=%d\n", failures);
-  sync();
-  reboot(RB_AUTOBOOT);
+  guest_init_finish(PREFIX, failures);
   return 0;
 }

@@ -560,9 +560,9 @@ class Report:
                            ["failures"], rows) + "\n")
         if self.block.get("qemu_command"):
             md.append(f"QEMU's command line:\n\n```\n{self.block['qemu_command']}\n```\n")
-        if self.block.get("vmmd_drive_counters"):
-            md.append(f"vmmd's counters for the drive after one run (GetVm): "
-                      f"`{self.block['vmmd_drive_counters']}`.\n")
+        counters = self.block.get("vmmd_device_counters") or self.block.get("vmmd_drive_counters")
+        if counters:
+            md.append(f"vmmd's counters for the drive after one run (GetVm): `{counters}`.\n")
         md.append(
             "vmmd's I/O engine is the simplest one: each request is a blocking `preadv`/`pwritev` "
             "between the image and guest RAM on the VM's device thread (never a vCPU thread), "
