@@ -22,6 +22,15 @@ absl::StatusOr<int> Ioctl(int fd, unsigned long request, Arg arg, absl::string_v
   return result;
 }
 
+// An ioctl that fills a T: `request` with a zeroed T, which is returned.
+template <typename T>
+absl::StatusOr<T> GetStruct(int fd, unsigned long request, absl::string_view name) {
+  T value = {};
+  absl::StatusOr<int> result = Ioctl(fd, request, &value, name);
+  if (!result.ok()) return result.status();
+  return value;
+}
+
 }  // namespace vmmd::kvm_internal
 
 #endif  // VMMD_KVM_KVM_IOCTL_H_

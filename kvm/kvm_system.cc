@@ -55,6 +55,19 @@ absl::StatusOr<std::vector<kvm_cpuid_entry2>> KvmSystem::GetSupportedCpuid() con
   return absl::ResourceExhaustedError("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
+absl::StatusOr<std::vector<uint32_t>> KvmSystem::GetMsrIndexList() const {
+  // As GetSupportedCpuid: E2BIG until the buffer is big enough (KVM then says how big).
+  for (uint32_t capacity = 128; capacity <= 4096; capacity *= 2) {
+    std::vector<uint32_t> list(1 + capacity);
+    list[0] = capacity;
+    if (::ioctl(fd_.get(), kvm_internal::kKvmGetMsrIndexList, list.data()) == 0) {
+      return std::vector<uint32_t>(list.begin() + 1, list.begin() + 1 + list[0]);
+    }
+    if (errno != E2BIG) return ::vmmd::ErrnoToStatus(errno, "KVM_GET_MSR_INDEX_LIST");
+  }
+  return absl::ResourceExhaustedError("KVM_GET_MSR_INDEX_LIST: more than 4096 MSRs");
+}
+
 absl::StatusOr<Vm> KvmSystem::CreateVm() const {
   ASSIGN_OR_RETURN(int vm_fd, Ioctl(fd_.get(), KVM_CREATE_VM, 0, "KVM_CREATE_VM"));
   return Vm(UniqueFd(vm_fd), vcpu_mmap_size_);

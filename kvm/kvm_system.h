@@ -30,6 +30,9 @@ class KvmSystem {
   // KVM_GET_SUPPORTED_CPUID: every leaf the host can offer a guest.
   absl::StatusOr<std::vector<kvm_cpuid_entry2>> GetSupportedCpuid() const;
 
+  // KVM_GET_MSR_INDEX_LIST: the MSRs KVM can save and restore for a vCPU (a snapshot's).
+  absl::StatusOr<std::vector<uint32_t>> GetMsrIndexList() const;
+
   // KVM_GET_VCPU_MMAP_SIZE: bytes of the shared kvm_run area of each vCPU.
   int vcpu_mmap_size() const { return vcpu_mmap_size_; }
 

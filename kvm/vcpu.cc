@@ -18,6 +18,7 @@
 namespace vmmd {
 namespace {
 
+using kvm_internal::GetStruct;
 using kvm_internal::Ioctl;
 using kvm_internal::KvmFlexArray;
 using kvm_internal::kKvmGetCpuid2;
@@ -37,13 +38,6 @@ void InstallKickHandlerOnce() {
     sigemptyset(&action.sa_mask);
     ::sigaction(KickSignal(), &action, nullptr);
   });
-}
-
-template <typename T>
-absl::StatusOr<T> GetStruct(int fd, unsigned long request, const char* name) {
-  T value = {};
-  RETURN_IF_ERROR(Ioctl(fd, request, &value, name).status());
-  return value;
 }
 
 }  // namespace
@@ -91,6 +85,53 @@ absl::Status Vcpu::SetMpState(const kvm_mp_state& state) {
   return Ioctl(fd_.get(), KVM_SET_MP_STATE, &state, "KVM_SET_MP_STATE").status();
 }
 
+absl::StatusOr<std::vector<uint32_t>> Vcpu::GetXsave(size_t bytes) const {
+  const bool large = bytes > sizeof(kvm_internal::KvmXsaveHeader);
+  std::vector<uint32_t> area(std::max(bytes, sizeof(kvm_internal::KvmXsaveHeader)) / 4, 0);
+  RETURN_IF_ERROR(Ioctl(fd_.get(), large ? kvm_internal::kKvmGetXsave2 : kvm_internal::kKvmGetXsave,
+                        area.data(), large ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE")
+                      .status());
+  return area;
+}
+absl::Status Vcpu::SetXsave(absl::Span<const uint32_t> area) {
+  if (area.size() * 4 < sizeof(kvm_internal::KvmXsaveHeader)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "XSAVE area of %d bytes: KVM_SET_XSAVE reads at least %d", area.size() * 4,
+        sizeof(kvm_internal::KvmXsaveHeader)));
+  }
+  return Ioctl(fd_.get(), kvm_internal::kKvmSetXsave, area.data(), "KVM_SET_XSAVE").status();
+}
+
+absl::StatusOr<kvm_xcrs> Vcpu::GetXcrs() const {
+  return GetStruct<kvm_xcrs>(fd_.get(), KVM_GET_XCRS, "KVM_GET_XCRS");
+}
+absl::Status Vcpu::SetXcrs(const kvm_xcrs& xcrs) {
+  return Ioctl(fd_.get(), KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS").status();
+}
+
+absl::StatusOr<kvm_vcpu_events> Vcpu::GetVcpuEvents() const {
+  return GetStruct<kvm_vcpu_events>(fd_.get(), KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS");
+}
+absl::Status Vcpu::SetVcpuEvents(const kvm_vcpu_events& events) {
+  return Ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS").status();
+}
+
+absl::StatusOr<kvm_debugregs> Vcpu::GetDebugRegs() const {
+  return GetStruct<kvm_debugregs>(fd_.get(), KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS");
+}
+absl::Status Vcpu::SetDebugRegs(const kvm_debugregs& regs) {
+  return Ioctl(fd_.get(), KVM_SET_DEBUGREGS, &regs, "KVM_SET_DEBUGREGS").status();
+}
+
+absl::StatusOr<uint32_t> Vcpu::GetTscKhz() const {
+  ASSIGN_OR_RETURN(int khz, Ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0, "KVM_GET_TSC_KHZ"));
+  return static_cast<uint32_t>(khz);
+}
+absl::Status Vcpu::SetTscKhz(uint32_t khz) {
+  return Ioctl(fd_.get(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz), "KVM_SET_TSC_KHZ")
+      .status();
+}
+
 absl::Status Vcpu::SetMsrs(absl::Span<const kvm_msr_entry> entries) {
   KvmFlexArray<kvm_msr_entry> msrs(entries);
   ASSIGN_OR_RETURN(int written, Ioctl(fd_.get(), kKvmSetMsrs, msrs.ioctl_arg(), "KVM_SET_MSRS"));
@@ -102,17 +143,25 @@ absl::Status Vcpu::SetMsrs(absl::Span<const kvm_msr_entry> entries) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<kvm_msr_entry>> Vcpu::GetMsrs(
+absl::StatusOr<std::vector<kvm_msr_entry>> Vcpu::GetMsrsUpTo(
     absl::Span<const uint32_t> indices) const {
   KvmFlexArray<kvm_msr_entry> msrs(indices.size());
   for (size_t i = 0; i < indices.size(); ++i) msrs.data()[i].index = indices[i];
   ASSIGN_OR_RETURN(int read, Ioctl(fd_.get(), kKvmGetMsrs, msrs.ioctl_arg(), "KVM_GET_MSRS"));
-  if (read != static_cast<int>(indices.size())) {
+  std::vector<kvm_msr_entry> entries = msrs.Entries();
+  entries.resize(static_cast<size_t>(read));
+  return entries;
+}
+
+absl::StatusOr<std::vector<kvm_msr_entry>> Vcpu::GetMsrs(
+    absl::Span<const uint32_t> indices) const {
+  ASSIGN_OR_RETURN(std::vector<kvm_msr_entry> entries, GetMsrsUpTo(indices));
+  if (entries.size() != indices.size()) {
     return absl::InternalError(absl::StrFormat(
-        "KVM_GET_MSRS on vcpu %u read %d of %d MSRs; KVM rejected MSR %#x", id_, read,
-        indices.size(), indices[read]));
+        "KVM_GET_MSRS on vcpu %u read %d of %d MSRs; KVM rejected MSR %#x", id_, entries.size(),
+        indices.size(), indices[entries.size()]));
   }
-  return msrs.Entries();
+  return entries;
 }
 
 absl::Status Vcpu::SetCpuid2(absl::Span<const kvm_cpuid_entry2> entries) {
@@ -121,7 +170,31 @@ absl::Status Vcpu::SetCpuid2(absl::Span<const kvm_cpuid_entry2> entries) {
 }
 
 absl::StatusOr<std::vector<kvm_cpuid_entry2>> Vcpu::GetCpuid2() const {
-  KvmFlexArray<kvm_cpuid_entry2> cpuid(/*capacity=*/512);
+  // KVM never says how many entries there are: on success it leaves the caller's count as
+  // it was, and the count it sets with E2BIG does not reach the caller. The smallest
+  // buffer it fills is exactly the vCPU's entries: found by bisection over [0, 256]
+  // (KVM_MAX_CPUID_ENTRIES), nine calls at most.
+  uint32_t too_small = 0, fits = 256;  // invariant: `fits` entries succeed
+  auto fill = [this](uint32_t, KvmFlexArray<kvm_cpuid_entry2>& cpuid) {
+    return ::ioctl(fd_.get(), kKvmGetCpuid2, cpuid.ioctl_arg()) == 0;
+  };
+  {
+    KvmFlexArray<kvm_cpuid_entry2> none(0);
+    if (fill(0, none)) return std::vector<kvm_cpuid_entry2>{};
+    if (errno != E2BIG) return ::vmmd::ErrnoToStatus(errno, "KVM_GET_CPUID2");
+  }
+  while (fits - too_small > 1) {
+    const uint32_t middle = too_small + (fits - too_small) / 2;
+    KvmFlexArray<kvm_cpuid_entry2> cpuid(middle);
+    if (fill(middle, cpuid)) {
+      fits = middle;
+    } else if (errno == E2BIG) {
+      too_small = middle;
+    } else {
+      return ::vmmd::ErrnoToStatus(errno, "KVM_GET_CPUID2");
+    }
+  }
+  KvmFlexArray<kvm_cpuid_entry2> cpuid(fits);
   RETURN_IF_ERROR(Ioctl(fd_.get(), kKvmGetCpuid2, cpuid.ioctl_arg(), "KVM_GET_CPUID2").status());
   return cpuid.Entries();
 }

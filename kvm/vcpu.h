@@ -47,15 +47,38 @@ class Vcpu {
   absl::Status SetMsrs(absl::Span<const kvm_msr_entry> entries);
   // KVM_GET_MSRS for `indices`, in the same order.
   absl::StatusOr<std::vector<kvm_msr_entry>> GetMsrs(absl::Span<const uint32_t> indices) const;
+  // KVM_GET_MSRS for `indices` as far as KVM reads them: it stops at the first MSR it will
+  // not read, and the entries before that one are returned (maybe none).
+  absl::StatusOr<std::vector<kvm_msr_entry>> GetMsrsUpTo(absl::Span<const uint32_t> indices) const;
 
   absl::Status SetCpuid2(absl::Span<const kvm_cpuid_entry2> entries);  // KVM_SET_CPUID2
-  absl::StatusOr<std::vector<kvm_cpuid_entry2>> GetCpuid2() const;    // KVM_GET_CPUID2
+  // KVM_GET_CPUID2: exactly the entries SetCpuid2 gave (none before it).
+  absl::StatusOr<std::vector<kvm_cpuid_entry2>> GetCpuid2() const;
 
   absl::StatusOr<kvm_lapic_state> GetLapic() const;    // KVM_GET_LAPIC
   absl::Status SetLapic(const kvm_lapic_state& lapic);  // KVM_SET_LAPIC
 
   absl::StatusOr<kvm_mp_state> GetMpState() const;    // KVM_GET_MP_STATE
   absl::Status SetMpState(const kvm_mp_state& state);  // KVM_SET_MP_STATE
+
+  // The FPU, SSE, AVX... state in XSAVE format: `bytes` of it (Vm::XsaveSize), through
+  // KVM_GET_XSAVE2 when larger than 4 KiB, else KVM_GET_XSAVE. SetXsave takes what GetXsave
+  // gave (KVM_SET_XSAVE reads as many bytes as the VM's XSAVE size).
+  absl::StatusOr<std::vector<uint32_t>> GetXsave(size_t bytes) const;
+  absl::Status SetXsave(absl::Span<const uint32_t> area);
+
+  absl::StatusOr<kvm_xcrs> GetXcrs() const;   // KVM_GET_XCRS (XCR0)
+  absl::Status SetXcrs(const kvm_xcrs& xcrs);  // KVM_SET_XCRS
+
+  // Pending exceptions, interrupts and NMIs, and the interrupt shadow.
+  absl::StatusOr<kvm_vcpu_events> GetVcpuEvents() const;    // KVM_GET_VCPU_EVENTS
+  absl::Status SetVcpuEvents(const kvm_vcpu_events& events);  // KVM_SET_VCPU_EVENTS
+
+  absl::StatusOr<kvm_debugregs> GetDebugRegs() const;   // KVM_GET_DEBUGREGS
+  absl::Status SetDebugRegs(const kvm_debugregs& regs);  // KVM_SET_DEBUGREGS
+
+  absl::StatusOr<uint32_t> GetTscKhz() const;  // KVM_GET_TSC_KHZ
+  absl::Status SetTscKhz(uint32_t khz);        // KVM_SET_TSC_KHZ
 
   // KVM_RUN once and decode why it returned. Returns vcpu_exit::Interrupted when RequestExit
   // was called (before or during the call); the request is consumed.

@@ -3,16 +3,19 @@
 #include <linux/kvm.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "kvm/kvm_flex_array.h"
 #include "kvm/kvm_ioctl.h"
 
 namespace vmmd {
 
+using kvm_internal::GetStruct;
 using kvm_internal::Ioctl;
 
 absl::Status Vm::SetTssAddress(GuestAddress address) {
@@ -187,6 +190,47 @@ absl::Status Vm::SetIrqLine(uint32_t gsi, bool level) {
   irq.irq = gsi;
   irq.level = level ? 1 : 0;
   return Ioctl(fd_.get(), KVM_IRQ_LINE, &irq, absl::StrCat("KVM_IRQ_LINE(gsi=", gsi, ")")).status();
+}
+
+absl::StatusOr<int> Vm::CheckExtension(int capability) const {
+  return Ioctl(fd_.get(), KVM_CHECK_EXTENSION, capability,
+               absl::StrCat("KVM_CHECK_EXTENSION(", capability, ") on the VM"));
+}
+
+absl::StatusOr<size_t> Vm::XsaveSize() const {
+  ASSIGN_OR_RETURN(int size, CheckExtension(KVM_CAP_XSAVE2));
+  return std::max<size_t>(static_cast<size_t>(size), sizeof(kvm_internal::KvmXsaveHeader));
+}
+
+absl::StatusOr<kvm_irqchip> Vm::GetIrqchip(uint32_t chip_id) const {
+  kvm_irqchip chip = {};
+  chip.chip_id = chip_id;
+  RETURN_IF_ERROR(
+      Ioctl(fd_.get(), KVM_GET_IRQCHIP, &chip, absl::StrCat("KVM_GET_IRQCHIP(", chip_id, ")"))
+          .status());
+  return chip;
+}
+absl::Status Vm::SetIrqchip(const kvm_irqchip& chip) {
+  return Ioctl(fd_.get(), KVM_SET_IRQCHIP, &chip, absl::StrCat("KVM_SET_IRQCHIP(", chip.chip_id, ")"))
+      .status();
+}
+
+absl::StatusOr<kvm_pit_state2> Vm::GetPit2() const {
+  return GetStruct<kvm_pit_state2>(fd_.get(), KVM_GET_PIT2, "KVM_GET_PIT2");
+}
+absl::Status Vm::SetPit2(const kvm_pit_state2& state) {
+  return Ioctl(fd_.get(), KVM_SET_PIT2, &state, "KVM_SET_PIT2").status();
+}
+
+absl::StatusOr<kvm_clock_data> Vm::GetClock() const {
+  return GetStruct<kvm_clock_data>(fd_.get(), KVM_GET_CLOCK, "KVM_GET_CLOCK");
+}
+absl::Status Vm::SetClock(const kvm_clock_data& clock) {
+  // Only the time itself is taken (flags 0): KVM_CLOCK_REALTIME and _HOST_TSC in a saved
+  // value describe the old host's clocks, which mean nothing here.
+  kvm_clock_data value = {};
+  value.clock = clock.clock;
+  return Ioctl(fd_.get(), KVM_SET_CLOCK, &value, "KVM_SET_CLOCK").status();
 }
 
 }  // namespace vmmd

@@ -2,6 +2,8 @@
 #ifndef VMMD_KVM_VM_H_
 #define VMMD_KVM_VM_H_
 
+#include <linux/kvm.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -70,6 +72,23 @@ class Vm {
 
   // KVM_IRQ_LINE: drives `gsi` to `level` (for devices without an eventfd).
   absl::Status SetIrqLine(uint32_t gsi, bool level);
+
+  // KVM_CHECK_EXTENSION on the VM: 0 when unsupported, otherwise the capability's value.
+  absl::StatusOr<int> CheckExtension(int capability) const;
+  // Bytes of a vCPU's XSAVE area (KVM_CAP_XSAVE2's answer, or 4 KiB before it existed).
+  absl::StatusOr<size_t> XsaveSize() const;
+
+  // The in-kernel interrupt controllers (CreateIrqchip): KVM_IRQCHIP_PIC_MASTER,
+  // KVM_IRQCHIP_PIC_SLAVE or KVM_IRQCHIP_IOAPIC, by `chip_id`.
+  absl::StatusOr<kvm_irqchip> GetIrqchip(uint32_t chip_id) const;  // KVM_GET_IRQCHIP
+  absl::Status SetIrqchip(const kvm_irqchip& chip);                 // KVM_SET_IRQCHIP
+
+  absl::StatusOr<kvm_pit_state2> GetPit2() const;      // KVM_GET_PIT2 (CreatePit2)
+  absl::Status SetPit2(const kvm_pit_state2& state);  // KVM_SET_PIT2
+
+  // kvmclock's time base: what the guest's clock reads, so that it does not jump on restore.
+  absl::StatusOr<kvm_clock_data> GetClock() const;    // KVM_GET_CLOCK
+  absl::Status SetClock(const kvm_clock_data& clock);  // KVM_SET_CLOCK
 
  private:
   friend class KvmSystem;
