@@ -62,4 +62,29 @@ std::string BootAndFollowConsole(vmm::v1::VmmService::Stub& stub, const DaemonPr
   return text;
 }
 
+vmm::v1::Vm GetVmOrFail(vmm::v1::VmmService::Stub& stub, const std::string& vm_id) {
+  vmm::v1::GetVmRequest request;
+  request.set_vm_id(vm_id);
+  vmm::v1::Vm vm;
+  const grpc::Status status = stub.GetVm(Context().get(), request, &vm);
+  EXPECT_TRUE(status.ok()) << vm_id << ": " << status.error_message();
+  return vm;
+}
+
+std::string ReadConsole(vmm::v1::VmmService::Stub& stub, const std::string& vm_id, bool follow,
+                        std::chrono::milliseconds deadline) {
+  vmm::v1::StreamConsoleRequest request;
+  request.set_vm_id(vm_id);
+  request.set_follow(follow);
+  auto context = Context(deadline);
+  auto reader = stub.StreamConsole(context.get(), request);
+  std::string text;
+  vmm::v1::ConsoleChunk chunk;
+  while (reader->Read(&chunk)) text += chunk.data();
+  const grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << vm_id << ": " << status.error_message() << "\nconsole so far:\n"
+                           << text;
+  return text;
+}
+
 }  // namespace vmmd::testing

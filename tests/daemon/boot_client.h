@@ -38,6 +38,15 @@ std::string BootAndFollowConsole(vmm::v1::VmmService::Stub& stub, const DaemonPr
                                  uint32_t vcpus, uint64_t memory_mib, const std::string& cmdline,
                                  vmm::v1::BootInfo* boot_info = nullptr);
 
+// GetVm; a failed call is a gtest failure (EXPECT) and an empty Vm.
+vmm::v1::Vm GetVmOrFail(vmm::v1::VmmService::Stub& stub, const std::string& vm_id);
+
+// StreamConsole: what the console ring holds now (`follow` false), or everything until the
+// VM stops (true), bounded by `deadline`. A failed call is a gtest failure (EXPECT) with the
+// text so far; the text is returned either way.
+std::string ReadConsole(vmm::v1::VmmService::Stub& stub, const std::string& vm_id, bool follow,
+                        std::chrono::milliseconds deadline);
+
 }  // namespace vmmd::testing
 
 #endif  // VMMD_TESTS_DAEMON_BOOT_CLIENT_H_

@@ -38,6 +38,8 @@ using ::testing::Not;
 using ::vmmd::testing::BootGuest;
 using ::vmmd::testing::Context;
 using ::vmmd::testing::DaemonProcess;
+using ::vmmd::testing::GetVmOrFail;
+using ::vmmd::testing::ReadConsole;
 
 constexpr char kDaemon[] = "daemon/vmmd";
 constexpr char kBlkGuest[] = "tests/guest/virtio_blk_guest.elf";
@@ -117,28 +119,10 @@ class VirtioGuestTest : public ::testing::Test {
 
   // StreamConsole(follow) until the VM stops (bounded): everything the guest printed.
   std::string FollowConsole(const std::string& vm_id) {
-    vmm::v1::StreamConsoleRequest request;
-    request.set_vm_id(vm_id);
-    request.set_follow(true);
-    auto context = Context(kConsoleDeadline);
-    auto reader = stub_->StreamConsole(context.get(), request);
-    std::string text;
-    vmm::v1::ConsoleChunk chunk;
-    while (reader->Read(&chunk)) text += chunk.data();
-    const grpc::Status status = reader->Finish();
-    EXPECT_TRUE(status.ok()) << vm_id << ": " << status.error_message() << "\nconsole so far:\n"
-                             << text;
-    return text;
+    return ReadConsole(*stub_, vm_id, true, kConsoleDeadline);
   }
 
-  vmm::v1::Vm GetVm(const std::string& vm_id) {
-    vmm::v1::GetVmRequest request;
-    request.set_vm_id(vm_id);
-    vmm::v1::Vm vm;
-    const grpc::Status status = stub_->GetVm(Context().get(), request, &vm);
-    EXPECT_TRUE(status.ok()) << vm_id << ": " << status.error_message();
-    return vm;
-  }
+  vmm::v1::Vm GetVm(const std::string& vm_id) { return GetVmOrFail(*stub_, vm_id); }
 
   // Boots virtio_blk_guest on `image_file` and checks what every run must show: the device
   // where BootInfo says, the capacity, sector 0's checksum, the id, no failed check, exit

@@ -20,13 +20,11 @@
  * Each observation is a line, "virtio hostile guest:   ok: ..." or "...   UNEXPECTED: ...";
  * the last line is "virtio hostile guest: N unexpected observations", and N is the exit code
  * on the test-exit port. */
-#include "tests/guest/guest_print.h"
+#define REPORT_PREFIX "virtio hostile guest: "
+#include "tests/guest/guest_report.h"
 #include "tests/guest/virtio_blk_driver.h"
 
-#define PREFIX "virtio hostile guest: "
 #define SECTOR VIRTIO_BLK_SECTOR_BYTES
-
-#define TEST_EXIT_PORT 0xf4 /* devices/test_exit.h */
 
 /* Never guest RAM: inside the MMIO gap, where no device lives (the idle guest probes it). */
 #define OUTSIDE_RAM 0xd0000000ull
@@ -35,29 +33,6 @@
 
 static struct virtq queue __attribute__((aligned(4096)));
 static struct virtio_blk_request request __attribute__((aligned(64)));
-
-static u32 unexpected;
-
-static void begin(const char* abuse) {
-  put_str(PREFIX "abuse: ");
-  put_str(abuse);
-  put_str("\n");
-}
-
-static void observe(int as_expected, const char* what) {
-  put_str(as_expected ? PREFIX "  ok: " : PREFIX "  UNEXPECTED: ");
-  put_str(what);
-  put_str("\n");
-  if (!as_expected) ++unexpected;
-}
-
-__attribute__((noreturn)) static void finish(void) {
-  put_str(PREFIX);
-  put_dec(unexpected);
-  put_str(" unexpected observations\n");
-  outl(TEST_EXIT_PORT, unexpected);
-  for (;;) __asm__ volatile("cli; hlt"); /* not reached on vmmd */
-}
 
 static void set_desc(u16 index, u64 addr, u32 len, u16 flags, u16 next) {
   struct virtq_desc* desc = &queue.desc[index];
@@ -92,12 +67,7 @@ static void recover(struct virtio_driver* d) {
   virtio_set_status(d, 0);
   observe(virtio_status(d) == 0, "Status reads 0 after the reset");
   const char* error = virtio_start(d, VIRTIO_F_VERSION_1);
-  if (error) {
-    put_str(PREFIX "    initialisation: ");
-    put_str(error);
-    put_str("\n");
-  }
-  observe(error == 0, "initialised again");
+  observe_no_error(error, "initialised again");
   observe(error == 0 && good_read(d), "a read of sector 0 works again");
 }
 
@@ -246,12 +216,7 @@ void guest_main(u64 zero_page, u64 entry_rsp) {
   driver.base = device.base;
   driver.queue = &queue;
   const char* error = virtio_start(&driver, VIRTIO_F_VERSION_1);
-  if (error) {
-    put_str(PREFIX "    initialisation: ");
-    put_str(error);
-    put_str("\n");
-  }
-  observe(error == 0, "initialised");
+  observe_no_error(error, "initialised");
   if (error) finish();
   observe((driver.device_features & VIRTIO_BLK_F_RO) != 0, "the drive is read-only");
   observe(good_read(&driver), "a read of sector 0 works");

@@ -1,8 +1,9 @@
 /* A polling virtio-mmio driver for freestanding test guests (virtio 1.2 section 4.2, the
  * version 2 register layout): finds devices through the virtio_mmio.device= entries vmmd
- * appends to the command line, initialises one as 3.1.1 and 4.2.3.1 say, sets up its queue 0
- * as one split virtqueue (2.7) of VIRTQ_SIZE entries in the guest's own memory, and submits
- * descriptor chains and polls the used ring for them.
+ * appends to the command line, initialises one as 3.1.1 and 4.2.3.1 say, sets up its queues
+ * (queue 0 alone, or several: virtio_start_queues) as split virtqueues (2.7) of VIRTQ_SIZE
+ * entries in the guest's own memory, and submits descriptor chains and polls the used ring
+ * for them.
  *
  * No interrupts: the guest runs with IF clear and asks for none (VRING_AVAIL_F_NO_INTERRUPT).
  * The MMIO windows sit at 0xc0000000 and up, in the MMIO gap, which the boot layer's identity
@@ -13,6 +14,7 @@
 #ifndef VMMD_TESTS_GUEST_VIRTIO_MMIO_DRIVER_H_
 #define VMMD_TESTS_GUEST_VIRTIO_MMIO_DRIVER_H_
 
+#include "tests/guest/guest_cmdline.h"
 #include "tests/guest/guest_io.h"
 
 /* Register offsets (virtio 1.2 section 4.2.2, "MMIO Device Register Layout"). */
@@ -61,11 +63,17 @@
 #define VIRTIO_F_VERSION_1 (1ull << 32)
 
 /* Device IDs (5, "Device Types"). */
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_VSOCK 19
+
+/* VIRTIO_F_INDIRECT_DESC (6, "Reserved Feature Bits"). */
+#define VIRTIO_F_INDIRECT_DESC (1ull << 28)
 
 /* Descriptor and ring flags (2.7.5, 2.7.6). */
 #define VIRTQ_DESC_F_NEXT 1
 #define VIRTQ_DESC_F_WRITE 2
+#define VIRTQ_DESC_F_INDIRECT 4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 /* The queue size every guest here asks for: QueueNum (a power of two, 2.7). */
@@ -104,13 +112,15 @@ _Static_assert(sizeof(struct virtq_desc) == 16, "virtio 1.2 2.7.5: struct virtq_
 _Static_assert(sizeof(struct virtq_avail) == 6 + 2 * VIRTQ_SIZE, "2.7.6: struct virtq_avail");
 _Static_assert(sizeof(struct virtq_used) == 8 + 8 * VIRTQ_SIZE, "2.7.8: struct virtq_used (padded)");
 
-/* A driver's view of one device: its window and queue 0. */
+/* A driver's view of one queue of a device: the device's window and the queue. A device with
+ * several queues has one of these per queue, each with the same base. */
 struct virtio_driver {
   u64 base;             /* the MMIO window */
-  struct virtq* queue;  /* the guest's memory for queue 0 (identity-mapped: physical address) */
+  struct virtq* queue;  /* the guest's memory for the queue (identity-mapped: physical address) */
   u64 device_features;  /* what the device offered, read while negotiating */
   u16 next_avail;       /* the avail->idx the driver has published */
   u16 last_used;        /* the used->idx the driver has consumed up to */
+  u32 queue_index;      /* which of the device's queues this is (QueueSel); 0 unless set */
 };
 
 /* How long to wait for the device: ~2^34 TSC ticks, seconds on any host, so that a device that
@@ -136,11 +146,6 @@ static inline void guest_fill(void* memory, u8 value, u64 length) {
 }
 
 /* --- Finding devices ---------------------------------------------------------------------- */
-
-/* Zero page offset of hdr.cmd_line_ptr (Documentation/arch/x86/zero-page.rst), and the boot
- * layer's bound on the command line. */
-#define VIRTIO_ZP_CMD_LINE_PTR 0x228
-#define VIRTIO_CMDLINE_MAX 0x10000
 
 struct virtio_mmio_device {
   u64 base;
@@ -191,14 +196,9 @@ static inline int virtio_parse_device(u64 p, struct virtio_mmio_device* out) {
 /* The `index`-th (from 0) well-formed virtio_mmio.device= entry on the command line the zero
  * page points at; 1 and `out` when there is one. */
 static inline int virtio_cmdline_device(u64 zero_page, u32 index, struct virtio_mmio_device* out) {
-  static const char key[] = "virtio_mmio.device=";
-  const u64 cmdline = peek32(zero_page + VIRTIO_ZP_CMD_LINE_PTR);
-  for (u32 i = 0; cmdline != 0 && i < VIRTIO_CMDLINE_MAX && peek8(cmdline + i) != 0; ++i) {
-    if (i > 0 && peek8(cmdline + i - 1) != ' ') continue;
-    u32 k = 0;
-    while (key[k] != 0 && peek8(cmdline + i + k) == (u8)key[k]) ++k;
-    if (key[k] != 0) continue;
-    if (!virtio_parse_device(cmdline + i + k, out)) continue;
+  u32 from = 0;
+  for (u64 at; (at = cmdline_find_next(zero_page, "virtio_mmio.device=", &from)) != 0;) {
+    if (!virtio_parse_device(at, out)) continue;
     if (index-- == 0) return 1;
   }
   return 0;
@@ -253,8 +253,8 @@ static inline void virtio_write_driver_features(const struct virtio_driver* d, u
   mmio_write32(d->base + VIRTIO_MMIO_DRIVER_FEATURES, (u32)(features >> 32));
 }
 
-/* Queue 0 (4.2.3.2): cleared rings in d->queue, QueueNum VIRTQ_SIZE, the three areas'
- * addresses, QueueReady 1 read back. Only between FEATURES_OK and DRIVER_OK. */
+/* Queue d->queue_index (4.2.3.2): cleared rings in d->queue, QueueNum VIRTQ_SIZE, the three
+ * areas' addresses, QueueReady 1 read back. Only between FEATURES_OK and DRIVER_OK. */
 static inline const char* virtio_setup_queue(struct virtio_driver* d) {
   struct virtq* q = d->queue;
   guest_fill(q, 0, sizeof(*q));
@@ -262,8 +262,8 @@ static inline const char* virtio_setup_queue(struct virtio_driver* d) {
   d->next_avail = 0;
   d->last_used = 0;
   const u64 b = d->base;
-  mmio_write32(b + VIRTIO_MMIO_QUEUE_SEL, 0);
-  if (mmio_read32(b + VIRTIO_MMIO_QUEUE_READY) != 0) return "queue 0 was ready before setup";
+  mmio_write32(b + VIRTIO_MMIO_QUEUE_SEL, d->queue_index);
+  if (mmio_read32(b + VIRTIO_MMIO_QUEUE_READY) != 0) return "the queue was ready before setup";
   if (mmio_read32(b + VIRTIO_MMIO_QUEUE_NUM_MAX) < VIRTQ_SIZE) return "QueueNumMax is below 8";
   mmio_write32(b + VIRTIO_MMIO_QUEUE_NUM, VIRTQ_SIZE);
   const u64 desc = (u64)q->desc, avail = (u64)&q->avail, used = (u64)&q->used;
@@ -274,14 +274,17 @@ static inline const char* virtio_setup_queue(struct virtio_driver* d) {
   mmio_write32(b + VIRTIO_MMIO_QUEUE_DEVICE_LOW, (u32)used);
   mmio_write32(b + VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (u32)(used >> 32));
   mmio_write32(b + VIRTIO_MMIO_QUEUE_READY, 1);
-  if (mmio_read32(b + VIRTIO_MMIO_QUEUE_READY) != 1) return "queue 0 not ready after QueueReady=1";
+  if (mmio_read32(b + VIRTIO_MMIO_QUEUE_READY) != 1) return "the queue not ready after QueueReady=1";
   return 0;
 }
 
-/* The whole of 3.1.1: reset, ACKNOWLEDGE, DRIVER, read the device's features, accept
+/* The whole of 3.1.1 for a device whose `count` queues are queues[0..count) (one device: the
+ * same base in each): reset, ACKNOWLEDGE, DRIVER, read the device's features, accept
  * `accepted` (which must include VIRTIO_F_VERSION_1 and be offered), FEATURES_OK read back,
- * queue 0, DRIVER_OK. d->device_features gets what was offered. */
-static inline const char* virtio_start(struct virtio_driver* d, u64 accepted) {
+ * every queue, DRIVER_OK. Each queue's device_features gets what was offered. */
+static inline const char* virtio_start_queues(struct virtio_driver* const* queues, u32 count,
+                                              u64 accepted) {
+  struct virtio_driver* d = queues[0];
   const char* error = virtio_reset(d);
   if (error) return error;
   virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
@@ -293,17 +296,42 @@ static inline const char* virtio_start(struct virtio_driver* d, u64 accepted) {
   const u32 features_ok = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
   virtio_set_status(d, features_ok);
   if (virtio_status(d) != features_ok) return "FEATURES_OK did not stay set";
-  error = virtio_setup_queue(d);
-  if (error) return error;
+  for (u32 i = 0; i < count; ++i) {
+    queues[i]->device_features = d->device_features;
+    error = virtio_setup_queue(queues[i]);
+    if (error) return error;
+  }
   virtio_set_status(d, VIRTIO_STATUS_LIVE);
   if (virtio_status(d) != VIRTIO_STATUS_LIVE) return "DRIVER_OK did not stay set";
   return 0;
 }
 
+/* The first device of type `device_id` on the command line, used through `count` queues:
+ * queues[i] gets its window and rings[i] as queue i, and the device is started
+ * (virtio_start_queues, accepting `accepted`). An error string, or 0. */
+static inline const char* virtio_find_and_start(u64 zero_page, u32 device_id,
+                                                struct virtio_driver* const* queues,
+                                                struct virtq* rings, u32 count, u64 accepted) {
+  struct virtio_mmio_device device = {0};
+  if (!virtio_find_device(zero_page, device_id, &device)) return "no such device on the command line";
+  for (u32 i = 0; i < count; ++i) {
+    queues[i]->base = device.base;
+    queues[i]->queue = &rings[i];
+    queues[i]->queue_index = i;
+  }
+  return virtio_start_queues(queues, count, accepted);
+}
+
+/* virtio_start_queues for a device used through its queue 0 alone. */
+static inline const char* virtio_start(struct virtio_driver* d, u64 accepted) {
+  return virtio_start_queues(&d, 1, accepted);
+}
+
 /* --- The data path ------------------------------------------------------------------------ */
 
 /* Makes the chain at descriptor `head` available (2.7.13): the ring entry, then idx, then the
- * notification (4.2.3.3: QueueNotify = 0). x86 keeps stores in order; the compiler is told. */
+ * notification (4.2.3.3: QueueNotify = the queue's index). x86 keeps stores in order; the
+ * compiler is told. */
 static inline void virtq_publish(struct virtio_driver* d, u16 head) {
   struct virtq* q = d->queue;
   ((volatile u16*)q->avail.ring)[d->next_avail % VIRTQ_SIZE] = head;
@@ -317,7 +345,7 @@ static inline void virtio_notify(const struct virtio_driver* d, u32 queue) {
 }
 static inline void virtq_submit(struct virtio_driver* d, u16 head) {
   virtq_publish(d, head);
-  virtio_notify(d, 0);
+  virtio_notify(d, d->queue_index);
 }
 
 /* What virtq_wait found. */
@@ -325,20 +353,25 @@ static inline void virtq_submit(struct virtio_driver* d, u16 head) {
 #define VIRTQ_TIMEOUT 1     /* nothing within VIRTIO_WAIT_TICKS */
 #define VIRTQ_NEEDS_RESET 2 /* the device set DEVICE_NEEDS_RESET instead */
 
+/* Takes the next used element if the device has returned one: 1, with its id and len in
+ * `id` and `len`; 0 when used->idx has not moved. Never waits. */
+static inline int virtq_take_used(struct virtio_driver* d, u32* id, u32* len) {
+  struct virtq* q = d->queue;
+  if (*(volatile u16*)&q->used.idx == d->last_used) return 0;
+  compiler_barrier(); /* x86 keeps loads in order: the element after idx (2.7.8.2) */
+  const volatile struct virtq_used_elem* e = &q->used.ring[d->last_used % VIRTQ_SIZE];
+  *id = e->id;
+  *len = e->len;
+  ++d->last_used;
+  return 1;
+}
+
 /* Polls used->idx for the next used element; its id and len go to `id` and `len`. Looks at
  * the Status register now and then (an exit each time) for DEVICE_NEEDS_RESET. */
 static inline int virtq_wait(struct virtio_driver* d, u32* id, u32* len) {
-  struct virtq* q = d->queue;
   const u64 deadline = rdtsc() + VIRTIO_WAIT_TICKS;
   for (u32 spins = 1;; ++spins) {
-    if (*(volatile u16*)&q->used.idx != d->last_used) {
-      compiler_barrier(); /* x86 keeps loads in order: the element after idx (2.7.8.2) */
-      const volatile struct virtq_used_elem* e = &q->used.ring[d->last_used % VIRTQ_SIZE];
-      *id = e->id;
-      *len = e->len;
-      ++d->last_used;
-      return VIRTQ_DONE;
-    }
+    if (virtq_take_used(d, id, len)) return VIRTQ_DONE;
     if (spins % 4096 == 0) {
       if (virtio_status(d) & VIRTIO_STATUS_NEEDS_RESET) return VIRTQ_NEEDS_RESET;
       if (rdtsc() > deadline) return VIRTQ_TIMEOUT;

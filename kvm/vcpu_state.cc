@@ -1,0 +1,61 @@
+#include "kvm/vcpu_state.h"
+
+#include <utility>
+
+#include "base/status_macros.h"
+
+namespace vmmd {
+namespace {
+
+// The MSRs of `indices` this vCPU reads, with their values. KVM_GET_MSRS stops at the first
+// MSR it will not read; that one is skipped and the read goes on after it.
+absl::StatusOr<std::vector<kvm_msr_entry>> ReadableMsrs(const Vcpu& vcpu,
+                                                        absl::Span<const uint32_t> indices) {
+  std::vector<kvm_msr_entry> saved;
+  saved.reserve(indices.size());
+  while (!indices.empty()) {
+    ASSIGN_OR_RETURN(std::vector<kvm_msr_entry> read, vcpu.GetMsrsUpTo(indices));
+    saved.insert(saved.end(), read.begin(), read.end());
+    // Past what was read and the MSR that stopped it.
+    indices.remove_prefix(std::min(indices.size(), read.size() + 1));
+  }
+  return saved;
+}
+
+}  // namespace
+
+absl::StatusOr<VcpuState> SaveVcpuState(const Vcpu& vcpu, absl::Span<const uint32_t> msr_indices,
+                                        size_t xsave_bytes) {
+  VcpuState state;
+  ASSIGN_OR_RETURN(state.cpuid, vcpu.GetCpuid2());
+  ASSIGN_OR_RETURN(state.tsc_khz, vcpu.GetTscKhz());
+  ASSIGN_OR_RETURN(state.mp_state, vcpu.GetMpState());
+  ASSIGN_OR_RETURN(state.regs, vcpu.GetRegs());
+  ASSIGN_OR_RETURN(state.sregs, vcpu.GetSregs());
+  ASSIGN_OR_RETURN(state.fpu, vcpu.GetFpu());
+  ASSIGN_OR_RETURN(state.xsave, vcpu.GetXsave(xsave_bytes));
+  ASSIGN_OR_RETURN(state.xcrs, vcpu.GetXcrs());
+  ASSIGN_OR_RETURN(state.debug_regs, vcpu.GetDebugRegs());
+  ASSIGN_OR_RETURN(state.lapic, vcpu.GetLapic());
+  ASSIGN_OR_RETURN(state.msrs, ReadableMsrs(vcpu, msr_indices));
+  ASSIGN_OR_RETURN(state.events, vcpu.GetVcpuEvents());
+  return state;
+}
+
+absl::Status RestoreVcpuState(Vcpu& vcpu, const VcpuState& state) {
+  RETURN_IF_ERROR(vcpu.SetCpuid2(state.cpuid));
+  if (state.tsc_khz != 0) RETURN_IF_ERROR(vcpu.SetTscKhz(state.tsc_khz));
+  RETURN_IF_ERROR(vcpu.SetMpState(state.mp_state));
+  RETURN_IF_ERROR(vcpu.SetRegs(state.regs));
+  RETURN_IF_ERROR(vcpu.SetSregs(state.sregs));
+  // XSAVE holds the FPU state too and comes after it: it is the whole truth.
+  RETURN_IF_ERROR(vcpu.SetFpu(state.fpu));
+  RETURN_IF_ERROR(vcpu.SetXsave(state.xsave));
+  RETURN_IF_ERROR(vcpu.SetXcrs(state.xcrs));
+  RETURN_IF_ERROR(vcpu.SetDebugRegs(state.debug_regs));
+  RETURN_IF_ERROR(vcpu.SetLapic(state.lapic));
+  RETURN_IF_ERROR(vcpu.SetMsrs(state.msrs));
+  return vcpu.SetVcpuEvents(state.events);
+}
+
+}  // namespace vmmd
