@@ -26,6 +26,13 @@ BLOCK_FACTOR_MIN = 1.0
 BLOCK_FIGURES = [("seq_write_mib_s", "sequential write, 1 MiB O_DIRECT", "MiB/s"),
                  ("seq_read_mib_s", "sequential read, 1 MiB O_DIRECT", "MiB/s"),
                  ("rand_read_iops", "random read, 4 KiB O_DIRECT, one at a time", "IOPS")]
+# From the network issue: TCP over virtio-net and vsock in a Linux guest, vmmd / QEMU microvm
+# (p50 of each): at least QEMU's throughput on each.
+NETWORK_FACTOR_MIN = 1.0
+NETWORK_FIGURES = [("tcp_guest_to_host_mib_s", "TCP guest → host", "MiB/s"),
+                   ("tcp_host_to_guest_mib_s", "TCP host → guest", "MiB/s"),
+                   ("vsock_guest_to_host_mib_s", "vsock guest → host", "MiB/s"),
+                   ("vsock_host_to_guest_mib_s", "vsock host → guest", "MiB/s")]
 
 
 def load(results, name):
@@ -144,6 +151,7 @@ class Report:
         self.serial = {name: load(results, "serial_" + name) for name in SERIAL_CONFIGS}
         self.block = load(results, "block")
         self.block_plain = load(results, "block_plain_rings")
+        self.network = load(results, "network")
         self.targets = self.evaluate()
 
     # --- targets ---------------------------------------------------------------------------
@@ -197,6 +205,14 @@ class Report:
                 t.append((f"virtio-blk {name}: vmmd vs QEMU microvm (p50)",
                           f"{fmt(v)} vs {fmt(q)} {unit} = {v / q:.2f}x", f">= {BLOCK_FACTOR_MIN:.0f}x",
                           v / q >= BLOCK_FACTOR_MIN))
+        if self.network and self.network["vmmd"]["runs"] and self.network["qemu"]["runs"]:
+            for key, name, unit in NETWORK_FIGURES:
+                if key not in self.network["qemu"]:
+                    continue  # QEMU had no vhost-vsock here: the section says so
+                v, q = self.network["vmmd"][key]["p50"], self.network["qemu"][key]["p50"]
+                t.append((f"{name}: vmmd vs QEMU microvm (p50)",
+                          f"{fmt(v)} vs {fmt(q)} {unit} = {v / q:.2f}x", f">= {NETWORK_FACTOR_MIN:.0f}x",
+                          v / q >= NETWORK_FACTOR_MIN))
         return t
 
     # --- tables ----------------------------------------------------------------------------
@@ -243,6 +259,10 @@ class Report:
         if block:
             out.append(text_table(["virtio-blk (p50, min-max)", "runs"] + [u for _, _, u in BLOCK_FIGURES] +
                                   ["failures"], block))
+        network = self.network_rows()
+        if network:
+            out.append(text_table(["network (p50, min-max)", "runs"] + [n for _, n, _ in NETWORK_FIGURES] +
+                                  ["failures"], network))
         if self.targets:
             out.append(text_table(["target", "measured", "goal", "met"],
                                   [[n, m, g, "yes" if ok else "NO"] for n, m, g, ok in self.targets]))
@@ -458,6 +478,7 @@ class Report:
 
         md.extend(self.serial_markdown())
         md.extend(self.block_markdown())
+        md.extend(self.network_markdown())
         md.append(self.findings())
         return "\n".join(md)
 
@@ -574,6 +595,54 @@ class Report:
             "measure.\n")
         for name, d in (("vmmd", self.block and self.block["vmmd"]), ("QEMU", self.block and self.block["qemu"]),
                         ("vmmd without ring features", self.block_plain and self.block_plain["vmmd"])):
+            if d and d["failures"]:
+                md.append(f"{name}: {d['failures']} runs failed; the first: {d['first_error']}.\n")
+        return md
+
+    # --- virtio-net and vsock ----------------------------------------------------------------
+
+    def network_rows(self):
+        rows = []
+        for label, d in (("vmmd", self.network and self.network["vmmd"]),
+                         ("QEMU microvm", self.network and self.network["qemu"])):
+            if not d or not d["runs"]:
+                continue
+            cells = [f"{fmt(d[key]['p50'])} ({fmt(d[key]['min'])}–{fmt(d[key]['max'])})" if key in d
+                     else "not available" for key, _, _ in NETWORK_FIGURES]
+            rows.append([label, d["runs"]] + cells + [d["failures"]])
+        return rows
+
+    def network_markdown(self):
+        md = ["## 10. virtio-net and vsock in a Linux guest\n"]
+        n = self.network
+        md.append(
+            "`bench/network_bench`: Debian's generic kernel (1 vCPU, 256 MiB) boots with an initramfs "
+            "whose /init is `bench/network_guest` (static, built by Bazel) and Debian's virtio, "
+            "virtio_net and vsock modules. The guest gives eth0 an address and, as a client of the "
+            "host, moves "
+            f"{n['transfer_mib'] if n else '?'} MiB on one connection for each series: TCP guest → host, "
+            "TCP host → guest, then vsock (to CID 2) guest → host and host → guest. The host side "
+            "is `network_bench` itself, in the taps' network namespace; it times each transfer "
+            "from the connection's header to its last byte (guest → host) or to the guest's "
+            "acknowledgement of the last byte (host → guest). vmmd's guest has a network "
+            "interface on a persistent tap and a vsock device, whose host side is the Unix socket "
+            "of Firecracker's design (a guest connection to port P reaches `<uds_path>_P`, where "
+            "`network_bench` listens). QEMU microvm's guest has `virtio-net-device` on a tap of "
+            "its own (" + (n["qemu_net"] if n else "?") + ") and, for vsock, " +
+            ("`vhost-vsock-device`, whose host side is an `AF_VSOCK` listener"
+             if n and n["qemu_vsock"] else "nothing: QEMU's vsock is not available, the host has no "
+             "/dev/vhost-vsock") + ". Runs alternate between the VMMs; figures are p50 (min–max) "
+            "over the runs.\n")
+        rows = self.network_rows()
+        if not rows:
+            return md + ["Not measured in this run.\n"]
+        md.append(md_table(["", "runs"] + [f"{name} ({unit})" for _, name, unit in NETWORK_FIGURES] +
+                           ["failures"], rows) + "\n")
+        if n.get("qemu_command"):
+            md.append(f"QEMU's command line:\n\n```\n{n['qemu_command']}\n```\n")
+        if n.get("vmmd_device_counters"):
+            md.append(f"vmmd's device counters after one run (GetVm): `{n['vmmd_device_counters']}`.\n")
+        for name, d in (("vmmd", n["vmmd"]), ("QEMU", n["qemu"])):
             if d and d["failures"]:
                 md.append(f"{name}: {d['failures']} runs failed; the first: {d['first_error']}.\n")
         return md
