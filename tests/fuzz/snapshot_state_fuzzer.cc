@@ -1,5 +1,6 @@
-// Fuzzes the reading of a snapshot's state file (snapshot/state_file.h) and of the KVM state
-// inside it (snapshot/kvm_state_proto.h): what vmmd reads from disk when it restores.
+// Fuzzes the reading of a snapshot's state file (snapshot/state_file.h) and of the KVM and device state
+// inside it (snapshot/kvm_state_proto.h, device_state_proto.h): what vmmd reads from disk when it
+// restores.
 //
 // Input: one byte of mode, then the rest. Mode even: the rest is a whole state file, header
 // and all (most mutations stop at the checksum). Mode odd: the rest is a payload, framed
@@ -22,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/crc64.h"
+#include "snapshot/device_state_proto.h"
 #include "snapshot/kvm_state_proto.h"
 #include "snapshot/state_file.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -40,6 +42,16 @@ MachineState SomeState(int vcpus) {
   MachineState state;
   state.set_vmmd_version("seed");
   *state.mutable_vm() = snapshot::VmStateToProto(vm);
+  *state.mutable_serial() = snapshot::SerialStateToProto(SerialState{});
+  *state.mutable_i8042() = snapshot::I8042StateToProto(I8042State{});
+  snapshot::v1::VirtioDeviceState* net = state.add_virtio_devices();
+  net->set_id("eth0");
+  net->set_kind("virtio-net");
+  virtio::MmioTransportState transport;
+  transport.queues.resize(2);
+  transport.queues[0].size = 256;
+  *net->mutable_transport() = snapshot::MmioTransportStateToProto(transport);
+  *net->mutable_net() = snapshot::NetDeviceStateToProto(virtio::NetDeviceState{{2, 0, 0, 0, 0, 1}, 0});
   for (int i = 0; i < vcpus; ++i) {
     VcpuState vcpu;
     vcpu.cpuid.resize(4);
@@ -110,6 +122,39 @@ bool IsRefusal(const absl::Status& status) {
          !status.message().empty();
 }
 
+// A device state either converts or is refused with INVALID_ARGUMENT naming where it is;
+// what converts converts back to the same message (unknown fields aside).
+template <typename Proto, typename FromProto, typename ToProto>
+void CheckOne(const Proto& proto, const std::string& where, FromProto from, ToProto to) {
+  auto state = from(proto, where);
+  if (!state.ok()) {
+    FUZZ_CHECK(state.status().code() == absl::StatusCode::kInvalidArgument &&
+                   absl::StrContains(state.status().message(), where),
+               state.status().ToString());
+    return;
+  }
+  // Fields this vmmd does not know (a parsed message keeps them) are not state.
+  Proto known = proto;
+  known.DiscardUnknownFields();
+  FUZZ_CHECK(to(*state).SerializeAsString() == known.SerializeAsString(),
+             where + " converts back to another message");
+}
+
+void CheckDeviceState(const MachineState& state) {
+  CheckOne(state.serial(), "serial", snapshot::SerialStateFromProto, snapshot::SerialStateToProto);
+  CheckOne(state.i8042(), "i8042", snapshot::I8042StateFromProto, snapshot::I8042StateToProto);
+  for (int i = 0; i < state.virtio_devices_size(); ++i) {
+    const auto& device = state.virtio_devices(i);
+    const std::string where = absl::StrCat("virtio_devices[", i, "]");
+    CheckOne(device.transport(), where + ".transport", snapshot::MmioTransportStateFromProto,
+             snapshot::MmioTransportStateToProto);
+    if (device.has_net()) {
+      CheckOne(device.net(), where + ".net", snapshot::NetDeviceStateFromProto,
+               snapshot::NetDeviceStateToProto);
+    }
+  }
+}
+
 void CheckKvmState(const MachineState& state) {
   for (int i = 0; i < state.vcpus_size(); ++i) {
     const std::string where = absl::StrCat("vcpus[", i, "]");
@@ -125,6 +170,7 @@ void CheckKvmState(const MachineState& state) {
                    again.cpuid() == state.vcpus(i).cpuid() && again.lapic() == state.vcpus(i).lapic(),
                "a converted vCPU state converts back to other bytes");
   }
+  CheckDeviceState(state);
   absl::StatusOr<VmState> vm = snapshot::VmStateFromProto(state.vm(), "vm");
   if (!vm.ok()) {
     FUZZ_CHECK(vm.status().code() == absl::StatusCode::kInvalidArgument, vm.status().ToString());
