@@ -152,6 +152,7 @@ class Report:
         self.block = load(results, "block")
         self.block_plain = load(results, "block_plain_rings")
         self.network = load(results, "network")
+        self.network_plain = load(results, "network_no_offloads")
         self.targets = self.evaluate()
 
     # --- targets ---------------------------------------------------------------------------
@@ -604,7 +605,9 @@ class Report:
     def network_rows(self):
         rows = []
         for label, d in (("vmmd", self.network and self.network["vmmd"]),
-                         ("QEMU microvm", self.network and self.network["qemu"])):
+                         ("QEMU microvm", self.network and self.network["qemu"]),
+                         ("vmmd, `--virtio_net_offloads=false`",
+                          self.network_plain and self.network_plain["vmmd"])):
             if not d or not d["runs"]:
                 continue
             cells = [f"{fmt(d[key]['p50'])} ({fmt(d[key]['min'])}–{fmt(d[key]['max'])})" if key in d
@@ -631,18 +634,24 @@ class Report:
             "its own (" + (n["qemu_net"] if n else "?") + ") and, for vsock, " +
             ("`vhost-vsock-device`, whose host side is an `AF_VSOCK` listener"
              if n and n["qemu_vsock"] else "nothing: QEMU's vsock is not available, the host has no "
-             "/dev/vhost-vsock") + ". Runs alternate between the VMMs; figures are p50 (min–max) "
-            "over the runs.\n")
+             "/dev/vhost-vsock") + ". Runs alternate between the VMMs. A third series runs vmmd "
+            "with `--virtio_net_offloads=false`: its network interface offers no checksum or "
+            "segmentation offload, so every TCP segment crosses the device at most MTU-sized "
+            "with its checksum complete (the guest's kernel cuts and checksums what it sends, "
+            "the host's kernel what it sends to the guest, before the tap hands it over), which "
+            "shows what the offloads buy on the TCP figures (vsock does not use them). Figures are p50 (min–max) over "
+            "the runs.\n")
         rows = self.network_rows()
         if not rows:
             return md + ["Not measured in this run.\n"]
         md.append(md_table(["", "runs"] + [f"{name} ({unit})" for _, name, unit in NETWORK_FIGURES] +
                            ["failures"], rows) + "\n")
-        if n.get("qemu_command"):
+        if n and n.get("qemu_command"):
             md.append(f"QEMU's command line:\n\n```\n{n['qemu_command']}\n```\n")
-        if n.get("vmmd_device_counters"):
+        if n and n.get("vmmd_device_counters"):
             md.append(f"vmmd's device counters after one run (GetVm): `{n['vmmd_device_counters']}`.\n")
-        for name, d in (("vmmd", n["vmmd"]), ("QEMU", n["qemu"])):
+        for name, d in (("vmmd", n and n["vmmd"]), ("QEMU", n and n["qemu"]),
+                        ("vmmd without offloads", self.network_plain and self.network_plain["vmmd"])):
             if d and d["failures"]:
                 md.append(f"{name}: {d['failures']} runs failed; the first: {d['first_error']}.\n")
         return md

@@ -59,6 +59,10 @@ ABSL_FLAG(std::string, vsock_root, "",
 ABSL_FLAG(bool, virtio_ring_features, true,
           "offer virtio drivers event-idx notification suppression and indirect descriptors "
           "(false: neither, to measure what they buy; tools/bench does)");
+ABSL_FLAG(bool, virtio_net_offloads, true,
+          "offer virtio-net drivers checksum and TCP segmentation offloads, which the tap "
+          "then does with TUNSETOFFLOAD (false: none, every packet crosses the device "
+          "checksummed and at most MTU-sized, to measure what they buy; tools/bench does)");
 ABSL_FLAG(bool, transparent_huge_pages, false,
           "back guest RAM with transparent huge pages where the host allows them "
           "(/sys/kernel/mm/transparent_hugepage/enabled: madvise or always): faster guests, "
@@ -175,6 +179,7 @@ int main(int argc, char** argv) {
   options.worker_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_worker_timeout_ms));
   options.coalesce_serial_output = absl::GetFlag(FLAGS_coalesce_serial_output);
   options.virtio_ring_features = absl::GetFlag(FLAGS_virtio_ring_features);
+  options.virtio_net_offloads = absl::GetFlag(FLAGS_virtio_net_offloads);
   options.transparent_huge_pages = absl::GetFlag(FLAGS_transparent_huge_pages);
   vmmd::VmManager manager(std::move(kvm), options);
   vmmd::VmmServiceImpl service(&manager);

@@ -136,7 +136,9 @@ absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtualMachine::VirtioDevicesOnW
     absl::StatusOr<UniqueFd> frames = tap->Duplicate();
     RETURN_IF_ERROR(HostError(absl::StrCat("network_interfaces[", i, "] tap"), frames.status()));
     absl::StatusOr<std::unique_ptr<virtio::NetDevice>> net = virtio::NetDevice::Create(
-        std::move(*frames), interface.mac, [tap](unsigned flags) { return tap->SetOffload(flags); });
+        std::move(*frames), interface.mac, [tap](unsigned flags) { return tap->SetOffload(flags); },
+        config_.virtio_net_offloads ? virtio::NetDevice::Offloads::kOffered
+                                    : virtio::NetDevice::Offloads::kWithheld);
     RETURN_IF_ERROR(HostError(absl::StrCat("network_interfaces[", i, "]"), net.status()));
     devices.push_back(VirtioDeviceConfig{interface.id, "virtio-net", std::move(*net)});
   }

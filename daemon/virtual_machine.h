@@ -70,6 +70,9 @@ struct VmConfig {
   // Let KVM queue COM1's THR writes while the UART allows it (daemon/coalesced_port_writes.h).
   bool coalesce_serial_output = true;
   bool virtio_ring_features = true;  // MachineConfig::virtio_ring_features
+  // Offer virtio-net drivers the checksum and segmentation offloads (NetDevice::Offloads);
+  // false only to measure what they buy (tools/bench).
+  bool virtio_net_offloads = true;
   bool transparent_huge_pages = false;  // MachineConfig::transparent_huge_pages
   std::vector<DriveConfig> drives;
   bool entropy_device = false;

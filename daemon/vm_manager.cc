@@ -275,6 +275,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
   config.memory_mib = params.memory_mib;
   config.coalesce_serial_output = options_.coalesce_serial_output;
   config.virtio_ring_features = options_.virtio_ring_features;
+  config.virtio_net_offloads = options_.virtio_net_offloads;
   config.transparent_huge_pages = options_.transparent_huge_pages;
   config.drives = params.drives;
   config.entropy_device = params.entropy_device;

@@ -35,6 +35,7 @@ struct VmManagerOptions {
   absl::Duration worker_timeout = absl::Seconds(30);
   bool coalesce_serial_output = true;    // VmConfig::coalesce_serial_output
   bool virtio_ring_features = true;      // VmConfig::virtio_ring_features
+  bool virtio_net_offloads = true;       // VmConfig::virtio_net_offloads
   bool transparent_huge_pages = false;   // VmConfig::transparent_huge_pages
 };
 

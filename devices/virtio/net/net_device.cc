@@ -46,7 +46,8 @@ std::string MacText(const MacAddress& mac) {
 
 absl::StatusOr<std::unique_ptr<NetDevice>> NetDevice::Create(UniqueFd backend,
                                                              const MacAddress& mac,
-                                                             OffloadSetter set_offload) {
+                                                             OffloadSetter set_offload,
+                                                             Offloads offloads) {
   if (!backend.valid()) return absl::InvalidArgumentError("virtio-net backend fd is not open");
   // IEEE 802: bit 0 of the first octet marks a group address, which no NIC may have.
   if ((mac[0] & 1) != 0) {
@@ -62,17 +63,23 @@ absl::StatusOr<std::unique_ptr<NetDevice>> NetDevice::Create(UniqueFd backend,
   if ((flags & O_NONBLOCK) == 0 && ::fcntl(backend.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
     return ::vmmd::ErrnoToStatus(errno, "fcntl(virtio-net backend, F_SETFL, O_NONBLOCK)");
   }
-  return std::unique_ptr<NetDevice>(new NetDevice(std::move(backend), mac, std::move(set_offload)));
+  const uint64_t offered = offloads == Offloads::kOffered
+                               ? kNetOfferedFeatures
+                               : kNetOfferedFeatures & ~kNetOffloadFeatures;
+  return std::unique_ptr<NetDevice>(
+      new NetDevice(std::move(backend), mac, std::move(set_offload), offered));
 }
 
-NetDevice::NetDevice(UniqueFd backend, const MacAddress& mac, OffloadSetter set_offload)
+NetDevice::NetDevice(UniqueFd backend, const MacAddress& mac, OffloadSetter set_offload,
+                     uint64_t offered_features)
     : backend_(std::move(backend)),
       mac_(mac),
       set_offload_(std::move(set_offload)),
+      offered_features_(offered_features),
       config_(MakeConfig(mac)),
       rx_packet_(kMaxPacketLength + 1) {}
 
-uint64_t NetDevice::offered_features() const { return kNetOfferedFeatures; }
+uint64_t NetDevice::offered_features() const { return offered_features_; }
 
 void NetDevice::ReadConfig(uint64_t offset, absl::Span<uint8_t> data) const {
   std::memset(data.data(), 0, data.size());

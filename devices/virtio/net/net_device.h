@@ -89,11 +89,17 @@ class NetDevice : public VirtioDevice {
   // the backend takes no offload settings (tests' socketpairs).
   using OffloadSetter = std::function<absl::Status(unsigned flags)>;
 
+  // Whether the device offers the checksum and segmentation features (kNetOffloadFeatures).
+  // kWithheld only to measure what they buy (vmmd --virtio_net_offloads=false, tools/bench):
+  // the guest then checksums and segments what it sends, and the offload setter is given 0.
+  enum class Offloads { kOffered, kWithheld };
+
   // A device moving packets through `backend` (made non-blocking here if it is not), with
   // address `mac`. INVALID_ARGUMENT for a closed fd, or a MAC that is multicast (bit 0 of
   // the first byte) or all zeros; fcntl's errors through ErrnoToStatus.
   static absl::StatusOr<std::unique_ptr<NetDevice>> Create(UniqueFd backend, const MacAddress& mac,
-                                                           OffloadSetter set_offload = nullptr);
+                                                           OffloadSetter set_offload = nullptr,
+                                                           Offloads offloads = Offloads::kOffered);
 
   const MacAddress& mac() const { return mac_; }
 
@@ -127,7 +133,8 @@ class NetDevice : public VirtioDevice {
   absl::Status Restore(const NetDeviceState& state);
 
  private:
-  NetDevice(UniqueFd backend, const MacAddress& mac, OffloadSetter set_offload);
+  NetDevice(UniqueFd backend, const MacAddress& mac, OffloadSetter set_offload,
+            uint64_t offered_features);
 
   void ApplyOffloads();
   absl::Status Receive(Virtqueue& queue, GuestMemory& memory);
@@ -155,6 +162,7 @@ class NetDevice : public VirtioDevice {
   const UniqueFd backend_;
   const MacAddress mac_;
   const OffloadSetter set_offload_;
+  const uint64_t offered_features_;  // kNetOfferedFeatures, less the offloads when withheld
   const virtio_net_config config_;
 
   // Set by Activate (vCPU thread), read by ProcessQueue and state() (any thread).

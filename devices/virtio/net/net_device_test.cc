@@ -281,6 +281,42 @@ TEST_F(NetDeviceTest, CreateRefusesABadFdOrMacAndMakesTheBackendNonBlocking) {
   EXPECT_NE(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
 }
 
+TEST_F(NetDeviceTest, WithheldOffloadsLeaveNoChecksumOrSegmentationFeature) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  UniqueFd other_peer(fds[1]);
+  std::vector<unsigned> flags;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<NetDevice> plain,
+                       NetDevice::Create(
+                           UniqueFd(fds[0]), kMac,
+                           [&flags](unsigned f) {
+                             flags.push_back(f);
+                             return absl::OkStatus();
+                           },
+                           NetDevice::Offloads::kWithheld));
+  const uint64_t offered = plain->offered_features();
+  for (int bit : {VIRTIO_NET_F_CSUM, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4,
+                  VIRTIO_NET_F_GUEST_TSO6, VIRTIO_NET_F_GUEST_ECN, VIRTIO_NET_F_GUEST_UFO,
+                  VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6, VIRTIO_NET_F_HOST_ECN,
+                  VIRTIO_NET_F_HOST_UFO}) {
+    EXPECT_EQ(offered & NetFeature(bit), 0u) << "feature bit " << bit;
+  }
+  EXPECT_EQ(offered, NetFeature(VIRTIO_NET_F_MAC) | NetFeature(VIRTIO_NET_F_MRG_RXBUF) |
+                         NetFeature(VIRTIO_NET_F_STATUS) | kFeatureEventIdx | kFeatureIndirectDesc);
+  // The fixture's device, created with the defaults, offers them all.
+  EXPECT_EQ(device_->offered_features() & kNetOffloadFeatures,
+            kNetOfferedFeatures & kNetOffloadFeatures);
+  EXPECT_NE(kNetOfferedFeatures & kNetOffloadFeatures, 0u);
+
+  // A driver takes what is offered: the tap is told to do no offloads.
+  plain->Activate(offered | kFeatureVersion1);
+  ASSERT_OK(plain->ProcessQueue(1, *tx_queue_, *memory_));
+  EXPECT_THAT(flags, ElementsAre(0u));
+  // A snapshot of a guest that took an offload cannot come back on this device.
+  EXPECT_THAT(plain->Restore(NetDeviceState{kMac, kCsum | kFeatureVersion1}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("never offered")));
+}
+
 TEST_F(NetDeviceTest, OnlyQueuesZeroAndOneExist) {
   Activate();
   EXPECT_THAT(device_->ProcessQueue(2, *rx_queue_, *memory_),
