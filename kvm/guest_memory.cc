@@ -36,19 +36,27 @@ absl::StatusOr<uint8_t*> MapAligned(uint64_t length, uint64_t alignment) {
 
 }  // namespace
 
-absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t size, HugePages huge_pages) {
+absl::Status GuestMemory::CheckSize(uint64_t size) {
   if (size == 0 || size % kPageSize != 0 || size > kMaxSize) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "guest memory size %#x must be a positive multiple of 4 KiB and at most %#x", size,
         kMaxSize));
   }
-  // Layout: [0, min(size, 3 GiB)) then the rest from 4 GiB.
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> GuestMemory::Layout(uint64_t size) {
+  // [0, min(size, 3 GiB)) then the rest from 4 GiB.
   std::vector<std::pair<uint64_t, uint64_t>> layout;
   layout.emplace_back(0, std::min(size, kMmioGapStart));
   if (size > kMmioGapStart) layout.emplace_back(kMmioGapEnd, size - kMmioGapStart);
+  return layout;
+}
 
+absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t size, HugePages huge_pages) {
+  RETURN_IF_ERROR(CheckSize(size));
   GuestMemory memory(size, {});
-  for (const auto& [start, length] : layout) {
+  for (const auto& [start, length] : Layout(size)) {
     const bool transparent = huge_pages == HugePages::kTransparent;
     ASSIGN_OR_RETURN(uint8_t * host, MapAligned(length, transparent ? kHugePageSize : kPageSize));
     memory.regions_.push_back({GuestAddress(start), length, host});

@@ -54,6 +54,21 @@ class GuestMemory {
   // (a kernel without THP) is no error: the RAM is there, in 4 KiB pages.
   static absl::StatusOr<GuestMemory> Create(uint64_t size, HugePages huge_pages = HugePages::kNone);
 
+  // Guest RAM of `size` bytes from a memory file that WriteToFile wrote (a snapshot's): the
+  // regions lie back to back in the file, in guest-address order, so the file is exactly
+  // `size` bytes. kPrivateMapping maps each region MAP_PRIVATE from the file,
+  // so that VMs restored from one file share its unmodified pages through the page cache and
+  // a guest's writes stay its own; kCopy reads the file into anonymous memory instead (the
+  // file may then change or go). INVALID_ARGUMENT for a bad size (as Create) or a file of
+  // another size, naming both; errors of fstat, mmap and pread through ErrnoToStatus.
+  enum class FileBacking { kPrivateMapping, kCopy };
+  static absl::StatusOr<GuestMemory> MapFile(int fd, uint64_t size, FileBacking backing);
+
+  // Writes every region to `fd` (a regular file, truncated to size() first) back to back,
+  // the layout MapFile reads. Pages that are all zero are left as holes: a guest that
+  // touched little makes a sparse file. Errors of ftruncate and pwrite through ErrnoToStatus.
+  absl::Status WriteToFile(int fd) const;
+
   GuestMemory(GuestMemory&& other) noexcept;
   GuestMemory& operator=(GuestMemory&& other) noexcept;
   GuestMemory(const GuestMemory&) = delete;
@@ -103,6 +118,11 @@ class GuestMemory {
  private:
   GuestMemory(uint64_t size, std::vector<GuestMemoryRegion> regions)
       : size_(size), regions_(std::move(regions)) {}
+
+  // Where guest RAM of `size` bytes lies: (guest address, length) of each region.
+  static std::vector<std::pair<uint64_t, uint64_t>> Layout(uint64_t size);
+  // INVALID_ARGUMENT unless `size` is a positive multiple of 4 KiB, at most kMaxSize.
+  static absl::Status CheckSize(uint64_t size);
 
   // The host pointer for [address, address + length), or an OUT_OF_RANGE status.
   absl::StatusOr<uint8_t*> HostRange(GuestAddress address, uint64_t length) const;
