@@ -5,11 +5,13 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <memory>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/errno_status.h"
+#include "base/status_macros.h"
 
 namespace vmmd {
 namespace {
@@ -138,6 +140,48 @@ absl::Status EventLoop::Post(Task task) {
     tasks_.push_back(std::move(task));
   }
   wake_.Signal();
+  return absl::OkStatus();
+}
+
+absl::Status EventLoop::RunAndWait(absl::FunctionRef<void()> work) {
+  if (OnLoopThread()) {
+    work();
+    return absl::OkStatus();
+  }
+  struct Completion {
+    Mutex mutex;
+    bool done ABSL_GUARDED_BY(mutex) = false;  // the task ran or was destroyed unrun
+    bool ran ABSL_GUARDED_BY(mutex) = false;
+  };
+  // Marks the completion done when the task is destroyed: after it ran, or unrun when the
+  // loop stops. Only then may `work` (a reference to the caller's) go.
+  class DoneOnDestruction {
+   public:
+    explicit DoneOnDestruction(std::shared_ptr<Completion> completion)
+        : completion_(std::move(completion)) {}
+    DoneOnDestruction(DoneOnDestruction&& other) noexcept = default;
+    ~DoneOnDestruction() {
+      if (completion_ == nullptr) return;
+      MutexLock lock(&completion_->mutex);
+      completion_->done = true;
+    }
+    Completion& completion() { return *completion_; }
+
+   private:
+    std::shared_ptr<Completion> completion_;
+  };
+  auto completion = std::make_shared<Completion>();
+  RETURN_IF_ERROR(Post([done = DoneOnDestruction(completion), work]() mutable {
+    work();
+    Completion& ran = done.completion();
+    MutexLock lock(&ran.mutex);
+    ran.ran = true;
+  }));
+  MutexLock lock(&completion->mutex);
+  completion->mutex.Await(absl::Condition(&completion->done));
+  if (!completion->ran) {
+    return absl::FailedPreconditionError(absl::StrCat(name_, " stopped before the work ran"));
+  }
   return absl::OkStatus();
 }
 

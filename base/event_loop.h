@@ -17,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "base/event_fd.h"
@@ -84,6 +85,13 @@ class EventLoop {
   // destroyed without running. Tasks still queued when the loop stops are destroyed without
   // running, on the loop thread.
   absl::Status Post(Task task);
+
+  // Runs `work` on the loop thread, as a task, and returns once it has run: while it runs no
+  // handler or other task does, so it sees every device the loop serves at rest (a
+  // snapshot's reading of their states and of guest memory). From the loop thread itself it
+  // runs inline. FAILED_PRECONDITION when the loop stops first (`work` then never runs), and
+  // Post's RESOURCE_EXHAUSTED. Never call it from a thread a handler may wait for.
+  absl::Status RunAndWait(absl::FunctionRef<void()> work);
 
   // Makes the loop exit after the handler or task that is running, if any. Idempotent; any
   // thread. From another thread it also waits for the loop thread to end, so when it

@@ -465,6 +465,72 @@ TEST(EventLoopTest, QueuedTasksAreDroppedUnrunWhenTheLoopStops) {
   EXPECT_TRUE(watch.expired()) << "the dropped task was not destroyed";
 }
 
+TEST(EventLoopTest, RunAndWaitRunsTheWorkOnTheLoopThreadBeforeReturning) {
+  std::unique_ptr<EventLoop> loop = MakeLoop();
+  std::thread::id ran_on;
+  int value = 0;
+  ASSERT_OK(loop->RunAndWait([&] {
+    ran_on = std::this_thread::get_id();
+    value = 42;
+  }));
+  EXPECT_EQ(value, 42);
+  EXPECT_NE(ran_on, std::this_thread::get_id());
+  EXPECT_NE(ran_on, std::thread::id());
+}
+
+TEST(EventLoopTest, RunAndWaitFromTheLoopThreadRunsInline) {
+  std::unique_ptr<EventLoop> loop = MakeLoop();
+  Latch done;
+  ASSERT_OK(loop->Post([&] {
+    int value = 0;
+    // Posted and waited for, this would wait for itself forever.
+    if (loop->RunAndWait([&] { value = 7; }).ok() && value == 7) done.Notify();
+  }));
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(kPatience));
+}
+
+TEST(EventLoopTest, NoHandlerRunsWhileTheWorkRuns) {
+  std::unique_ptr<EventLoop> loop = MakeLoop();
+  ASSERT_OK_AND_ASSIGN(EventFd fd, EventFd::Create());
+  std::atomic<int> calls{0};
+  ASSERT_OK(loop->Add(fd.fd(), EPOLLIN, [&](uint32_t) {
+    fd.Consume();
+    ++calls;
+  }));
+  int calls_during_work = -1;
+  ASSERT_OK(loop->RunAndWait([&] {
+    fd.Signal();  // ready now, but the loop thread is here
+    absl::SleepFor(absl::Milliseconds(50));
+    calls_during_work = calls;
+  }));
+  EXPECT_EQ(calls_during_work, 0);
+  EXPECT_TRUE(Eventually([&] { return calls == 1; }));
+  ASSERT_OK(loop->Remove(fd.fd()));
+}
+
+TEST(EventLoopTest, RunAndWaitOnAStoppingLoopIsRefusedAndNeverRuns) {
+  std::unique_ptr<EventLoop> loop = MakeLoop();
+  Latch busy, release;
+  ASSERT_OK(loop->Post([&] {
+    busy.Notify();
+    release.WaitForNotification();
+    loop->Stop();
+  }));
+  ASSERT_TRUE(busy.WaitForNotificationWithTimeout(kPatience));
+  bool ran = false;
+  std::thread releaser([&] {
+    absl::SleepFor(absl::Milliseconds(20));  // the work is queued behind the stopping task
+    release.Notify();
+  });
+  EXPECT_THAT(loop->RunAndWait([&] { ran = true; }),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("stopped before the work ran")));
+  releaser.join();
+  EXPECT_FALSE(ran);
+  EXPECT_THAT(loop->RunAndWait([&] { ran = true; }),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("has stopped")));
+  EXPECT_FALSE(ran);
+}
+
 TEST(EventLoopTest, ManyFds) {
   constexpr int kFds = 256;
   std::unique_ptr<EventLoop> loop = MakeLoop();
