@@ -14,25 +14,13 @@
 #include "grpcpp/client_context.h"
 #include "tests/daemon/boot_client.h"
 #include "tests/daemon/daemon_process.h"
+#include "tests/daemon/memory_bounds.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 namespace vmmd::stress {
 
-// The daemon under test is built like this test: under a sanitizer its resident memory
-// holds the sanitizer's own shadow and history, so memory bounds hold only without one.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define VMMD_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define VMMD_SANITIZED 1
-#endif
-#ifdef VMMD_SANITIZED
-constexpr bool kMemoryBoundsApply = false;
-#else
-constexpr bool kMemoryBoundsApply = true;
-#endif
+// Memory bounds hold only without a sanitizer (tests/daemon/memory_bounds.h).
+using ::vmmd::testing::kMemoryBoundsApply;
 
 
 // Runfiles paths of the daemon and of the guests the stress tests boot.
