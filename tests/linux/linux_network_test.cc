@@ -58,6 +58,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/daemon/memory_bounds.h"
 #include "tests/linux/guest_initramfs.h"
 #include "tests/linux/host_command.h"
 #include "tests/linux/host_files.h"
@@ -82,7 +83,10 @@ using ::vmmd::testing::RunCommand;
 using ::vmmd::testing::WriteFile;
 
 constexpr char kInit[] = "tests/linux/network_init";
-constexpr uint64_t kTcpBytes = uint64_t{64} << 20;
+// 64 MiB each way, as issue 12 asks; under a sanitizer (tools/test's ASan pass) vmmd moved
+// TCP at 0.1 MiB/s in the test VM and 64 MiB did not finish in 600 s, so that pass moves
+// 4 MiB through the same paths: the gcc pass holds the 64 MiB.
+constexpr uint64_t kTcpBytes = (::vmmd::testing::kSanitizedBuild ? uint64_t{4} : uint64_t{64}) << 20;
 constexpr uint64_t kVsockBytes = uint64_t{16} << 20;
 // The same ports in both VMs: only the tap, the address and the socket tell them apart.
 constexpr uint16_t kTcpPort = 5001;
