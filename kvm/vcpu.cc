@@ -132,6 +132,31 @@ absl::Status Vcpu::SetTscKhz(uint32_t khz) {
       .status();
 }
 
+bool Vcpu::HasTscOffsetControl() const {
+  kvm_device_attr attr = {};
+  attr.group = KVM_VCPU_TSC_CTRL;
+  attr.attr = KVM_VCPU_TSC_OFFSET;
+  return ::ioctl(fd_.get(), KVM_HAS_DEVICE_ATTR, &attr) == 0;
+}
+
+absl::StatusOr<int64_t> Vcpu::GetTscOffset() const {
+  int64_t offset = 0;
+  kvm_device_attr attr = {};
+  attr.group = KVM_VCPU_TSC_CTRL;
+  attr.attr = KVM_VCPU_TSC_OFFSET;
+  attr.addr = reinterpret_cast<uint64_t>(&offset);
+  RETURN_IF_ERROR(Ioctl(fd_.get(), KVM_GET_DEVICE_ATTR, &attr, "KVM_GET_DEVICE_ATTR(TSC offset)").status());
+  return offset;
+}
+
+absl::Status Vcpu::SetTscOffset(int64_t offset) {
+  kvm_device_attr attr = {};
+  attr.group = KVM_VCPU_TSC_CTRL;
+  attr.attr = KVM_VCPU_TSC_OFFSET;
+  attr.addr = reinterpret_cast<uint64_t>(&offset);
+  return Ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr, "KVM_SET_DEVICE_ATTR(TSC offset)").status();
+}
+
 absl::Status Vcpu::SetMsrs(absl::Span<const kvm_msr_entry> entries) {
   KvmFlexArray<kvm_msr_entry> msrs(entries);
   ASSIGN_OR_RETURN(int written, Ioctl(fd_.get(), kKvmSetMsrs, msrs.ioctl_arg(), "KVM_SET_MSRS"));

@@ -80,6 +80,13 @@ class Vcpu {
   absl::StatusOr<uint32_t> GetTscKhz() const;  // KVM_GET_TSC_KHZ
   absl::Status SetTscKhz(uint32_t khz);        // KVM_SET_TSC_KHZ
 
+  // The guest's TSC as an offset from the host's (KVM_VCPU_TSC_CTRL / KVM_VCPU_TSC_OFFSET,
+  // Linux 5.16+): unlike a write of IA32_TSC, never taken by KVM for a synchronisation
+  // attempt and ignored. HasTscOffsetControl says whether this KVM has it.
+  bool HasTscOffsetControl() const;
+  absl::StatusOr<int64_t> GetTscOffset() const;
+  absl::Status SetTscOffset(int64_t offset);
+
   // KVM_RUN once and decode why it returned. Returns vcpu_exit::Interrupted when RequestExit
   // was called (before or during the call); the request is consumed.
   absl::StatusOr<VcpuExit> Run();

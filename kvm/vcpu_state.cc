@@ -1,5 +1,6 @@
 #include "kvm/vcpu_state.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "base/status_macros.h"
@@ -20,6 +21,23 @@ absl::StatusOr<std::vector<kvm_msr_entry>> ReadableMsrs(const Vcpu& vcpu,
     indices.remove_prefix(std::min(indices.size(), read.size() + 1));
   }
   return saved;
+}
+
+constexpr uint32_t kMsrIa32Tsc = 0x10;
+
+// KVM takes a write of IA32_TSC soon after the VM's previous one (within a second's worth
+// of cycles, as a fresh vCPU's zero is) for an attempt to synchronise the vCPUs' TSCs, and
+// keeps the old offset instead: a guest saved less than a second into its run would find
+// its TSC back near zero, behind what it last read. The offset itself is never second-
+// guessed, so it is set to what makes the TSC read the saved value now.
+absl::Status RestoreTsc(Vcpu& vcpu, absl::Span<const kvm_msr_entry> msrs) {
+  const auto saved = std::find_if(msrs.begin(), msrs.end(),
+                                  [](const kvm_msr_entry& msr) { return msr.index == kMsrIa32Tsc; });
+  if (saved == msrs.end() || !vcpu.HasTscOffsetControl()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(int64_t offset, vcpu.GetTscOffset());
+  const uint32_t index = kMsrIa32Tsc;
+  ASSIGN_OR_RETURN(std::vector<kvm_msr_entry> now, vcpu.GetMsrs(absl::MakeConstSpan(&index, 1)));
+  return vcpu.SetTscOffset(offset + static_cast<int64_t>(saved->data - now[0].data));
 }
 
 }  // namespace
@@ -55,6 +73,7 @@ absl::Status RestoreVcpuState(Vcpu& vcpu, const VcpuState& state) {
   RETURN_IF_ERROR(vcpu.SetDebugRegs(state.debug_regs));
   RETURN_IF_ERROR(vcpu.SetLapic(state.lapic));
   RETURN_IF_ERROR(vcpu.SetMsrs(state.msrs));
+  RETURN_IF_ERROR(RestoreTsc(vcpu, state.msrs));
   return vcpu.SetVcpuEvents(state.events);
 }
 
