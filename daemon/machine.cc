@@ -28,11 +28,19 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const KvmSystem& kvm,
   // KVM_SET_USER_MEMORY_REGION waits for an SRCU grace period, measured at 7.5 ms when it
   // follows KVM_CREATE_IRQCHIP and KVM_CREATE_PIT2 and at 0.1 ms when it comes first
   // (docs/benchmarks.md). The irqchip still precedes the vCPUs, as KVM requires.
-  absl::StatusOr<GuestMemory> created_memory = GuestMemory::Create(
-      config.memory_mib << 20, config.transparent_huge_pages ? GuestMemory::HugePages::kTransparent
-                                                             : GuestMemory::HugePages::kNone);
-  RETURN_IF_ERROR(HostError("guest memory", created_memory.status()));
-  auto memory = std::make_shared<GuestMemory>(std::move(*created_memory));
+  std::shared_ptr<GuestMemory> memory = std::move(config.memory);
+  if (memory == nullptr) {
+    absl::StatusOr<GuestMemory> created_memory = GuestMemory::Create(
+        config.memory_mib << 20, config.transparent_huge_pages
+                                     ? GuestMemory::HugePages::kTransparent
+                                     : GuestMemory::HugePages::kNone);
+    RETURN_IF_ERROR(HostError("guest memory", created_memory.status()));
+    memory = std::make_shared<GuestMemory>(std::move(*created_memory));
+  } else if (memory->size() != config.memory_mib << 20) {
+    return absl::InvalidArgumentError(absl::StrCat("guest memory is ", memory->size(),
+                                                   " bytes; the VM has ", config.memory_mib,
+                                                   " MiB"));
+  }
   RETURN_IF_ERROR(HostError("memory registration", vm->MapGuestMemory(memory)));
   RETURN_IF_ERROR(HostError("TSS", vm->SetTssAddress(GuestAddress(layout::kKvmTssAddress))));
   RETURN_IF_ERROR(HostError("identity map",

@@ -55,6 +55,9 @@ struct MachineConfig {
   // Back guest RAM with transparent huge pages (GuestMemory::HugePages): faster guests, less
   // density.
   bool transparent_huge_pages = false;
+  // Set: this RAM (a snapshot's, GuestMemory::MapFile) instead of fresh zeroed RAM; it must
+  // be memory_mib MiB.
+  std::unique_ptr<GuestMemory> memory;
   std::vector<VirtioDeviceConfig> virtio_devices;
 };
 

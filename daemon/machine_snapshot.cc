@@ -30,7 +30,85 @@ snapshot::v1::VirtioDeviceState VirtioDeviceStateOf(const VirtioSlot& slot) {
   return state;
 }
 
+// Puts one virtio device's state back: the device's own first, then its transport (whose
+// Restore activates a live device with the features it had). On the device loop.
+absl::Status RestoreVirtioDevice(VirtioSlot& slot, const snapshot::v1::VirtioDeviceState& state,
+                                 const std::string& where) {
+  if (state.id() != slot.id || state.kind() != slot.kind) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " is ", state.kind(), " \"", state.id(),
+                                                   "\"; the VM has ", slot.kind, " \"", slot.id,
+                                                   "\" there"));
+  }
+  virtio::VirtioDevice& device = slot.transport->device();
+  if (auto* net = dynamic_cast<virtio::NetDevice*>(&device)) {
+    if (!state.has_net()) return absl::InvalidArgumentError(absl::StrCat(where, ".net is missing"));
+    ASSIGN_OR_RETURN(virtio::NetDeviceState net_state,
+                     snapshot::NetDeviceStateFromProto(state.net(), where + ".net"));
+    if (absl::Status restored = net->Restore(net_state); !restored.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ".net: ", restored.message()));
+    }
+  }
+  ASSIGN_OR_RETURN(virtio::MmioTransportState transport,
+                   snapshot::MmioTransportStateFromProto(state.transport(), where + ".transport"));
+  if (absl::Status restored = slot.transport->Restore(transport); !restored.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".transport: ", restored.message()));
+  }
+  // The snapshot holds no vsock connection (their host ends are gone with the old process):
+  // the driver is told to drop its own and to read the guest CID again, which a restore may
+  // have changed (virtio 1.2, 5.10.6.7).
+  if (auto* vsock = dynamic_cast<virtio::VsockDevice*>(&device)) vsock->PostTransportReset();
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status RestoreMachineState(Machine& machine, const snapshot::v1::MachineState& state) {
+  if (static_cast<size_t>(state.vcpus_size()) != machine.vcpus.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("vcpus: the state has ", state.vcpus_size(),
+                                                   "; the VM has ", machine.vcpus.size()));
+  }
+  if (static_cast<size_t>(state.virtio_devices_size()) != machine.virtio.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("virtio_devices: the state has ",
+                                                   state.virtio_devices_size(), "; the VM has ",
+                                                   machine.virtio.size()));
+  }
+  // The windows and lines the guest knows its devices by must be where this VM put them.
+  if (snapshot::ResourceAllocatorStateFromProto(state.resources()) != machine.resources.state()) {
+    return absl::InvalidArgumentError(
+        "resources: the state's MMIO windows and IRQ lines are not the ones this VM's devices "
+        "have");
+  }
+  ASSIGN_OR_RETURN(VmState vm_state, snapshot::VmStateFromProto(state.vm(), "vm"));
+  RETURN_IF_ERROR(HostError("VM state", RestoreVmState(machine.vm, vm_state)));
+  for (size_t i = 0; i < machine.vcpus.size(); ++i) {
+    const std::string where = absl::StrCat("vcpus[", i, "]");
+    ASSIGN_OR_RETURN(VcpuState vcpu_state, snapshot::VcpuStateFromProto(state.vcpus(i), where));
+    RETURN_IF_ERROR(HostError(where, RestoreVcpuState(*machine.vcpus[i], vcpu_state)));
+  }
+  ASSIGN_OR_RETURN(SerialState serial, snapshot::SerialStateFromProto(state.serial(), "serial"));
+  if (absl::Status restored = machine.serial->Restore(serial); !restored.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("serial: ", restored.message()));
+  }
+  ASSIGN_OR_RETURN(I8042State i8042, snapshot::I8042StateFromProto(state.i8042(), "i8042"));
+  if (absl::Status restored = machine.i8042->Restore(i8042); !restored.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("i8042: ", restored.message()));
+  }
+  if (machine.device_loop == nullptr) return absl::OkStatus();
+  absl::Status devices;
+  RETURN_IF_ERROR(machine.device_loop->RunAndWait([&] {
+    for (size_t i = 0; i < machine.virtio.size() && devices.ok(); ++i) {
+      devices = RestoreVirtioDevice(*machine.virtio[i], state.virtio_devices(i),
+                                    absl::StrCat("virtio_devices[", i, "]"));
+    }
+  }));
+  RETURN_IF_ERROR(devices);
+  for (const std::unique_ptr<VirtioSlot>& slot : machine.virtio) {
+    for (size_t index = 0; index < slot->transport->queue_count(); ++index) {
+      slot->transport->queue_notifier(index).Signal();
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<snapshot::v1::MachineState> CaptureMachineState(
     const Machine& machine, absl::Span<const uint32_t> msr_indices,

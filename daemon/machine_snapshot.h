@@ -26,6 +26,15 @@ absl::StatusOr<snapshot::v1::MachineState> CaptureMachineState(
     const Machine& machine, absl::Span<const uint32_t> msr_indices,
     absl::FunctionRef<absl::Status()> with_devices_at_rest);
 
+// Puts `state` back into `machine`, freshly built from the snapshot's VmSpec (the same vCPUs
+// and devices in the same order, its RAM the snapshot's memory file) and not yet run: the
+// KVM VM (irqchip, PIT, clock), each vCPU, the UART, the i8042, and each virtio device's
+// state and transport, the devices on the device loop. Then signals every queue's notifier,
+// so that whatever the guest had queued and the device not yet seen is served.
+// INVALID_ARGUMENT naming the part for a state that does not fit the machine (another vCPU
+// count, devices or windows, a malformed structure); KVM's refusals as HostError makes them.
+absl::Status RestoreMachineState(Machine& machine, const snapshot::v1::MachineState& state);
+
 }  // namespace vmmd
 
 #endif  // VMMD_DAEMON_MACHINE_SNAPSHOT_H_

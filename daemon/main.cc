@@ -56,6 +56,9 @@ ABSL_FLAG(bool, coalesce_serial_output, true,
 ABSL_FLAG(std::string, vsock_root, "",
           "directory under which CreateVm may make vsock sockets (Vsock.uds_path); empty: no "
           "vsock devices");
+ABSL_FLAG(std::string, snapshot_root, "",
+          "directory under which SnapshotVm writes and RestoreVm reads snapshots "
+          "(snapshot_dir); empty: no snapshots");
 ABSL_FLAG(bool, virtio_ring_features, true,
           "offer virtio drivers event-idx notification suppression and indirect descriptors "
           "(false: neither, to measure what they buy; tools/bench does)");
@@ -94,6 +97,20 @@ std::vector<std::string> CanonicalRoots(const std::vector<std::string>& flag_val
     }
   }
   return roots;
+}
+
+// A root directory from a flag, made if missing (a DaemonSet's hostPath holds only its
+// parent; 0750, as /run/vmmd) and canonical; empty when unset or unusable (`without` says
+// what that means).
+std::string MadeRoot(const char* flag, const std::string& root, const char* without) {
+  if (root.empty()) return "";
+  if (::mkdir(root.c_str(), 0750) != 0 && errno != EEXIST) PLOG(WARNING) << flag << " " << root << ": mkdir";
+  std::unique_ptr<char, decltype(&::free)> canonical(::realpath(root.c_str(), nullptr), &::free);
+  if (canonical == nullptr) {
+    LOG(WARNING) << flag << " " << root << " does not exist; " << without;
+    return "";
+  }
+  return canonical.get();
 }
 
 }  // namespace
@@ -157,18 +174,10 @@ int main(int argc, char** argv) {
   options.max_total_memory_mib = absl::GetFlag(FLAGS_max_total_memory_mib);
   options.max_vms = absl::GetFlag(FLAGS_max_vms);
   options.console_log_dir = absl::GetFlag(FLAGS_console_log_dir);
-  if (const std::string root = absl::GetFlag(FLAGS_vsock_root); !root.empty()) {
-    // Made if missing (a DaemonSet's hostPath holds only its parent); 0750, as /run/vmmd.
-    if (::mkdir(root.c_str(), 0750) != 0 && errno != EEXIST) {
-      PLOG(WARNING) << "--vsock_root " << root << ": mkdir";
-    }
-    std::unique_ptr<char, decltype(&::free)> canonical(::realpath(root.c_str(), nullptr), &::free);
-    if (canonical == nullptr) {
-      LOG(WARNING) << "--vsock_root " << root << " does not exist; CreateVm will refuse vsock";
-    } else {
-      options.vsock_root = canonical.get();
-    }
-  }
+  options.vsock_root = MadeRoot("--vsock_root", absl::GetFlag(FLAGS_vsock_root),
+                                "CreateVm will refuse vsock");
+  options.snapshot_root = MadeRoot("--snapshot_root", absl::GetFlag(FLAGS_snapshot_root),
+                                   "SnapshotVm and RestoreVm will refuse");
   options.console_log_limits.max_bytes = absl::GetFlag(FLAGS_console_log_max_bytes);
   options.console_log_limits.rate_bytes = absl::GetFlag(FLAGS_console_log_rate_bytes);
   options.console_log_limits.burst_bytes = absl::GetFlag(FLAGS_console_log_burst_bytes);

@@ -13,7 +13,9 @@
 #include "base/status_macros.h"
 #include "daemon/coalesced_port_writes.h"
 #include "daemon/machine.h"
+#include "daemon/machine_snapshot.h"
 #include "daemon/vcpu_seccomp.h"
+#include "daemon/vm_spec_proto.h"
 #include "devices/virtio/block_device.h"
 #include "devices/virtio/entropy_device.h"
 #include "devices/virtio/net/net_device.h"
@@ -41,7 +43,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VirtualMachine::Create(
   auto shared_backends = std::make_shared<DeviceBackends>(std::move(backends));
   absl::Status created = machine->worker_.Call(
       [machine, &kvm, shared_backends] {
-        return machine->CreateHardwareOnWorker(kvm, std::move(*shared_backends));
+        return machine->CreateHardwareOnWorker(kvm, std::move(*shared_backends), nullptr);
       },
       timeout);
   if (!created.ok()) {
@@ -57,10 +59,77 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VirtualMachine::Create(
   return machine;
 }
 
+absl::StatusOr<std::shared_ptr<VirtualMachine>> VirtualMachine::Restore(
+    const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& supported_cpuid,
+    VmConfig config, DeviceBackends backends, RestoreSource source, absl::Duration timeout) {
+  std::shared_ptr<VirtualMachine> machine(new VirtualMachine(std::move(config), supported_cpuid));
+  auto shared_backends = std::make_shared<DeviceBackends>(std::move(backends));
+  auto shared_source = std::make_shared<RestoreSource>(std::move(source));
+  absl::Status restored = machine->worker_.Call(
+      [machine, &kvm, shared_backends, shared_source] {
+        RETURN_IF_ERROR(machine->CreateHardwareOnWorker(kvm, std::move(*shared_backends),
+                                                        std::move(shared_source->memory)));
+        return machine->RestoreOnWorker(*shared_source);
+      },
+      timeout);
+  if (!restored.ok()) {
+    machine->Shutdown();
+    return restored;
+  }
+  LOG(INFO) << "vm " << machine->id() << ": restored, " << machine->config_.vcpu_count
+            << " vCPUs, " << machine->config_.memory_mib << " MiB";
+  return machine;
+}
+
 VirtualMachine::~VirtualMachine() { Shutdown(); }
 
+absl::Status VirtualMachine::RestoreOnWorker(RestoreSource& source) {
+  RETURN_IF_ERROR(RestoreMachineState(*machine_, source.state));
+  MutexLock lock(&mutex_);
+  boot_info_ = source.boot.info;
+  kernel_path_ = source.boot.kernel_path;
+  kernel_format_ = source.boot.kernel_format;
+  cmdline_ = source.boot.cmdline;
+  SetState(VmState::kPaused, "restored from a snapshot");
+  // The threads start parked; resuming is what lets them run.
+  control_.SetPaused(true);
+  StartVcpuThreadsOnWorker();
+  if (source.resume) {
+    control_.SetPaused(false);
+    SetState(VmState::kRunning, "resumed after restore");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<snapshot::v1::MachineState> VirtualMachine::Snapshot(
+    absl::Span<const uint32_t> msr_indices, int memory_fd, absl::Duration timeout) {
+  return worker_.Call([this, msr_indices, memory_fd] { return SnapshotOnWorker(msr_indices, memory_fd); },
+                      timeout);
+}
+
+absl::StatusOr<snapshot::v1::MachineState> VirtualMachine::SnapshotOnWorker(
+    absl::Span<const uint32_t> msr_indices, int memory_fd) {
+  VmBoot boot;
+  {
+    MutexLock lock(&mutex_);
+    RETURN_IF_ERROR(RequireState(VmState::kPaused, "snapshot"));
+    boot = VmBoot{*boot_info_, kernel_path_, kernel_format_, cmdline_};
+  }
+  // What KVM still holds of COM1's output goes to the console first: the UART's state below
+  // is then all there is.
+  if (machine_->serial_writes) machine_->serial_writes->Flush();
+  ASSIGN_OR_RETURN(snapshot::v1::MachineState state,
+                   CaptureMachineState(*machine_, msr_indices, [&] {
+                     return HostError("writing guest memory",
+                                      machine_->memory->WriteToFile(memory_fd));
+                   }));
+  *state.mutable_spec() = VmSpecToProto(config_, boot);
+  return state;
+}
+
 absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm,
-                                                    DeviceBackends backends) {
+                                                    DeviceBackends backends,
+                                                    std::unique_ptr<GuestMemory> memory) {
   if (!config_.console_log_path.empty()) {
     absl::StatusOr<std::unique_ptr<ConsoleLog>> log =
         ConsoleLog::Open(config_.console_log_path, config_.console_log_limits);
@@ -78,6 +147,7 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm,
   machine_config.coalesce_serial_output = config_.coalesce_serial_output;
   machine_config.virtio_ring_features = config_.virtio_ring_features;
   machine_config.transparent_huge_pages = config_.transparent_huge_pages;
+  machine_config.memory = std::move(memory);
   ASSIGN_OR_RETURN(machine_config.virtio_devices, VirtioDevicesOnWorker(std::move(backends)));
   ASSIGN_OR_RETURN(std::unique_ptr<Machine> machine,
                    Machine::Create(kvm, std::move(machine_config), std::move(events)));
@@ -241,6 +311,12 @@ absl::Status VirtualMachine::StartOnWorker() {
   MutexLock lock(&mutex_);
   if (state_ == VmState::kRunning) return absl::OkStatus();  // a retry: already done
   RETURN_IF_ERROR(RequireState(VmState::kConfigured, "start"));
+  StartVcpuThreadsOnWorker();
+  SetState(VmState::kRunning, "started");
+  return absl::OkStatus();
+}
+
+void VirtualMachine::StartVcpuThreadsOnWorker() {
   control_.ThreadsStarting(machine_->vcpus.size());
   UpdateSerialCoalescing();
   if (machine_->serial_writes || console_log_) {
@@ -252,8 +328,6 @@ absl::Status VirtualMachine::StartOnWorker() {
     // carries the worker's name until it runs).
     pthread_setname_np(vcpu_threads_.back().native_handle(), VcpuThreadName(i).c_str());
   }
-  SetState(VmState::kRunning, "started");
-  return absl::OkStatus();
 }
 
 absl::Status VirtualMachine::Pause(absl::Duration timeout) {

@@ -27,6 +27,7 @@
 #include "daemon/machine.h"
 #include "daemon/vcpu_control.h"
 #include "daemon/vcpu_runner.h"
+#include "daemon/vm_config.h"
 #include "daemon/vm_state.h"
 #include "daemon/worker_thread.h"
 #include "devices/console_buffer.h"
@@ -37,48 +38,9 @@
 #include "devices/virtio/vsock/vsock_device.h"
 #include "devices/virtio/virtio_device.h"
 #include "kvm/kvm_system.h"
+#include "snapshot/v1/machine_state.pb.h"
 
 namespace vmmd {
-
-// A drive as the client asked for it; its image's fd travels beside the config (VmImages).
-struct DriveConfig {
-  std::string id;
-  std::string path;
-  bool read_only = false;
-  bool root = false;
-};
-
-// A network interface as the client asked for it, its address settled (given or generated).
-struct NetworkInterfaceConfig {
-  std::string id;
-  std::string host_dev_name;
-  virtio::MacAddress mac{};
-};
-
-// A vsock device as the client asked for it.
-struct VsockConfig {
-  uint32_t guest_cid = 0;
-  std::string uds_path;
-};
-
-struct VmConfig {
-  std::string id;
-  uint32_t vcpu_count = 1;
-  uint64_t memory_mib = 128;
-  std::string console_log_path;  // empty: console kept in memory only
-  ConsoleLogLimits console_log_limits;
-  // Let KVM queue COM1's THR writes while the UART allows it (daemon/coalesced_port_writes.h).
-  bool coalesce_serial_output = true;
-  bool virtio_ring_features = true;  // MachineConfig::virtio_ring_features
-  // Offer virtio-net drivers the checksum and segmentation offloads (NetDevice::Offloads);
-  // false only to measure what they buy (tools/bench).
-  bool virtio_net_offloads = true;
-  bool transparent_huge_pages = false;  // MachineConfig::transparent_huge_pages
-  std::vector<DriveConfig> drives;
-  bool entropy_device = false;
-  std::vector<NetworkInterfaceConfig> network_interfaces;
-  std::optional<VsockConfig> vsock;
-};
 
 // What CreateVm opened for the devices before the VM is built, so that a refusal (a locked
 // image, a tap in use) is the client's error and comes first. Handed to the machine's
@@ -144,6 +106,21 @@ class VirtualMachine {
       const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& supported_cpuid,
       VmConfig config, DeviceBackends backends, absl::Duration timeout);
 
+  // What a VM is restored from: a snapshot's state (checked against this host by the
+  // caller), the boot it records, and its guest memory (the memory file, mapped).
+  struct RestoreSource {
+    snapshot::v1::MachineState state;
+    VmBoot boot;
+    std::unique_ptr<GuestMemory> memory;
+    bool resume = false;  // RUNNING at once; otherwise PAUSED
+  };
+  // Creates the VM as Create does, around `source.memory`, and puts the snapshot's state
+  // back (RestoreMachineState) before any vCPU runs. Its vCPU threads start parked: the VM
+  // is PAUSED, or RUNNING with `resume`. On any error nothing is left: the VM is shut down.
+  static absl::StatusOr<std::shared_ptr<VirtualMachine>> Restore(
+      const KvmSystem& kvm, const std::vector<kvm_cpuid_entry2>& supported_cpuid,
+      VmConfig config, DeviceBackends backends, RestoreSource source, absl::Duration timeout);
+
   ~VirtualMachine();  // Shutdown()
 
   const std::string& id() const { return config_.id; }
@@ -164,6 +141,12 @@ class VirtualMachine {
   // Any state -> STOPPED ("stopped by request"); joins the vCPU threads.
   absl::Status Stop(absl::Duration timeout);
 
+  // PAUSED -> PAUSED: reads the whole machine out for a snapshot (daemon/machine_snapshot.h)
+  // with the VM's spec, and writes guest memory to `memory_fd` while the devices are at rest.
+  // `msr_indices` is KvmSystem::GetMsrIndexList(). FAILED_PRECONDITION in another state.
+  absl::StatusOr<snapshot::v1::MachineState> Snapshot(absl::Span<const uint32_t> msr_indices,
+                                                      int memory_fd, absl::Duration timeout);
+
   // For DeleteVm and daemon exit: stops the VM, joins every thread, releases every fd and
   // mapping, closes the console and the event log. Idempotent. Blocks until done.
   void Shutdown();
@@ -176,7 +159,14 @@ class VirtualMachine {
 
   VirtualMachine(VmConfig config, const std::vector<kvm_cpuid_entry2>& supported_cpuid);
 
-  absl::Status CreateHardwareOnWorker(const KvmSystem& kvm, DeviceBackends backends);
+  // `memory` null: fresh RAM of config_.memory_mib.
+  absl::Status CreateHardwareOnWorker(const KvmSystem& kvm, DeviceBackends backends,
+                                      std::unique_ptr<GuestMemory> memory);
+  absl::Status RestoreOnWorker(RestoreSource& source);
+  absl::StatusOr<snapshot::v1::MachineState> SnapshotOnWorker(
+      absl::Span<const uint32_t> msr_indices, int memory_fd);
+  // One thread per vCPU; they park first when control_ is paused.
+  void StartVcpuThreadsOnWorker() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // The virtio devices config_ asks for, in the order Linux should find them: the root drive
   // first (/dev/vda), the other drives, then the entropy device.
   absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtioDevicesOnWorker(DeviceBackends backends);

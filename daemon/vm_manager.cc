@@ -191,7 +191,7 @@ std::string VmManager::GenerateIdLocked() {
   }
 }
 
-absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVmParams& params) {
+absl::StatusOr<VmManager::PreparedVm> VmManager::Prepare(const CreateVmParams& params) {
   if (!params.vm_id.empty()) RETURN_IF_ERROR(ValidateVmId(params.vm_id));
   const uint32_t max_vcpus = std::min<uint32_t>(options_.max_vcpus, kMaxMpTableVcpus);
   if (params.vcpu_count == 0 || params.vcpu_count > max_vcpus) {
@@ -291,21 +291,31 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
     config.console_log_path = absl::StrCat(options_.console_log_dir, "/", id, ".log");
     config.console_log_limits = options_.console_log_limits;
   }
-  absl::StatusOr<std::shared_ptr<VirtualMachine>> vm =
-      VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(config), std::move(backends),
-                             options_.worker_timeout);
+  return PreparedVm{std::move(config), std::move(backends)};
+}
+
+absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Install(
+    const VmConfig& config, absl::StatusOr<std::shared_ptr<VirtualMachine>> vm) {
   if (!vm.ok()) {
     {
       MutexLock lock(&mutex_);
-      vms_.erase(id);
+      vms_.erase(config.id);
     }
-    // VirtualMachine::Create has released what it built.
-    ReleaseReservation(params.memory_mib);
+    // VirtualMachine::Create and Restore release what they built.
+    ReleaseReservation(config.memory_mib);
     return vm.status();
   }
   MutexLock lock(&mutex_);
-  vms_[id] = *vm;
+  vms_[config.id] = *vm;
   return vm;
+}
+
+absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVmParams& params) {
+  ASSIGN_OR_RETURN(PreparedVm prepared, Prepare(params));
+  const VmConfig config = prepared.config;
+  return Install(config, VirtualMachine::Create(*kvm_, supported_cpuid_, std::move(prepared.config),
+                                                std::move(prepared.backends),
+                                                options_.worker_timeout));
 }
 
 void VmManager::ReleaseReservation(uint64_t memory_mib) {

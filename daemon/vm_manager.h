@@ -31,6 +31,7 @@ struct VmManagerOptions {
   uint64_t max_initrd_bytes = 1024ull << 20;
   std::string console_log_dir;           // empty: no console log files
   std::string vsock_root;                // canonical absolute directory; empty: no vsock
+  std::string snapshot_root;             // canonical absolute directory; empty: no snapshots
   ConsoleLogLimits console_log_limits;
   absl::Duration worker_timeout = absl::Seconds(30);
   bool coalesce_serial_output = true;    // VmConfig::coalesce_serial_output
@@ -54,6 +55,36 @@ struct CreateVmParams {
   bool entropy_device = false;
   std::vector<NetworkInterfaceParams> network_interfaces;
   std::optional<VsockConfig> vsock;
+};
+
+struct SnapshotParams {
+  std::string vm_id;
+  std::string snapshot_dir;
+};
+
+// What SnapshotVm wrote.
+struct SnapshotResult {
+  struct File {
+    std::string path;
+    uint64_t size = 0;       // bytes
+    uint64_t allocated = 0;  // bytes on disk (the memory file is sparse)
+  };
+  std::string snapshot_dir;
+  std::vector<File> files;  // the state file, then the memory file
+  absl::Duration duration;  // from the request to both files synced and in place
+  uint32_t format_version = 0;
+};
+
+struct RestoreParams {
+  std::string vm_id;  // empty: generated
+  std::string snapshot_dir;
+  bool resume = false;
+  bool copy_memory = false;  // GuestMemory::FileBacking::kCopy instead of MAP_PRIVATE
+  // What differs between clones, by the snapshot's ids: each overrides one field.
+  std::map<std::string, std::string> drive_paths;  // drive_id -> path
+  std::map<std::string, std::string> tap_names;    // iface_id -> host_dev_name
+  std::optional<std::string> vsock_uds_path;
+  std::optional<uint32_t> vsock_guest_cid;
 };
 
 struct ConfigureBootParams {
@@ -102,6 +133,18 @@ class VmManager {
   // Checks every string's length first (INVALID_ARGUMENT naming the field and the limit),
   // then opens the images (see ImageFile::Open for its errors) and configures the VM.
   absl::StatusOr<BootInfo> ConfigureBoot(const ConfigureBootParams& params);
+  // Saves a PAUSED VM under --snapshot_root: its state file and its memory file (see
+  // daemon/snapshot_dir.h), each written aside and renamed into place once synced.
+  // FAILED_PRECONDITION without --snapshot_root or for a VM not PAUSED; SnapshotDir::Open's
+  // errors for snapshot_dir; NOT_FOUND for an unknown vm_id.
+  absl::StatusOr<SnapshotResult> Snapshot(const SnapshotParams& params);
+  // A new VM from a snapshot, PAUSED (or RUNNING with resume), its configuration the
+  // snapshot's with the overrides applied and checked as CreateVm checks a request. Refused
+  // before anything is built: a state file that is not a snapshot, truncated or corrupt
+  // (INVALID_ARGUMENT naming what), of another format version or for a CPU this host does
+  // not have (FAILED_PRECONDITION), a memory file of the wrong size, an override naming no
+  // device of the snapshot. CreateVm's errors otherwise; nothing is left behind on failure.
+  absl::StatusOr<std::shared_ptr<VirtualMachine>> Restore(const RestoreParams& params);
   // Removes the VM and releases everything it held. NOT_FOUND for an unknown vm_id.
   absl::Status Delete(const std::string& vm_id);
   // Deletes every VM (daemon exit).
@@ -124,6 +167,15 @@ class VmManager {
   static absl::Status ValidateConfigureBootParams(const ConfigureBootParams& params);
 
  private:
+  // A VM validated, its backends open and its id and memory reserved: what Create and
+  // Restore build from. Install gives the reservation back if the build failed.
+  struct PreparedVm {
+    VmConfig config;
+    DeviceBackends backends;
+  };
+  absl::StatusOr<PreparedVm> Prepare(const CreateVmParams& params);
+  absl::StatusOr<std::shared_ptr<VirtualMachine>> Install(
+      const VmConfig& config, absl::StatusOr<std::shared_ptr<VirtualMachine>> vm);
   std::string GenerateIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Gives back what a VM reserved in Create, once its memory and threads are released.
   void ReleaseReservation(uint64_t memory_mib);

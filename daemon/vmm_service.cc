@@ -2,6 +2,9 @@
 
 #include <deque>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
 #include "daemon/follow_stream.h"
 #include "daemon/grpc_status.h"
 #include "daemon/proto_conversion.h"
@@ -108,6 +111,61 @@ grpc::Status VmmServiceImpl::StopVm(grpc::ServerContext*, const vmm::v1::StopVmR
   const absl::Duration timeout = manager_->options().worker_timeout;
   return ActOnVm(*manager_, request->vm_id(), response,
                  [&](VirtualMachine& vm) { return vm.Stop(timeout); });
+}
+
+grpc::Status VmmServiceImpl::SnapshotVm(grpc::ServerContext*,
+                                        const vmm::v1::SnapshotVmRequest* request,
+                                        vmm::v1::SnapshotInfo* response) {
+  absl::StatusOr<SnapshotResult> result =
+      manager_->Snapshot(SnapshotParams{request->vm_id(), request->snapshot_dir()});
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  response->set_vm_id(request->vm_id());
+  response->set_snapshot_dir(result->snapshot_dir);
+  for (const SnapshotResult::File& file : result->files) {
+    vmm::v1::SnapshotFile* out = response->add_files();
+    out->set_path(file.path);
+    out->set_size_bytes(file.size);
+    out->set_allocated_bytes(file.allocated);
+  }
+  response->set_duration_micros(absl::ToInt64Microseconds(result->duration));
+  response->set_format_version(result->format_version);
+  return grpc::Status::OK;
+}
+
+grpc::Status VmmServiceImpl::RestoreVm(grpc::ServerContext*,
+                                       const vmm::v1::RestoreVmRequest* request,
+                                       ApiVm* response) {
+  RestoreParams params;
+  params.vm_id = request->vm_id();
+  params.snapshot_dir = request->snapshot_dir();
+  params.resume = request->resume();
+  params.copy_memory = request->copy_memory();
+  for (int i = 0; i < request->drive_overrides_size(); ++i) {
+    const vmm::v1::DriveOverride& drive = request->drive_overrides(i);
+    if (!params.drive_paths.emplace(drive.drive_id(), drive.path()).second) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+          "drive_overrides[", i, "].drive_id: \"", drive.drive_id(), "\" is overridden twice")));
+    }
+  }
+  for (int i = 0; i < request->network_overrides_size(); ++i) {
+    const vmm::v1::NetworkInterfaceOverride& interface = request->network_overrides(i);
+    if (!params.tap_names.emplace(interface.iface_id(), interface.host_dev_name()).second) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+          "network_overrides[", i, "].iface_id: \"", interface.iface_id(), "\" is overridden twice")));
+    }
+  }
+  if (request->has_vsock_override()) {
+    if (!request->vsock_override().uds_path().empty()) {
+      params.vsock_uds_path = request->vsock_override().uds_path();
+    }
+    if (request->vsock_override().guest_cid() != 0) {
+      params.vsock_guest_cid = request->vsock_override().guest_cid();
+    }
+  }
+  absl::StatusOr<std::shared_ptr<VirtualMachine>> vm = manager_->Restore(params);
+  if (!vm.ok()) return ToGrpcStatus(vm.status());
+  ToProto((*vm)->Status(), response);
+  return grpc::Status::OK;
 }
 
 grpc::Status VmmServiceImpl::DeleteVm(grpc::ServerContext*, const vmm::v1::DeleteVmRequest* request,

@@ -36,6 +36,10 @@ class VmmServiceImpl final
                       vmm::v1::Vm* response) override;
   grpc::Status DeleteVm(grpc::ServerContext* context, const vmm::v1::DeleteVmRequest* request,
                         vmm::v1::DeleteVmResponse* response) override;
+  grpc::Status SnapshotVm(grpc::ServerContext* context, const vmm::v1::SnapshotVmRequest* request,
+                          vmm::v1::SnapshotInfo* response) override;
+  grpc::Status RestoreVm(grpc::ServerContext* context, const vmm::v1::RestoreVmRequest* request,
+                         vmm::v1::Vm* response) override;
   grpc::ServerWriteReactor<vmm::v1::ConsoleChunk>* StreamConsole(
       grpc::CallbackServerContext* context, const vmm::v1::StreamConsoleRequest* request) override;
   grpc::ServerWriteReactor<vmm::v1::VmEvent>* WatchVm(

@@ -139,6 +139,8 @@ class MmioTransport : public MmioDevice {
   const EventFd& queue_notifier(size_t index) const { return notifiers_[index]; }
 
   const VirtioDevice& device() const { return *device_; }
+  // For restoring the device's own state from a snapshot, on the device loop.
+  VirtioDevice& device() { return *device_; }
   MmioTransportState state() const;
   // Puts back what state() read (of this transport or one in front of the same kind of
   // device), queues included; a live device is activated with the restored features.
