@@ -191,6 +191,8 @@ class Parser {
       if (name == "follow") invocation_.follow = on;
       if (name == "keep") invocation_.keep = on;
       if (name == "entropy") invocation_.entropy_device = on;
+      if (name == "resume") invocation_.resume = on;
+      if (name == "copy-memory") invocation_.copy_memory = on;
       return "";
     }
     const std::string& value = *flag.value;
@@ -234,6 +236,24 @@ class Parser {
       if (!ParseNumber(parts[0], &invocation_.vsock_cid)) return "CID is not a number";
       invocation_.has_vsock = true;
       invocation_.vsock_uds_path = MakeAbsolute(parts[1], cwd_);
+    } else if (name == "dir") {
+      if (value.empty()) return "empty path";
+      invocation_.snapshot_dir = MakeAbsolute(value, cwd_);
+    } else if (name == "drive-path" || name == "tap") {
+      const std::vector<std::string> parts = absl::StrSplit(value, absl::MaxSplits('=', 1));
+      if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+        return name == "tap" ? "expected ID=TAP (an iface id)" : "expected ID=PATH (a drive id)";
+      }
+      if (name == "tap") {
+        invocation_.taps.emplace_back(parts[0], parts[1]);
+      } else {
+        invocation_.drive_paths.emplace_back(parts[0], MakeAbsolute(parts[1], cwd_));
+      }
+    } else if (name == "vsock-path") {
+      if (value.empty()) return "empty path";
+      invocation_.vsock_path_override = MakeAbsolute(value, cwd_);
+    } else if (name == "vsock-cid") {
+      if (!ParseNumber(value, &invocation_.vsock_cid_override)) return not_a_number;
     } else if (name == "cmdline") {
       invocation_.cmdline = value;
     } else if (name == "protocol") {

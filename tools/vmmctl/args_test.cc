@@ -382,3 +382,39 @@ TEST(UsageTest, GeneralUsageListsEveryCommand) {
 
 }  // namespace
 }  // namespace vmmctl
+
+namespace vmmctl {
+namespace {
+
+TEST(ParseArgsTest, SnapshotNeedsADirectory) {
+  Invocation invocation = ParseOk({"snapshot", "web-1", "--dir", "snaps/web"});
+  EXPECT_EQ(invocation.command, Command::kSnapshot);
+  EXPECT_EQ(invocation.vm_id, "web-1");
+  EXPECT_EQ(invocation.snapshot_dir, "/home/me/work/snaps/web");
+  EXPECT_THAT(Parse({"snapshot", "web-1"}).error, HasSubstr("missing required flag --dir"));
+}
+
+TEST(ParseArgsTest, RestoreTakesOverrides) {
+  Invocation invocation =
+      ParseOk({"restore", "--dir=/snap/web", "--id", "c1", "--resume", "--copy-memory",
+               "--drive-path", "root=disks/c1.ext4", "--tap=eth0=tap7", "--vsock-path", "c1.sock",
+               "--vsock-cid", "9"});
+  EXPECT_EQ(invocation.command, Command::kRestore);
+  EXPECT_EQ(invocation.snapshot_dir, "/snap/web");
+  EXPECT_EQ(invocation.vm_id, "c1");
+  EXPECT_TRUE(invocation.resume);
+  EXPECT_TRUE(invocation.copy_memory);
+  ASSERT_EQ(invocation.drive_paths.size(), 1u);
+  EXPECT_EQ(invocation.drive_paths[0].first, "root");
+  EXPECT_EQ(invocation.drive_paths[0].second, "/home/me/work/disks/c1.ext4");
+  ASSERT_EQ(invocation.taps.size(), 1u);
+  EXPECT_EQ(invocation.taps[0].first, "eth0");
+  EXPECT_EQ(invocation.taps[0].second, "tap7");
+  EXPECT_EQ(invocation.vsock_path_override, "/home/me/work/c1.sock");
+  EXPECT_EQ(invocation.vsock_cid_override, 9u);
+  EXPECT_THAT(Parse({"restore", "--dir=/s", "--tap", "eth0"}).error, HasSubstr("ID=TAP"));
+  EXPECT_THAT(Parse({"restore", "--dir=/s", "--drive-path", "=x"}).error, HasSubstr("ID=PATH"));
+}
+
+}  // namespace
+}  // namespace vmmctl

@@ -56,6 +56,19 @@ const std::vector<FlagSpec>& Flags() {
       {"protocol", true, "NAME", "boot protocol: auto (default), linux64 or pvh", false},
       {"follow", false, nullptr, "keep streaming until the VM stops", false},
       {"keep", false, nullptr, "keep the VM once it stopped (default: delete it)", false},
+      {"dir", true, "DIR",
+       "the snapshot's directory, under vmmd's --snapshot_root (snapshot creates it if missing)",
+       false},
+      {"resume", false, nullptr, "run the restored VM at once (default: it stays paused)", false},
+      {"copy-memory", false, nullptr,
+       "read the snapshot's memory into the VM instead of mapping it copy-on-write", false},
+      {"drive-path", true, "ID=PATH",
+       "another image for one of the snapshot's drives, by drive id (each clone its own)", false,
+       /*repeatable=*/true},
+      {"tap", true, "ID=TAP", "another tap for one of the snapshot's network interfaces (by iface id)",
+       false, /*repeatable=*/true},
+      {"vsock-path", true, "PATH", "another Unix socket for the snapshot's vsock device", false},
+      {"vsock-cid", true, "CID", "another context id for the snapshot's vsock device", false},
   };
   return *flags;
 }
@@ -140,6 +153,11 @@ const std::vector<CommandSpec>& AllCommands() {
        "memory-mib", "drive", "net", "vsock", "entropy", "id", "keep"}, {"kernel"},
        "CreateVm, ConfigureBoot, StartVcpus, StreamConsole, GetVm, DeleteVm",
        "create, boot and start a VM, stream its console until it stops, then delete it"},
+      {Command::kSnapshot, "snapshot", "ID", {"dir"}, {"dir"}, "SnapshotVm",
+       "save a paused VM's state and memory in a directory"},
+      {Command::kRestore, "restore", nullptr, {"dir", "id", "resume", "copy-memory", "drive-path",
+       "tap", "vsock-path", "vsock-cid"}, {"dir"}, "RestoreVm",
+       "create a VM from a snapshot and print its id"},
       {Command::kHelp, "help", "[COMMAND]", {}, {}, "none", "show help for a command"},
   };
   return *commands;

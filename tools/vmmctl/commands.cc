@@ -83,6 +83,24 @@ int Watch(const Invocation& invocation, const CommandContext& context) {
   return exit_status;
 }
 
+int Snapshot(const Invocation& invocation, const CommandContext& context) {
+  vmm::v1::SnapshotVmRequest request;
+  request.set_vm_id(invocation.vm_id);
+  request.set_snapshot_dir(invocation.snapshot_dir);
+  vmm::v1::SnapshotInfo info;
+  if (!CallRpc(context, "SnapshotVm", &Stub::SnapshotVm, request, &info).ok()) return 1;
+  return PrintResponse(context, info, FormatSnapshotInfo(info));
+}
+
+int Restore(const Invocation& invocation, const CommandContext& context) {
+  vmm::v1::Vm vm;
+  if (!CallRpc(context, "RestoreVm", &Stub::RestoreVm, MakeRestoreVmRequest(invocation), &vm).ok()) {
+    return 1;
+  }
+  // The id alone, as create prints it.
+  return PrintResponse(context, vm, absl::StrCat(vm.vm_id(), "\n"));
+}
+
 }  // namespace
 
 int ExecuteCommand(const Invocation& invocation, const CommandContext& context) {
@@ -113,6 +131,10 @@ int ExecuteCommand(const Invocation& invocation, const CommandContext& context) 
       return Watch(invocation, context);
     case Command::kRun:
       return RunVm(invocation, context);
+    case Command::kSnapshot:
+      return Snapshot(invocation, context);
+    case Command::kRestore:
+      return Restore(invocation, context);
     case Command::kHelp:
       break;
   }

@@ -63,6 +63,46 @@ class FakeVmmService final : public vmm::v1::VmmService::Service {
     vms_[id].set_state(state);
   }
 
+  vmm::v1::SnapshotVmRequest last_snapshot() {
+    absl::MutexLock lock(&mutex_);
+    return last_snapshot_;
+  }
+  vmm::v1::RestoreVmRequest last_restore() {
+    absl::MutexLock lock(&mutex_);
+    return last_restore_;
+  }
+
+  grpc::Status SnapshotVm(grpc::ServerContext*, const vmm::v1::SnapshotVmRequest* request,
+                          vmm::v1::SnapshotInfo* response) override {
+    absl::MutexLock lock(&mutex_);
+    calls_.push_back("SnapshotVm");
+    last_snapshot_ = *request;
+    response->set_vm_id(request->vm_id());
+    response->set_snapshot_dir(request->snapshot_dir());
+    response->set_duration_micros(12345);
+    vmm::v1::SnapshotFile* state = response->add_files();
+    state->set_path(request->snapshot_dir() + "/state");
+    state->set_size_bytes(20480);
+    state->set_allocated_bytes(20480);
+    vmm::v1::SnapshotFile* memory = response->add_files();
+    memory->set_path(request->snapshot_dir() + "/memory");
+    memory->set_size_bytes(134217728);
+    memory->set_allocated_bytes(4096000);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status RestoreVm(grpc::ServerContext*, const vmm::v1::RestoreVmRequest* request,
+                         vmm::v1::Vm* response) override {
+    absl::MutexLock lock(&mutex_);
+    calls_.push_back("RestoreVm");
+    last_restore_ = *request;
+    const std::string id = request->vm_id().empty() ? "vm-9" : request->vm_id();
+    vms_[id].set_vm_id(id);
+    vms_[id].set_state(request->resume() ? vmm::v1::VM_STATE_RUNNING : vmm::v1::VM_STATE_PAUSED);
+    *response = vms_[id];
+    return grpc::Status::OK;
+  }
+
   grpc::Status CreateVm(grpc::ServerContext*, const vmm::v1::CreateVmRequest* request,
                         vmm::v1::Vm* response) override {
     absl::MutexLock lock(&mutex_);
@@ -217,6 +257,8 @@ class FakeVmmService final : public vmm::v1::VmmService::Service {
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, vmm::v1::Vm> vms_ ABSL_GUARDED_BY(mutex_);
   vmm::v1::CreateVmRequest last_create_ ABSL_GUARDED_BY(mutex_);
+  vmm::v1::SnapshotVmRequest last_snapshot_ ABSL_GUARDED_BY(mutex_);
+  vmm::v1::RestoreVmRequest last_restore_ ABSL_GUARDED_BY(mutex_);
   vmm::v1::ConfigureBootRequest last_boot_ ABSL_GUARDED_BY(mutex_);
 };
 
@@ -542,6 +584,59 @@ TEST_F(CommandsTest, RunInterruptedBeforeStartingCreatesNothing) {
   EXPECT_EQ(Execute(RunInvocation(), /*json=*/false, &interruption), 128 + SIGTERM);
   EXPECT_THAT(err_.str(), HasSubstr("interrupted by SIGTERM while creating the VM"));
   EXPECT_THAT(service_.calls(), IsEmpty());
+}
+
+}  // namespace
+}  // namespace vmmctl
+
+namespace vmmctl {
+namespace {
+
+TEST_F(CommandsTest, SnapshotSendsTheDirectoryAndPrintsTheFiles) {
+  Invocation invocation = Make(Command::kSnapshot, "web-1");
+  invocation.snapshot_dir = "/var/lib/vmmd/snapshots/web";
+  EXPECT_EQ(Execute(invocation), 0);
+  EXPECT_EQ(service_.last_snapshot().vm_id(), "web-1");
+  EXPECT_EQ(service_.last_snapshot().snapshot_dir(), "/var/lib/vmmd/snapshots/web");
+  EXPECT_EQ(out_.str(),
+            "web-1: saved in /var/lib/vmmd/snapshots/web in 12.3 ms\n"
+            "  /var/lib/vmmd/snapshots/web/state  20480 bytes (20480 on disk)\n"
+            "  /var/lib/vmmd/snapshots/web/memory  134217728 bytes (4096000 on disk)\n");
+}
+
+TEST_F(CommandsTest, RestoreSendsTheOverridesAndPrintsTheId) {
+  Invocation invocation = Make(Command::kRestore, "clone-3");
+  invocation.snapshot_dir = "/snap/web";
+  invocation.resume = true;
+  invocation.copy_memory = true;
+  invocation.drive_paths = {{"root", "/images/clone-3.ext4"}};
+  invocation.taps = {{"eth0", "tap3"}};
+  invocation.vsock_path_override = "/run/vmmd/vsock/clone-3.sock";
+  EXPECT_EQ(Execute(invocation), 0);
+  EXPECT_EQ(out_.str(), "clone-3\n");
+  const vmm::v1::RestoreVmRequest request = service_.last_restore();
+  EXPECT_EQ(request.vm_id(), "clone-3");
+  EXPECT_EQ(request.snapshot_dir(), "/snap/web");
+  EXPECT_TRUE(request.resume());
+  EXPECT_TRUE(request.copy_memory());
+  ASSERT_EQ(request.drive_overrides_size(), 1);
+  EXPECT_EQ(request.drive_overrides(0).drive_id(), "root");
+  EXPECT_EQ(request.drive_overrides(0).path(), "/images/clone-3.ext4");
+  ASSERT_EQ(request.network_overrides_size(), 1);
+  EXPECT_EQ(request.network_overrides(0).iface_id(), "eth0");
+  EXPECT_EQ(request.network_overrides(0).host_dev_name(), "tap3");
+  ASSERT_TRUE(request.has_vsock_override());
+  EXPECT_EQ(request.vsock_override().uds_path(), "/run/vmmd/vsock/clone-3.sock");
+  EXPECT_EQ(request.vsock_override().guest_cid(), 0u);
+}
+
+TEST_F(CommandsTest, RestoreWithoutOverridesSendsNone) {
+  Invocation invocation = Make(Command::kRestore);
+  invocation.snapshot_dir = "/snap/web";
+  EXPECT_EQ(Execute(invocation), 0);
+  EXPECT_EQ(out_.str(), "vm-9\n");
+  EXPECT_FALSE(service_.last_restore().has_vsock_override());
+  EXPECT_FALSE(service_.last_restore().resume());
 }
 
 }  // namespace

@@ -292,4 +292,14 @@ std::string FormatStateLine(const vmm::v1::Vm& vm) {
   return absl::StrCat(line, "\n");
 }
 
+std::string FormatSnapshotInfo(const vmm::v1::SnapshotInfo& info) {
+  std::string text = absl::StrFormat("%s: saved in %s in %.1f ms\n", info.vm_id(),
+                                     info.snapshot_dir(), info.duration_micros() / 1000.0);
+  for (const vmm::v1::SnapshotFile& file : info.files()) {
+    absl::StrAppendFormat(&text, "  %s  %d bytes (%d on disk)\n", file.path(), file.size_bytes(),
+                          file.allocated_bytes());
+  }
+  return text;
+}
+
 }  // namespace vmmctl

@@ -32,6 +32,10 @@ std::string FormatDeviceSummary(const vmm::v1::Vm& vm);
 // One line after a state-changing call: "vm-1: running", "vm-1: stopped (guest reset)".
 std::string FormatStateLine(const vmm::v1::Vm& vm);
 
+// After a snapshot: "vm-1: saved in /snap/a in 12.3 ms" and a line per file with its size
+// and what it takes on disk.
+std::string FormatSnapshotInfo(const vmm::v1::SnapshotInfo& info);
+
 }  // namespace vmmctl
 
 #endif  // VMMD_TOOLS_VMMCTL_FORMAT_H_

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vmmctl {
@@ -25,6 +26,8 @@ enum class Command {
   kDelete,
   kWatch,
   kRun,
+  kSnapshot,
+  kRestore,
 };
 
 // The --tls_* flags as given; unset ones may come from $VMMD_TLS_* (tls_options.h).
@@ -75,6 +78,14 @@ struct Invocation {
   std::string boot_protocol;     // --protocol: "" (auto), auto, linux64 or pvh
   bool follow = false;           // console --follow
   bool keep = false;             // run --keep
+  std::string snapshot_dir;      // snapshot/restore --dir, absolute
+  bool resume = false;           // restore --resume
+  bool copy_memory = false;      // restore --copy-memory
+  // restore --drive-path DRIVE_ID=PATH and --tap IFACE_ID=TAP, in the order given.
+  std::vector<std::pair<std::string, std::string>> drive_paths;
+  std::vector<std::pair<std::string, std::string>> taps;
+  std::string vsock_path_override;  // restore --vsock-path, absolute
+  uint32_t vsock_cid_override = 0;  // restore --vsock-cid
   std::optional<Command> help_topic;  // for kHelp: the command asked about, if any
 };
 

@@ -39,4 +39,27 @@ vmm::v1::ConfigureBootRequest MakeConfigureBootRequest(const Invocation& invocat
   return request;
 }
 
+vmm::v1::RestoreVmRequest MakeRestoreVmRequest(const Invocation& invocation) {
+  vmm::v1::RestoreVmRequest request;
+  request.set_vm_id(invocation.vm_id);
+  request.set_snapshot_dir(invocation.snapshot_dir);
+  request.set_resume(invocation.resume);
+  request.set_copy_memory(invocation.copy_memory);
+  for (const auto& [drive_id, path] : invocation.drive_paths) {
+    vmm::v1::DriveOverride* drive = request.add_drive_overrides();
+    drive->set_drive_id(drive_id);
+    drive->set_path(path);
+  }
+  for (const auto& [iface_id, tap] : invocation.taps) {
+    vmm::v1::NetworkInterfaceOverride* interface = request.add_network_overrides();
+    interface->set_iface_id(iface_id);
+    interface->set_host_dev_name(tap);
+  }
+  if (!invocation.vsock_path_override.empty() || invocation.vsock_cid_override != 0) {
+    request.mutable_vsock_override()->set_uds_path(invocation.vsock_path_override);
+    request.mutable_vsock_override()->set_guest_cid(invocation.vsock_cid_override);
+  }
+  return request;
+}
+
 }  // namespace vmmctl

@@ -17,6 +17,9 @@ vmm::v1::CreateVmRequest MakeCreateVmRequest(const Invocation& invocation);
 vmm::v1::ConfigureBootRequest MakeConfigureBootRequest(const Invocation& invocation,
                                                        const std::string& vm_id);
 
+// --dir, --id, --resume, --copy-memory and the overrides, in the order given.
+vmm::v1::RestoreVmRequest MakeRestoreVmRequest(const Invocation& invocation);
+
 }  // namespace vmmctl
 
 #endif  // VMMD_TOOLS_VMMCTL_REQUESTS_H_
