@@ -34,11 +34,6 @@ snapshot::v1::VirtioDeviceState VirtioDeviceStateOf(const VirtioSlot& slot) {
 // Restore activates a live device with the features it had). On the device loop.
 absl::Status RestoreVirtioDevice(VirtioSlot& slot, const snapshot::v1::VirtioDeviceState& state,
                                  const std::string& where) {
-  if (state.id() != slot.id || state.kind() != slot.kind) {
-    return absl::InvalidArgumentError(absl::StrCat(where, " is ", state.kind(), " \"", state.id(),
-                                                   "\"; the VM has ", slot.kind, " \"", slot.id,
-                                                   "\" there"));
-  }
   virtio::VirtioDevice& device = slot.transport->device();
   if (auto* net = dynamic_cast<virtio::NetDevice*>(&device)) {
     if (!state.has_net()) return absl::InvalidArgumentError(absl::StrCat(where, ".net is missing"));
@@ -71,6 +66,15 @@ absl::Status RestoreMachineState(Machine& machine, const snapshot::v1::MachineSt
     return absl::InvalidArgumentError(absl::StrCat("virtio_devices: the state has ",
                                                    state.virtio_devices_size(), "; the VM has ",
                                                    machine.virtio.size()));
+  }
+  for (size_t i = 0; i < machine.virtio.size(); ++i) {
+    const snapshot::v1::VirtioDeviceState& device = state.virtio_devices(i);
+    const VirtioSlot& slot = *machine.virtio[i];
+    if (device.id() != slot.id || device.kind() != slot.kind) {
+      return absl::InvalidArgumentError(absl::StrCat("virtio_devices[", i, "] is ", device.kind(),
+                                                     " \"", device.id(), "\"; the VM has ",
+                                                     slot.kind, " \"", slot.id, "\" there"));
+    }
   }
   // The windows and lines the guest knows its devices by must be where this VM put them.
   if (snapshot::ResourceAllocatorStateFromProto(state.resources()) != machine.resources.state()) {
