@@ -52,6 +52,7 @@ for directive in \
     'ProtectSystem=strict' \
     'NoNewPrivileges=yes' \
     'RuntimeDirectory=vmmd vmmd/vsock' \
+    'StateDirectory=vmmd vmmd/images vmmd/snapshots' \
     'RuntimeDirectoryMode=0750' \
     'Restart=on-failure' \
     'UMask=0027' \
