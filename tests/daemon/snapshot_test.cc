@@ -80,8 +80,12 @@ class SnapshotTest : public ::testing::Test {
     std::string pattern = std::string(getenv("TEST_TMPDIR")) + "/snapshotsXXXXXX";
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     snapshot_root_ = pattern;
-    absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon =
-        DaemonProcess::Start(kDaemon, {kCounterGuest}, {"--snapshot_root=" + snapshot_root_});
+    // Short: "<uds_path>_<port>" must fit a Unix socket address (TEST_TMPDIR is too deep).
+    char vsock_root[] = "/tmp/vsnap.XXXXXX";
+    ASSERT_NE(mkdtemp(vsock_root), nullptr);
+    vsock_root_ = vsock_root;
+    absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start(
+        kDaemon, {kCounterGuest}, {"--snapshot_root=" + snapshot_root_, "--vsock_root=" + vsock_root_});
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);
     stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
@@ -89,6 +93,8 @@ class SnapshotTest : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure() && daemon_) std::cerr << "vmmd log:\n" << daemon_->Log();
+    daemon_.reset();
+    if (!vsock_root_.empty()) rmdir(vsock_root_.c_str());
   }
 
   // The VM's ticks once it has printed at least `count` more than `after`, polling its
@@ -162,6 +168,7 @@ class SnapshotTest : public ::testing::Test {
   }
 
   std::string snapshot_root_;
+  std::string vsock_root_;
   std::unique_ptr<DaemonProcess> daemon_;
   std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
 };
@@ -226,6 +233,73 @@ TEST_F(SnapshotTest, ARestoredGuestGoesOnFromItsCountAndClonesRunAtOnce) {
   }
   ASSERT_TRUE(Delete("restored").ok());
   ASSERT_TRUE(Delete("clone").ok());
+}
+
+// A clone of a VM that still exists needs devices of its own: without overrides its drive
+// (attached read-write) is refused; with them it gets its own image, vsock socket and CID,
+// and keeps the snapshot's other devices.
+TEST_F(SnapshotTest, AClonesDevicesAreItsOwn) {
+  const std::string image = daemon_->image_root() + "/disk.img";
+  WriteFile(image, std::string(1 << 20, '\0'));
+  vmm::v1::CreateVmRequest create;
+  create.set_vm_id("source");
+  create.set_vcpu_count(1);
+  create.set_memory_mib(kMemoryMib);
+  vmm::v1::Drive* drive = create.add_drives();
+  drive->set_drive_id("data");
+  drive->set_path(image);
+  create.set_entropy_device(true);
+  create.mutable_vsock()->set_guest_cid(5);
+  create.mutable_vsock()->set_uds_path(vsock_root_ + "/s.sock");
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(stub_->CreateVm(Context().get(), create, &vm).ok());
+  vmm::v1::ConfigureBootRequest configure;
+  configure.set_vm_id("source");
+  configure.set_kernel_path(daemon_->ImagePath(kGuestFile));
+  configure.set_cmdline("console=ttyS0");
+  vmm::v1::BootInfo info;
+  ASSERT_TRUE(stub_->ConfigureBoot(Context().get(), configure, &info).ok());
+  vmm::v1::StartVcpusRequest start;
+  start.set_vm_id("source");
+  ASSERT_TRUE(stub_->StartVcpus(Context().get(), start, &vm).ok());
+  const Tick last = AwaitTicks("source", 2).back();
+  ASSERT_TRUE(Pause("source").ok());
+  const std::string dir = snapshot_root_ + "/devices";
+  vmm::v1::SnapshotInfo saved;
+  ASSERT_TRUE(Snapshot("source", dir, &saved).ok());
+
+  grpc::Status status = Restore("clash", dir, true, &vm);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("drives[0].path"));
+  EXPECT_EQ(VmCount(), 1u);
+
+  const std::string copy = daemon_->image_root() + "/clone.img";
+  WriteFile(copy, ReadFile(image));
+  vmm::v1::RestoreVmRequest request;
+  request.set_vm_id("clone");
+  request.set_snapshot_dir(dir);
+  request.set_resume(true);
+  vmm::v1::DriveOverride* drive_override = request.add_drive_overrides();
+  drive_override->set_drive_id("data");
+  drive_override->set_path(copy);
+  request.mutable_vsock_override()->set_uds_path(vsock_root_ + "/c.sock");
+  request.mutable_vsock_override()->set_guest_cid(7);
+  status = Restore(request, &vm);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(vm.drives_size(), 1);
+  EXPECT_EQ(vm.drives(0).path(), copy);
+  EXPECT_TRUE(vm.entropy_device());
+  EXPECT_EQ(vm.vsock().guest_cid(), 7u);
+  EXPECT_EQ(vm.vsock().uds_path(), vsock_root_ + "/c.sock");
+  struct stat socket_info;
+  EXPECT_EQ(stat((vsock_root_ + "/c.sock").c_str(), &socket_info), 0);
+  EXPECT_EQ(vm.boot_info().devices_size(), info.devices_size());
+  const std::vector<Tick> after = AwaitTicks("clone", 2);
+  ASSERT_FALSE(after.empty());
+  EXPECT_GT(after[0].count, last.count);
+  ASSERT_TRUE(Delete("clone").ok());
+  EXPECT_NE(stat((vsock_root_ + "/c.sock").c_str(), &socket_info), 0);  // gone with the VM
+  ASSERT_TRUE(Delete("source").ok());
 }
 
 TEST_F(SnapshotTest, OnlyAPausedVmUnderTheRootIsSaved) {
