@@ -7,6 +7,8 @@
 // here with a correct header, so that the parser and every field check are reached.
 // Invariants:
 //   - a refusal is INVALID_ARGUMENT or FAILED_PRECONDITION, with a message;
+//   - the spec (daemon/vm_spec_proto.h) converts, or is refused naming "spec.", and round
+//     trips; a vCPU's CPUID is offered by itself (snapshot/cpuid_check.h);
 //   - what is accepted encodes again into a file that decodes to the same message;
 //   - each vCPU's and the VM's KVM state either converts or is refused with INVALID_ARGUMENT
 //     naming the vCPU, and what converts converts back to the same bytes.
@@ -19,10 +21,13 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/crc64.h"
+#include "daemon/vm_spec_proto.h"
+#include "snapshot/cpuid_check.h"
 #include "snapshot/device_state_proto.h"
 #include "snapshot/kvm_state_proto.h"
 #include "snapshot/state_file.h"
@@ -189,6 +194,38 @@ void CheckKvmState(const MachineState& state) {
              "a converted VM state converts back to other bytes");
 }
 
+// The spec either converts or is refused with INVALID_ARGUMENT naming "spec."; what converts
+// converts back to a spec that converts to the same message.
+void CheckSpec(const MachineState& state) {
+  absl::StatusOr<VmSpec> spec = VmSpecFromProto(state.spec());
+  if (!spec.ok()) {
+    FUZZ_CHECK(spec.status().code() == absl::StatusCode::kInvalidArgument &&
+                   absl::StrContains(spec.status().message(), "spec."),
+               spec.status().ToString());
+    return;
+  }
+  const snapshot::v1::VmSpec once = VmSpecToProto(spec->config, spec->boot);
+  absl::StatusOr<VmSpec> again = VmSpecFromProto(once);
+  FUZZ_CHECK(again.ok(), again.status().ToString());
+  FUZZ_CHECK(VmSpecToProto(again->config, again->boot).SerializeAsString() == once.SerializeAsString(),
+             "a converted spec converts back to another");
+}
+
+// Each vCPU's CPUID, whole entries only (as RestoreVm reads it): a CPU offers what it offers,
+// and against a host offering nothing the answer is OK or FAILED_PRECONDITION.
+void CheckCpuid(const MachineState& state) {
+  for (int i = 0; i < state.vcpus_size(); ++i) {
+    const std::string& bytes = state.vcpus(i).cpuid();
+    std::vector<kvm_cpuid_entry2> cpuid(bytes.size() / sizeof(kvm_cpuid_entry2));
+    std::memcpy(cpuid.data(), bytes.data(), cpuid.size() * sizeof(kvm_cpuid_entry2));
+    const absl::Status itself = snapshot::CheckCpuidOffered(cpuid, cpuid, "vcpus");
+    FUZZ_CHECK(itself.ok(), itself.ToString());
+    const absl::Status nothing = snapshot::CheckCpuidOffered(cpuid, {}, "vcpus");
+    FUZZ_CHECK(nothing.ok() || nothing.code() == absl::StatusCode::kFailedPrecondition,
+               nothing.ToString());
+  }
+}
+
 }  // namespace
 }  // namespace vmmd::fuzz::snapshot_state
 
@@ -208,6 +245,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(again->SerializeAsString() == state->SerializeAsString(),
              "an accepted state encodes into a file that decodes to another");
   CheckKvmState(*state);
+  CheckSpec(*state);
+  CheckCpuid(*state);
   return 0;
 }
 
