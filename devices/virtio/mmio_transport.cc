@@ -330,7 +330,10 @@ MmioTransportState MmioTransport::state() const {
   state.queue_sel = queue_sel_;
   state.interrupt_status = interrupt_status_.load();
   state.config_generation = config_generation_.load();
-  for (const Virtqueue& queue : queues_) state.queues.push_back(queue.state());
+  for (const Virtqueue& queue : queues_) {
+    state.queues.push_back(queue.state());
+    state.queues.back().next_avail = state.queues.back().next_used;
+  }
   return state;
 }
 

@@ -141,6 +141,11 @@ class MmioTransport : public MmioDevice {
   const VirtioDevice& device() const { return *device_; }
   // For restoring the device's own state from a snapshot, on the device loop.
   VirtioDevice& device() { return *device_; }
+  // The state to save: every queue's as it is, except that chains the device holds (popped,
+  // not yet used: a net device's receive buffers, or a packet waiting for its tap) are given
+  // back, next_avail set to next_used, so that a transport restored from it pops them again.
+  // Devices use their chains in the order they popped them, so the ones held are the last
+  // popped; and the driver cannot reuse their avail-ring slots while they are unused.
   MmioTransportState state() const;
   // Puts back what state() read (of this transport or one in front of the same kind of
   // device), queues included; a live device is activated with the restored features.
