@@ -25,6 +25,8 @@ packages=(
   iproute2
   # tests: //tests/daemon:tls_test makes its CA and certificates with the openssl CLI
   openssl
+  # tests: //boot/acpi:tables_iasl_test reads the ACPI tables back with acpica's iasl
+  acpica-tools
   # benchmarks (tools/bench): QEMU microvm as the peer, callgrind, and the plot (Debian's
   # python3 with matplotlib: /usr/bin/python3)
   qemu-system-x86 valgrind python3-matplotlib
