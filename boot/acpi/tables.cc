@@ -14,9 +14,12 @@ constexpr size_t kMaxDevices = 1000;    // V000-V999
 constexpr uint32_t kIoapicPins = 24;
 constexpr size_t kHeaderSize = 36;
 
+// `value`'s low `bytes` bytes (1 to 8), little-endian.
 void Put(std::vector<uint8_t>& out, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
 }
+
+void PutZeros(std::vector<uint8_t>& out, size_t count) { out.insert(out.end(), count, 0); }
 
 void PutText(std::vector<uint8_t>& out, const char* text, size_t width) {
   const size_t length = std::strlen(text);
@@ -66,7 +69,7 @@ void PutIoPort(std::vector<uint8_t>& out, uint16_t port) {
   Put(out, port, 8);
 }
 
-void PutNoRegister(std::vector<uint8_t>& out) { Put(out, 0, 12); }
+void PutNoRegister(std::vector<uint8_t>& out) { PutZeros(out, 12); }
 
 std::vector<uint8_t> Fadt(const TablesConfig& config, uint64_t dsdt) {
   constexpr uint32_t kHwReducedAcpi = 1u << 20;
@@ -79,10 +82,10 @@ std::vector<uint8_t> Fadt(const TablesConfig& config, uint64_t dsdt) {
   Put(out, 0, 1);                                  // reserved
   Put(out, 0, 1);                                  // preferred PM profile: unspecified
   Put(out, 0, 2);                                  // SCI_INT: none (hardware-reduced)
-  Put(out, 0, 4 + 1 + 1 + 1 + 1);                  // SMI_CMD .. PSTATE_CNT
-  Put(out, 0, 4 * 8);                              // the fixed-hardware register blocks
+  PutZeros(out, 4 + 1 + 1 + 1 + 1);                  // SMI_CMD .. PSTATE_CNT
+  PutZeros(out, 4 * 8);                            // the fixed-hardware register blocks
   Put(out, 0, 8);                                  // their lengths, GPE1_BASE, CST_CNT
-  Put(out, 0, 2 + 2 + 2 + 2 + 1 + 1 + 1 + 1 + 1);  // P_LVL2_LAT .. CENTURY
+  PutZeros(out, 2 + 2 + 2 + 2 + 1 + 1 + 1 + 1 + 1);  // P_LVL2_LAT .. CENTURY
   Put(out, kBootArch, 2);
   Put(out, 0, 1);  // reserved
   Put(out, kHwReducedAcpi, 4);
