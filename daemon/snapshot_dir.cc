@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -84,6 +85,16 @@ absl::StatusOr<SnapshotDir> SnapshotDir::Open(absl::string_view path, const std:
     default:
       return ErrnoToStatus(errno, absl::StrCat("openat2(", path, ")"));
   }
+}
+
+absl::Status SnapshotDir::Lock(bool exclusive) const {
+  if (::flock(dir_.get(), (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) return absl::OkStatus();
+  if (errno == EWOULDBLOCK) {
+    return absl::AbortedError(absl::StrCat(
+        path_, exclusive ? " is in use by another snapshot or a restore; retry"
+                         : " is being written by a snapshot; retry"));
+  }
+  return ErrnoToStatus(errno, absl::StrCat("flock ", path_));
 }
 
 absl::StatusOr<UniqueFd> SnapshotDir::CreateFile(absl::string_view name) const {

@@ -33,6 +33,14 @@ class SnapshotDir {
 
   const std::string& path() const { return path_; }
 
+  // Holds the directory against a writer (shared: RestoreVm, while it reads the state and
+  // opens the memory it goes with) or against everyone (exclusive: SnapshotVm, while it
+  // writes and renames both files), until this SnapshotDir goes: a restore never pairs one
+  // snapshot's state with another's memory, and two snapshots never mix their files.
+  // Never waits: ABORTED naming the directory when it is held the other way, so the caller
+  // can retry.
+  absl::Status Lock(bool exclusive) const;
+
   // A new, empty file that becomes `name` at Commit (until then "<name>.partial", replacing
   // any left by an earlier failure).
   absl::StatusOr<UniqueFd> CreateFile(absl::string_view name) const;

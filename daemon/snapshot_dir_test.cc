@@ -66,6 +66,27 @@ TEST_F(SnapshotDirTest, DiscardRemovesWhatFailed) {
   EXPECT_THAT(dir->OpenFile("memory"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("not a snapshot")));
 }
 
+TEST_F(SnapshotDirTest, AWriterExcludesEveryoneAndReadersExcludeWriters) {
+  absl::StatusOr<SnapshotDir> writer = SnapshotDir::Open(root_ + "/l", root_, true, "snapshot_dir");
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_THAT(writer->Lock(true), IsOk());
+  {
+    absl::StatusOr<SnapshotDir> reader = SnapshotDir::Open(root_ + "/l", root_, false, "snapshot_dir");
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    EXPECT_THAT(reader->Lock(false), StatusIs(absl::StatusCode::kAborted, HasSubstr("being written")));
+    EXPECT_THAT(reader->Lock(true), StatusIs(absl::StatusCode::kAborted, HasSubstr("in use")));
+  }
+  writer = absl::InternalError("closed");  // the lock goes with the directory's fd
+  absl::StatusOr<SnapshotDir> reader1 = SnapshotDir::Open(root_ + "/l", root_, false, "snapshot_dir");
+  absl::StatusOr<SnapshotDir> reader2 = SnapshotDir::Open(root_ + "/l", root_, false, "snapshot_dir");
+  ASSERT_TRUE(reader1.ok() && reader2.ok());
+  EXPECT_THAT(reader1->Lock(false), IsOk());
+  EXPECT_THAT(reader2->Lock(false), IsOk());
+  absl::StatusOr<SnapshotDir> late_writer = SnapshotDir::Open(root_ + "/l", root_, true, "snapshot_dir");
+  ASSERT_TRUE(late_writer.ok());
+  EXPECT_THAT(late_writer->Lock(true), StatusIs(absl::StatusCode::kAborted, HasSubstr("in use")));
+}
+
 TEST_F(SnapshotDirTest, NoRootMeansNoSnapshots) {
   EXPECT_THAT(SnapshotDir::Open(root_ + "/a", "", true, "snapshot_dir"),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("--snapshot_root")));

@@ -119,6 +119,7 @@ absl::StatusOr<SnapshotResult> VmManager::Snapshot(const SnapshotParams& params)
   }
   ASSIGN_OR_RETURN(SnapshotDir dir, SnapshotDir::Open(params.snapshot_dir, options_.snapshot_root,
                                                       /*create=*/true, "snapshot_dir"));
+  RETURN_IF_ERROR(dir.Lock(/*exclusive=*/true));
   if (!kvm_) return absl::UnavailableError("KVM is not available on this host (/dev/kvm)");
   absl::StatusOr<std::vector<uint32_t>> msrs = kvm_->GetMsrIndexList();
   if (!msrs.ok()) return absl::InternalError(absl::StrCat("KVM_GET_MSR_INDEX_LIST: ", msrs.status().message()));
@@ -162,6 +163,7 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Restore(const Restore
   }
   ASSIGN_OR_RETURN(SnapshotDir dir, SnapshotDir::Open(params.snapshot_dir, options_.snapshot_root,
                                                       /*create=*/false, "snapshot_dir"));
+  RETURN_IF_ERROR(dir.Lock(/*exclusive=*/false));
   ASSIGN_OR_RETURN(std::string bytes, ReadStateFile(dir));
   absl::StatusOr<snapshot::v1::MachineState> state = snapshot::DecodeStateFile(bytes);
   if (!state.ok()) {
