@@ -21,6 +21,7 @@ namespace vmmd::stress {
 
 // Memory bounds hold only without a sanitizer (tests/daemon/memory_bounds.h).
 using ::vmmd::testing::kMemoryBoundsApply;
+using ::vmmd::testing::kSanitizedBuild;
 
 
 // Runfiles paths of the daemon and of the guests the stress tests boot.
