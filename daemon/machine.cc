@@ -75,6 +75,9 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const KvmSystem& kvm,
   RETURN_IF_ERROR(machine->io_bus.Register(I8042::kBase, I8042::kPortCount, machine->i8042.get()));
   RETURN_IF_ERROR(machine->io_bus.Register(TestExit::kBase, TestExit::kPortCount,
                                            machine->test_exit.get()));
+  machine->acpi_sleep = std::make_unique<AcpiSleep>([stop = events.stop_guest] { stop("guest poweroff"); });
+  RETURN_IF_ERROR(machine->io_bus.Register(AcpiSleep::kBase, AcpiSleep::kPortCount,
+                                           machine->acpi_sleep.get()));
   if (config.coalesce_serial_output) {
     absl::StatusOr<std::unique_ptr<CoalescedPortWrites>> serial_writes =
         CoalescedPortWrites::Create(kvm, machine->vm, *machine->vcpus[0], machine->io_bus,

@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "base/event_loop.h"
 #include "daemon/coalesced_port_writes.h"
+#include "devices/acpi_sleep.h"
 #include "devices/eventfd_interrupt.h"
 #include "devices/i8042.h"
 #include "devices/io_bus.h"
@@ -76,7 +77,8 @@ struct VirtioSlot {
 // Machine.
 struct MachineEvents {
   std::function<void(uint8_t byte)> console_output;
-  // The guest reset itself (i8042) or reported an exit code (test-exit port).
+  // The guest reset itself (i8042), reported an exit code (test-exit port) or powered off
+  // (ACPI S5).
   std::function<void(std::string reason)> stop_guest;
   // The guest wrote one of COM1's registers other than THR: what it allows may have changed.
   std::function<void()> serial_registers_changed;
@@ -100,6 +102,7 @@ struct Machine {
   std::unique_ptr<PortWriteObserver> serial_port;  // COM1 as the bus sees it
   std::unique_ptr<I8042> i8042;
   std::unique_ptr<TestExit> test_exit;
+  std::unique_ptr<AcpiSleep> acpi_sleep;  // the FADT's sleep registers: S5 powers off
   IoBus io_bus;
   MmioBus mmio_bus;
   // COM1's THR writes queued in KVM instead of exiting each; null where KVM cannot.

@@ -40,6 +40,7 @@ using ::vmmd::testing::WaitForValue;
 constexpr char kDaemon[] = "daemon/vmmd";
 constexpr char kHelloGuest[] = "tests/guest/hello_guest.elf";
 constexpr char kPortSpinGuest[] = "tests/guest/port_spin_guest.elf";
+constexpr char kPoweroffGuest[] = "tests/guest/poweroff_guest.elf";
 
 // The daemon's threads apart from gRPC's timer manager, which starts and retires its own
 // threads as timers come and go, whatever vmmd does.
@@ -77,7 +78,7 @@ class DaemonEndToEndTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(::vmmd::testing::KvmUsable());
-    absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start(kDaemon, {kHelloGuest, kPortSpinGuest});
+    absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon = DaemonProcess::Start(kDaemon, {kHelloGuest, kPortSpinGuest, kPoweroffGuest});
     ASSERT_TRUE(daemon.ok()) << daemon.status();
     daemon_ = std::move(*daemon);
     stub_ = vmm::v1::VmmService::NewStub(daemon_->Connect());
@@ -98,6 +99,20 @@ class DaemonEndToEndTest : public ::testing::Test {
   std::unique_ptr<DaemonProcess> daemon_;
   std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
 };
+
+// ACPI's way off: S5 with SLP_EN on the sleep control register stops the VM, and says so.
+TEST_F(DaemonEndToEndTest, AGuestThatPowersOffStopsWithGuestPoweroff) {
+  const std::string console = BootAndFollowConsole(*stub_, *daemon_, "off", "poweroff_guest.elf", 1, 32,
+                                                   "console=ttyS0");
+  EXPECT_THAT(console, HasSubstr("powering off"));
+  EXPECT_THAT(console, ::testing::Not(HasSubstr("still running")));
+  vmm::v1::GetVmRequest get;
+  get.set_vm_id("off");
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(stub_->GetVm(Context().get(), get, &vm).ok());
+  EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_STOPPED);
+  EXPECT_EQ(vm.exit_reason(), "guest poweroff");
+}
 
 TEST_F(DaemonEndToEndTest, HelloGuestBootsPrintsItsBannerAndResets) {
   // One VM first: the daemon's threads and fds settle after its first VM (gRPC's own
