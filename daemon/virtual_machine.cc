@@ -115,6 +115,13 @@ absl::StatusOr<snapshot::v1::MachineState> VirtualMachine::SnapshotOnWorker(
     RETURN_IF_ERROR(RequireState(VmState::kPaused, "snapshot"));
     boot = VmBoot{*boot_info_, kernel_path_, kernel_format_, cmdline_};
   }
+  // Each parked vCPU's last exit is completed first: otherwise its RIP still points at the
+  // OUT or MMIO write it made, and a restored guest would make it again (a console byte
+  // printed twice, a register written twice).
+  for (const std::unique_ptr<Vcpu>& vcpu : machine_->vcpus) {
+    RETURN_IF_ERROR(HostError(absl::StrCat("vcpu ", vcpu->id(), " pending exit"),
+                              vcpu->CompletePendingExit()));
+  }
   // What KVM still holds of COM1's output goes to the console first: the UART's state below
   // is then all there is.
   if (machine_->serial_writes) machine_->serial_writes->Flush();

@@ -107,6 +107,33 @@ TEST_F(VmTest, PortReadTakesTheValueWeGive) {
   EXPECT_EQ(out->data[0], 0x5c);
 }
 
+// A port exit completes only at the next KVM_RUN: until then RIP is still at the OUT (state
+// saved then would replay it) and an IN's value is not yet in AL. CompletePendingExit
+// finishes both without running the guest on.
+TEST_F(VmTest, CompletingAPendingExitMovesPastTheInstructionWithoutRunning) {
+  // in al, 0x70; out 0x10, al; jmp $
+  LoadRealModeCode(std::array<uint8_t, 6>{0xe4, 0x70, 0xe6, 0x10, 0xeb, 0xfe});
+  ASSERT_OK_AND_ASSIGN(kvm_regs start, vcpu_->GetRegs());
+  ASSERT_OK_AND_ASSIGN(VcpuExit first, vcpu_->Run());
+  auto* in = std::get_if<vcpu_exit::IoIn>(&first);
+  ASSERT_NE(in, nullptr) << "exit index " << first.index();
+  in->data[0] = 0x5c;
+  ASSERT_OK_AND_ASSIGN(kvm_regs pending, vcpu_->GetRegs());
+  EXPECT_EQ(pending.rip, start.rip) << "KVM still owes the IN";
+  ASSERT_OK(vcpu_->CompletePendingExit());
+  ASSERT_OK_AND_ASSIGN(kvm_regs done, vcpu_->GetRegs());
+  EXPECT_EQ(done.rip, start.rip + 2) << "past the IN, not past the OUT after it";
+  EXPECT_EQ(done.rax & 0xff, 0x5cu);
+  // And the guest goes on from there: the OUT comes next, once.
+  ASSERT_OK_AND_ASSIGN(VcpuExit second, vcpu_->Run());
+  const auto* out = std::get_if<vcpu_exit::IoOut>(&second);
+  ASSERT_NE(out, nullptr) << "exit index " << second.index();
+  EXPECT_EQ(out->data[0], 0x5c);
+  ASSERT_OK(vcpu_->CompletePendingExit());
+  ASSERT_OK_AND_ASSIGN(kvm_regs after_out, vcpu_->GetRegs());
+  EXPECT_EQ(after_out.rip, start.rip + 4);
+}
+
 TEST_F(VmTest, WriteOutsideRamIsMmio) {
   // mov ax, 0x1000; mov ds, ax; mov byte [0xf000], 0x5a; jmp $   (0x1f000 is past 64 KiB)
   LoadRealModeCode(std::array<uint8_t, 12>{0xb8, 0x00, 0x10, 0x8e, 0xd8, 0xc6, 0x06, 0x00, 0xf0,

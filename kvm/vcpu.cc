@@ -233,6 +233,18 @@ void Vcpu::RequestExit() {
   ::pthread_kill(*running_thread_, KickSignal());
 }
 
+absl::Status Vcpu::CompletePendingExit() {
+  __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  const int result = ::ioctl(fd_.get(), KVM_RUN, 0);
+  const int error = errno;
+  __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+  if (result < 0 && (error == EINTR || error == EAGAIN)) return absl::OkStatus();
+  if (result < 0) return ::vmmd::ErrnoToStatus(error, absl::StrFormat("KVM_RUN(vcpu %u)", id_));
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "vcpu %u: KVM exited again (reason %u) while completing its last exit", id_,
+      run_->exit_reason));
+}
+
 absl::StatusOr<VcpuExit> Vcpu::Run() {
   {
     std::lock_guard<std::mutex> lock(running_mutex_);

@@ -91,6 +91,14 @@ class Vcpu {
   // was called (before or during the call); the request is consumed.
   absl::StatusOr<VcpuExit> Run();
 
+  // Finishes what KVM still owes the last exit without running the guest: an I/O or MMIO
+  // exit completes only at the next KVM_RUN (an IN's value lands in the register, RIP moves
+  // past the instruction), so state read before that would replay the instruction after a
+  // restore. KVM_RUN with immediate_exit set completes it and returns at once (the KVM API's
+  // advice before saving state). The vCPU must not be running. FAILED_PRECONDITION if KVM
+  // exits for more (an MMIO access split in fragments); KVM_RUN's errors otherwise.
+  absl::Status CompletePendingExit();
+
   // Makes the current or next Run() return vcpu_exit::Interrupted: sets kvm_run.immediate_exit
   // and signals the thread inside Run(). Safe from any thread while the Vcpu is alive.
   void RequestExit();

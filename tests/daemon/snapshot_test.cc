@@ -226,7 +226,9 @@ TEST_F(SnapshotTest, ARestoredGuestGoesOnFromItsCountAndClonesRunAtOnce) {
     EXPECT_GE(after[0].count, last.count + 1) << vm_id;
     EXPECT_LE(after[0].count, last.count + 2) << vm_id;
     for (size_t i = 0; i < after.size(); ++i) {
-      if (i > 0) EXPECT_EQ(after[i].count, after[i - 1].count + 1) << vm_id;
+      if (i > 0) {
+        EXPECT_EQ(after[i].count, after[i - 1].count + 1) << vm_id;
+      }
       // The guest's clock went on from where it was: never backwards.
       EXPECT_GT(after[i].tsc, last.tsc) << vm_id << " tick " << after[i].count;
     }
