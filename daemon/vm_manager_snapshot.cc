@@ -80,7 +80,10 @@ absl::StatusOr<CreateVmParams> RestoredCreateParams(const VmConfig& saved,
         interface.id, interface.host_dev_name, virtio::FormatMacAddress(interface.mac)});
   }
   create.vsock = saved.vsock;
-  for (const auto& [id, path] : params.drive_paths) {
+  // (Not structured bindings: clang 14 cannot capture them in the lambdas below.)
+  for (const auto& override_path : params.drive_paths) {
+    const std::string& id = override_path.first;
+    const std::string& path = override_path.second;
     auto drive = std::find_if(create.drives.begin(), create.drives.end(),
                               [&](const DriveConfig& d) { return d.id == id; });
     if (drive == create.drives.end()) {
@@ -89,7 +92,9 @@ absl::StatusOr<CreateVmParams> RestoredCreateParams(const VmConfig& saved,
     }
     drive->path = path;
   }
-  for (const auto& [id, tap] : params.tap_names) {
+  for (const auto& override_tap : params.tap_names) {
+    const std::string& id = override_tap.first;
+    const std::string& tap = override_tap.second;
     auto interface = std::find_if(create.network_interfaces.begin(), create.network_interfaces.end(),
                                   [&](const NetworkInterfaceParams& i) { return i.id == id; });
     if (interface == create.network_interfaces.end()) {
