@@ -24,6 +24,7 @@
 #include "boot/acpi/aml.h"
 #include "boot/acpi/tables.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/seed_file.h"
 
 #ifdef VMMD_AML_FUZZER_SEED_GEN
 
@@ -67,13 +68,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "aml_seed_gen: no seed %s\n", argv[i]);
       return 1;
     }
-    const std::string path = std::string(argv[2]) + "/" + name;
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (f == nullptr || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() ||
-        std::fclose(f) != 0) {
-      std::fprintf(stderr, "aml_seed_gen: cannot write %s\n", path.c_str());
-      return 1;
-    }
+    if (!vmmd::fuzz::WriteSeedFile("aml_seed_gen", argv[2], name, bytes)) return 1;
   }
   return 0;
 }

@@ -32,6 +32,7 @@
 #include "snapshot/kvm_state_proto.h"
 #include "snapshot/state_file.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/seed_file.h"
 
 namespace vmmd::fuzz::snapshot_state {
 
@@ -105,13 +106,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "snapshot_seed_gen: no seed %s\n", argv[i]);
       return 1;
     }
-    const std::string path = std::string(argv[2]) + "/" + name;
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (f == nullptr || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() ||
-        std::fclose(f) != 0) {
-      std::fprintf(stderr, "snapshot_seed_gen: cannot write %s\n", path.c_str());
-      return 1;
-    }
+    if (!vmmd::fuzz::WriteSeedFile("snapshot_seed_gen", argv[2], name, bytes)) return 1;
   }
   return 0;
 }
