@@ -56,8 +56,14 @@ absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequ
     info.initrd_size = initrd_size;
   }
 
-  ASSIGN_OR_RETURN(E820Map e820, BuildE820Map(memory));
+  ASSIGN_OR_RETURN(E820Map e820, BuildE820Map(memory, request.acpi));
   info.e820.assign(e820.entries().begin(), e820.entries().end());
+
+  if (request.acpi) {
+    ASSIGN_OR_RETURN(info.acpi_tables,
+                     acpi::WriteGuestTables(memory, vcpu_count, request.acpi_devices));
+    info.acpi_rsdp = info.acpi_tables.front().address;  // the RSDP comes first
+  }
 
   if (request.protocol == BootProtocol::kPvh) {
     // Paging stays off: the kernel builds its own tables from its 32-bit entry.
@@ -67,6 +73,7 @@ absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequ
     contents.initrd = info.initrd;
     contents.initrd_size = info.initrd_size;
     contents.memory_map = info.e820;
+    contents.rsdp = info.acpi_rsdp;
     ASSIGN_OR_RETURN(info.start_info, WritePvhStartInfo(memory, contents));
   } else {
     ASSIGN_OR_RETURN(info.page_table_root, WriteIdentityPageTables(memory));
@@ -79,6 +86,7 @@ absl::StatusOr<BootInfo> WriteBootStructures(GuestMemory& memory, const BootRequ
     contents.initrd = info.initrd;
     contents.initrd_size = info.initrd_size;
     contents.e820 = &e820;
+    contents.acpi_rsdp = info.acpi_rsdp;
     RETURN_IF_ERROR(WriteZeroPage(memory, BuildZeroPage(contents)));
     info.zero_page = GuestAddress(layout::kZeroPageStart);
   }

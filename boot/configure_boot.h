@@ -13,6 +13,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "boot/acpi/guest_tables.h"
+#include "boot/acpi/tables.h"
 #include "boot/e820.h"
 #include "boot/image_reader.h"
 #include "boot/kernel_loader.h"
@@ -30,6 +32,10 @@ struct BootRequest {
   // A bzImage's setup header, copied into the zero page; its cmdline_size and
   // initrd_addr_max bound the command line and initrd. Absent for an ELF vmlinux.
   std::optional<setup_header> kernel_header;
+  // ACPI tables beside the MP table (boot/acpi), their DSDT naming these virtio-mmio
+  // devices; without, the guest learns its CPUs from the MP table alone.
+  bool acpi = false;
+  std::vector<acpi::MmioDevice> acpi_devices;
 };
 
 // What the guest will be told, as written.
@@ -48,9 +54,12 @@ struct BootInfo {
   uint64_t identity_mapped_bytes = 0;
   GuestAddress stack_pointer;
   std::vector<E820Entry> e820;
+  GuestAddress acpi_rsdp;  // 0 without ACPI
+  std::vector<acpi::TableInfo> acpi_tables;
 };
 
-// Writes the command line, initrd, e820 map and MP table for a VM of `vcpu_count` vCPUs,
+// Writes the command line, initrd, e820 map, MP table and (if asked) ACPI tables for a VM of
+// `vcpu_count` vCPUs,
 // and for the 64-bit protocol the page tables, GDT/IDT and zero page, for PVH the 32-bit
 // GDT/IDT and hvm_start_info. Needs no /dev/kvm. INVALID_ARGUMENT for a bad vcpu_count or
 // cmdline, OUT_OF_RANGE when something does not fit in guest memory.

@@ -239,5 +239,74 @@ TEST(WriteBootStructuresTest, BzImageHeaderGivesTheLoaderFields) {
   EXPECT_EQ(+params.hdr.cmdline_size, request.cmdline.size() + 1);
 }
 
+// With ACPI: the tables at 0xe0000, RSDP first, each where BootInfo says and as long as its
+// header says; the zero page points at the RSDP and e820 marks the range ACPI data.
+TEST(WriteBootStructuresTest, AcpiTablesAreWrittenAndPointedAt) {
+  GuestMemory memory = GuestMemory::Create(256 * kMiB).value();
+  BootRequest request;
+  request.acpi = true;
+  request.acpi_devices = {{0xc0000000, 0x1000, 5}, {0xc0001000, 0x1000, 6}};
+  ASSERT_OK_AND_ASSIGN(BootInfo info, WriteBootStructures(memory, request, 3));
+
+  EXPECT_EQ(info.acpi_rsdp, GuestAddress(layout::kAcpiTablesStart));
+  std::vector<std::string> signatures;
+  for (const acpi::TableInfo& table : info.acpi_tables) {
+    signatures.push_back(table.signature);
+    EXPECT_GE(table.address.value(), layout::kAcpiTablesStart);
+    EXPECT_LE(table.address.value() + table.length, layout::kHighMemStart);
+    std::vector<uint8_t> bytes(table.length);
+    ASSERT_OK(memory.ReadBytes(table.address, absl::MakeSpan(bytes)));
+    uint8_t sum = 0;
+    for (uint8_t byte : bytes) sum = static_cast<uint8_t>(sum + byte);
+    EXPECT_EQ(sum, 0) << table.signature << "'s checksum";
+    if (table.signature == "RSDP") {
+      EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "RSD PTR ");
+    } else {
+      EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 4), table.signature);
+      EXPECT_EQ(memory.Read<uint32_t>(table.address.UncheckedAdd(4)).value(), table.length);
+    }
+  }
+  EXPECT_THAT(signatures, ::testing::ElementsAre("RSDP", "DSDT", "FACP", "APIC", "XSDT"));
+
+  ASSERT_OK_AND_ASSIGN(boot_params params, memory.Read<boot_params>(info.zero_page));
+  EXPECT_EQ(+params.acpi_rsdp_addr, layout::kAcpiTablesStart);
+  ASSERT_EQ(info.e820.size(), 4u);
+  EXPECT_EQ(info.e820[2].addr, layout::kAcpiTablesStart);
+  EXPECT_EQ(info.e820[2].type, kE820Acpi);
+  // The MP table is still there.
+  EXPECT_EQ(memory.Read<uint32_t>(GuestAddress(layout::kMpTableStart)).value(), 0x5f504d5fu);
+}
+
+TEST(WriteBootStructuresTest, PvhStartInfoPointsAtTheRsdp) {
+  GuestMemory memory = GuestMemory::Create(64 * kMiB).value();
+  BootRequest request;
+  request.protocol = BootProtocol::kPvh;
+  request.acpi = true;
+  ASSERT_OK_AND_ASSIGN(BootInfo info, WriteBootStructures(memory, request, 1));
+  EXPECT_EQ(memory.Read<uint64_t>(GuestAddress(0x6020)).value(), layout::kAcpiTablesStart);  // rsdp_paddr
+  EXPECT_EQ(info.acpi_rsdp, GuestAddress(layout::kAcpiTablesStart));
+}
+
+TEST(WriteBootStructuresTest, WithoutAcpiNothingPointsAtTables) {
+  GuestMemory memory = GuestMemory::Create(64 * kMiB).value();
+  ASSERT_OK_AND_ASSIGN(BootInfo info, WriteBootStructures(memory, BootRequest{}, 2));
+  EXPECT_EQ(info.acpi_rsdp, GuestAddress(0));
+  EXPECT_TRUE(info.acpi_tables.empty());
+  ASSERT_OK_AND_ASSIGN(boot_params params, memory.Read<boot_params>(info.zero_page));
+  EXPECT_EQ(+params.acpi_rsdp_addr, 0u);
+  EXPECT_EQ(memory.Read<uint64_t>(GuestAddress(layout::kAcpiTablesStart)).value(), 0u);
+  for (const E820Entry& entry : info.e820) EXPECT_NE(entry.type, kE820Acpi);
+}
+
+// A device the DSDT cannot describe is the request's error, and nothing points at tables.
+TEST(WriteBootStructuresTest, AcpiDeviceBeyondTheIoapicIsInvalid) {
+  GuestMemory memory = GuestMemory::Create(64 * kMiB).value();
+  BootRequest request;
+  request.acpi = true;
+  request.acpi_devices = {{0xc0000000, 0x1000, 24}};
+  EXPECT_THAT(WriteBootStructures(memory, request, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("IRQ 24")));
+}
+
 }  // namespace
 }  // namespace vmmd

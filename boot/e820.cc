@@ -21,16 +21,21 @@ absl::Status E820Map::Add(uint64_t address, uint64_t size, uint32_t type) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<E820Map> BuildE820Map(const GuestMemory& memory) {
+absl::StatusOr<E820Map> BuildE820Map(const GuestMemory& memory, bool acpi_tables) {
   E820Map map;
   const uint64_t low_end = memory.low_region().end().value();  // at most 3 GiB
 
   // Conventional memory, below the EBDA.
   RETURN_IF_ERROR(map.Add(0, std::min(low_end, layout::kEbdaStart), kE820Ram));
-  // EBDA (MP table), VGA hole, option and BIOS ROMs: reserved as on a PC.
+  // EBDA (MP table), VGA hole, option and BIOS ROMs: reserved as on a PC; the ACPI tables
+  // in the BIOS area.
   if (low_end > layout::kEbdaStart) {
-    RETURN_IF_ERROR(map.Add(layout::kEbdaStart, layout::kHighMemStart - layout::kEbdaStart,
-                            kE820Reserved));
+    const uint64_t reserved_end = acpi_tables ? layout::kAcpiTablesStart : layout::kHighMemStart;
+    RETURN_IF_ERROR(map.Add(layout::kEbdaStart, reserved_end - layout::kEbdaStart, kE820Reserved));
+    if (acpi_tables) {
+      RETURN_IF_ERROR(map.Add(layout::kAcpiTablesStart,
+                              layout::kHighMemStart - layout::kAcpiTablesStart, kE820Acpi));
+    }
   }
   // Extended memory up to the MMIO gap.
   if (low_end > layout::kHighMemStart) {

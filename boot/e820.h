@@ -17,6 +17,7 @@ namespace vmmd {
 // Entry types (ACPI 6.5, 15.1 "Address Range Types"; Linux's E820_TYPE_*).
 inline constexpr uint32_t kE820Ram = 1;
 inline constexpr uint32_t kE820Reserved = 2;
+inline constexpr uint32_t kE820Acpi = 3;  // ACPI tables: the OS may reclaim it once read
 
 // One range of the map. The UAPI's struct boot_e820_entry is packed (20 bytes), which
 // misaligns the 64-bit fields of every other element of an array; it is used only where the
@@ -42,10 +43,11 @@ class E820Map {
   std::vector<E820Entry> entries_;
 };
 
-// The map for `memory`: RAM below the EBDA, reserved EBDA..1 MiB, RAM from 1 MiB to
+// The map for `memory`: RAM below the EBDA, reserved EBDA..1 MiB (with `acpi_tables`, its
+// part from layout::kAcpiTablesStart is ACPI data instead), RAM from 1 MiB to
 // min(end of RAM, 3 GiB), and RAM from 4 GiB for whatever lies above the MMIO gap. Ranges
 // are clipped to the RAM that exists, and empty ones left out.
-absl::StatusOr<E820Map> BuildE820Map(const GuestMemory& memory);
+absl::StatusOr<E820Map> BuildE820Map(const GuestMemory& memory, bool acpi_tables = false);
 
 // Copies `map` into params->e820_table / e820_entries.
 void StoreE820Map(const E820Map& map, boot_params& params);

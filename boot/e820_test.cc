@@ -30,9 +30,9 @@ std::ostream& operator<<(std::ostream& os, const Range& range) {
             << range.type << "]";
 }
 
-std::vector<Range> MapFor(uint64_t memory_size) {
+std::vector<Range> MapFor(uint64_t memory_size, bool acpi_tables = false) {
   GuestMemory memory = GuestMemory::Create(memory_size).value();
-  E820Map map = BuildE820Map(memory).value();
+  E820Map map = BuildE820Map(memory, acpi_tables).value();
   std::vector<Range> ranges;
   for (const E820Entry& entry : map.entries()) {
     ranges.push_back({entry.addr, entry.size, entry.type});
@@ -79,6 +79,15 @@ TEST(E820Test, OneHundredTwentyEightMiB) {
   EXPECT_THAT(MapFor(128 * kMiB),
               ::testing::ElementsAre(Range{0, 0x9fc00, kE820Ram},
                                      Range{0x9fc00, 0x60400, kE820Reserved},
+                                     Range{0x100000, 128 * kMiB - 0x100000, kE820Ram}));
+}
+
+// The ACPI tables' range, from 0xe0000 to 1 MiB, becomes ACPI data; the rest stays reserved.
+TEST(E820Test, AcpiTablesAreAcpiData) {
+  EXPECT_THAT(MapFor(128 * kMiB, /*acpi_tables=*/true),
+              ::testing::ElementsAre(Range{0, 0x9fc00, kE820Ram},
+                                     Range{0x9fc00, 0xe0000 - 0x9fc00, kE820Reserved},
+                                     Range{0xe0000, 0x20000, kE820Acpi},
                                      Range{0x100000, 128 * kMiB - 0x100000, kE820Ram}));
 }
 

@@ -59,6 +59,17 @@ inline constexpr uint64_t kCmdlineMaxSize = 0x10000;
 inline constexpr uint64_t kEbdaStart = 0x9fc00;
 inline constexpr uint64_t kMpTableStart = kEbdaStart;
 
+// ACPI tables (boot/acpi): in the BIOS area [0xe0000, 1 MiB), where Linux looks for the RSDP
+// when nothing points at it (ACPI 6.5, 5.2.5.1); the zero page's acpi_rsdp_addr and PVH's
+// rsdp_paddr point there as well. e820 marks the range ACPI data (type 3) when the guest
+// has tables, reserved otherwise.
+inline constexpr uint64_t kAcpiTablesStart = 0xe0000;
+
+// The FADT's sleep control and status registers (I/O ports, devices/acpi_sleep): a guest
+// writes S5 to the first to power off. 0x600 is free on a PC (QEMU's ICH9 uses it for PM).
+inline constexpr uint16_t kAcpiSleepControlPort = 0x600;
+inline constexpr uint16_t kAcpiSleepStatusPort = 0x601;
+
 // HIMEM_START: where protected-mode kernels load (boot.rst: "loaded at 0x100000").
 inline constexpr uint64_t kHighMemStart = 0x100000;
 
@@ -130,7 +141,8 @@ inline constexpr Region kLowRegions[] = {
     {kPdptStart, kPdptStart + kPageSize},
     {kPdStart, kPageTablesEnd},
     {kCmdlineStart, kCmdlineStart + kCmdlineMaxSize},
-    {kMpTableStart, kHighMemStart},
+    {kMpTableStart, kAcpiTablesStart},
+    {kAcpiTablesStart, kHighMemStart},
 };
 
 // What the layout places in the MMIO gap.

@@ -37,7 +37,7 @@ constexpr uint64_t MpTableSize(uint32_t vcpus) {
          vcpus * sizeof(mp::ProcessorEntry) + sizeof(mp::BusEntry) + sizeof(mp::IoApicEntry) +
          (mp::kIsaIrqCount + 2) * sizeof(mp::InterruptEntry);
 }
-static_assert(layout::kMpTableStart + MpTableSize(kMaxMpTableVcpus) <= layout::kHighMemStart);
+static_assert(layout::kMpTableStart + MpTableSize(kMaxMpTableVcpus) <= layout::kAcpiTablesStart);
 
 }  // namespace
 

@@ -93,6 +93,7 @@ absl::StatusOr<GuestAddress> WritePvhStartInfo(GuestMemory& memory, const PvhCon
   info.cmdline_paddr = contents.cmdline.value();
   info.memmap_paddr = layout::kPvhMemmapStart;
   info.memmap_entries = static_cast<uint32_t>(memmap.size());
+  info.rsdp_paddr = contents.rsdp.value();
   if (contents.initrd_size != 0) {
     HvmModlistEntry module = {contents.initrd.value(), contents.initrd_size, 0, 0};
     RETURN_IF_ERROR(memory.Write(GuestAddress(layout::kPvhModlistStart), module));

@@ -66,6 +66,7 @@ struct PvhContents {
   GuestAddress initrd;
   uint64_t initrd_size = 0;  // 0: no module
   absl::Span<const E820Entry> memory_map;
+  GuestAddress rsdp;  // the ACPI RSDP, or 0
 };
 
 // Writes hvm_start_info, its module list and memory map (layout::kPvhStartInfo...) and

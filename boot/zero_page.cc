@@ -40,6 +40,9 @@ boot_params BuildZeroPage(const ZeroPageContents& contents) {
   params.hdr.ramdisk_size = static_cast<uint32_t>(contents.initrd_size);
   params.ext_ramdisk_size = static_cast<uint32_t>(contents.initrd_size >> 32);
   if (contents.e820 != nullptr) StoreE820Map(*contents.e820, params);
+  // Linux reads it first (arch/x86/boot/compressed/acpi.c, get_rsdp_addr) and falls back to
+  // scanning the BIOS area, where the RSDP also is.
+  params.acpi_rsdp_addr = contents.acpi_rsdp.value();
   return params;
 }
 

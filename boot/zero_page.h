@@ -31,6 +31,7 @@ struct ZeroPageContents {
   GuestAddress initrd;
   uint64_t initrd_size = 0;  // 0: no initrd
   const E820Map* e820 = nullptr;
+  GuestAddress acpi_rsdp;  // the ACPI RSDP (boot_params.acpi_rsdp_addr), or 0
 };
 
 // The boot_params for `contents`. The initrd address and size are split across the 32-bit
