@@ -109,7 +109,8 @@ TEST_F(DrivesTest, ReadOnlyAttachmentsShareAnImage) {
   EXPECT_TRUE(CreateVm(CreateRequest("two", {{"base", image, true}})).ok());
 }
 
-TEST_F(DrivesTest, DevicesAreAnnouncedInBootInfoAndOnTheCommandLine) {
+// With acpi "off" the command line announces the devices, as Linux's virtio_mmio.device=.
+TEST_F(DrivesTest, WithoutAcpiDevicesAreAnnouncedInBootInfoAndOnTheCommandLine) {
   const std::string data = MakeImage("data.img");
   const std::string root = MakeImage("root.img");
   vmm::v1::Vm vm;
@@ -122,7 +123,9 @@ TEST_F(DrivesTest, DevicesAreAnnouncedInBootInfoAndOnTheCommandLine) {
   EXPECT_EQ(vm.drives_size(), 2);
   EXPECT_TRUE(vm.entropy_device());
   vmm::v1::BootInfo info;
-  ASSERT_TRUE(Configure("vm", Image("hello_guest.elf"), "console=ttyS0", "", &info).ok());
+  ASSERT_TRUE(Configure("vm", Image("hello_guest.elf"), "console=ttyS0", "", &info, "off").ok());
+  EXPECT_EQ(info.acpi_rsdp_address(), 0u);
+  EXPECT_EQ(info.acpi_tables_size(), 0);
   ASSERT_EQ(info.devices_size(), 3);
   const char* ids[] = {"root", "data", "rng"};
   const char* kinds[] = {"virtio-blk", "virtio-blk", "virtio-rng"};
@@ -148,15 +151,46 @@ TEST_F(DrivesTest, DevicesAreAnnouncedInBootInfoAndOnTheCommandLine) {
   EXPECT_EQ(vm.devices(0).requests(), 0u);
 }
 
+// With ACPI (the default) the DSDT names the devices: the command line gets root= alone, and
+// BootInfo the RSDP and the tables.
+TEST_F(DrivesTest, WithAcpiTheCommandLineGetsOnlyTheRoot) {
+  const std::string root = MakeImage("root.img");
+  ASSERT_TRUE(CreateVm(CreateRequest("vm", {{"root", root, true, true}}, /*entropy=*/true)).ok());
+  vmm::v1::BootInfo info;
+  ASSERT_TRUE(Configure("vm", Image("hello_guest.elf"), "console=ttyS0", "", &info).ok());
+  EXPECT_EQ(info.devices_size(), 2);
+  EXPECT_EQ(info.cmdline(), "console=ttyS0 root=/dev/vda ro");
+  EXPECT_EQ(info.acpi_rsdp_address(), 0xe0000u);
+  std::vector<std::string> signatures;
+  for (const vmm::v1::AcpiTable& table : info.acpi_tables()) {
+    signatures.push_back(table.signature());
+    EXPECT_GE(table.address(), 0xe0000u);
+    EXPECT_LE(table.address() + table.length(), 0x100000u);
+  }
+  EXPECT_THAT(signatures, ::testing::ElementsAre("RSDP", "DSDT", "FACP", "APIC", "XSDT"));
+  vmm::v1::Vm vm;
+  ASSERT_TRUE(Get("vm", &vm).ok());
+  EXPECT_EQ(vm.boot_info().acpi_tables_size(), 5);
+}
+
+TEST_F(DrivesTest, AcpiIsOnOrOff) {
+  ASSERT_TRUE(CreateVm(CreateRequest("vm", {})).ok());
+  grpc::Status status = Configure("vm", Image("hello_guest.elf"), "console=ttyS0", "", nullptr, "yes");
+  EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("acpi \"yes\" is not one of on, off"));
+  EXPECT_TRUE(Configure("vm", Image("hello_guest.elf"), "console=ttyS0", "", nullptr, "on").ok());
+}
+
 TEST_F(DrivesTest, TheCommandLineLimitCountsWhatVmmdAppends) {
   MakeImage("root.img");
   ASSERT_TRUE(CreateVm(CreateRequest("vm", {{"root", Image("root.img"), false, true}}, true)).ok());
-  // 2000 bytes fit an ELF kernel's 2047 alone, not with the devices' parts.
-  grpc::Status status = Configure("vm", Image("hello_guest.elf"), std::string(2000, 'x'));
+  // 2000 bytes fit an ELF kernel's 2047 alone, not with the devices' parts (acpi "off").
+  grpc::Status status =
+      Configure("vm", Image("hello_guest.elf"), std::string(2000, 'x'), "", nullptr, "off");
   EXPECT_EQ(status.error_code(), Code::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("2047"));
   EXPECT_THAT(status.error_message(), HasSubstr("vmmd appends"));
-  EXPECT_TRUE(Configure("vm", Image("hello_guest.elf"), std::string(1900, 'x')).ok());
+  EXPECT_TRUE(Configure("vm", Image("hello_guest.elf"), std::string(1900, 'x'), "", nullptr, "off").ok());
 }
 
 }  // namespace

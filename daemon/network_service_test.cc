@@ -105,7 +105,7 @@ TEST_F(NetworkTest, ATapIsCreatedForTheVmAndRemovedWithIt) {
   EXPECT_THAT(status.error_message(), HasSubstr("network_interfaces[0].host_dev_name"));
 
   vmm::v1::BootInfo info;
-  ASSERT_TRUE(Configure("net", Image("hello_guest.elf"), "console=ttyS0", "", &info).ok());
+  ASSERT_TRUE(Configure("net", Image("hello_guest.elf"), "console=ttyS0", "", &info, "off").ok());
   ASSERT_EQ(info.devices_size(), 2);
   EXPECT_EQ(info.devices(0).id(), "eth0");
   EXPECT_EQ(info.devices(0).kind(), "virtio-net");

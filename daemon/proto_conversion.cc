@@ -35,6 +35,13 @@ void ToProto(const BootInfo& info, vmm::v1::BootInfo* proto) {
     out->set_size(entry.size);
     out->set_type(entry.type);
   }
+  proto->set_acpi_rsdp_address(info.acpi_rsdp.value());
+  for (const acpi::TableInfo& table : info.acpi_tables) {
+    vmm::v1::AcpiTable* out = proto->add_acpi_tables();
+    out->set_signature(table.signature);
+    out->set_address(table.address.value());
+    out->set_length(table.length);
+  }
 }
 
 void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {

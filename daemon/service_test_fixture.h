@@ -101,12 +101,14 @@ class ServiceTest : public ::testing::Test {
   }
   grpc::Status Configure(const std::string& id, const std::string& kernel,
                          const std::string& cmdline = "console=ttyS0",
-                         const std::string& initrd = "", vmm::v1::BootInfo* info = nullptr) {
+                         const std::string& initrd = "", vmm::v1::BootInfo* info = nullptr,
+                         const std::string& acpi = "") {
     vmm::v1::ConfigureBootRequest request;
     request.set_vm_id(id);
     request.set_kernel_path(kernel);
     request.set_initrd_path(initrd);
     request.set_cmdline(cmdline);
+    request.set_acpi(acpi);
     vmm::v1::BootInfo response;
     return stub_->ConfigureBoot(Context().get(), request, info ? info : &response);
   }

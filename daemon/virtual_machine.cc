@@ -223,9 +223,10 @@ absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtualMachine::VirtioDevicesOnW
   return devices;
 }
 
-std::string VirtualMachine::DeviceCmdline() const {
+std::string VirtualMachine::DeviceCmdline(bool acpi) const {
   std::string cmdline;
   for (const DeviceStatus& device : devices_) {
+    if (acpi) break;  // the DSDT names them
     // Linux's virtio_mmio.device=<size>@<baseaddr>:<irq> (drivers/virtio/virtio_mmio.c).
     absl::StrAppendFormat(&cmdline, " virtio_mmio.device=%uK@0x%x:%u", device.mmio_size / 1024,
                           device.mmio_address, device.irq);
@@ -270,8 +271,12 @@ absl::StatusOr<BootInfo> VirtualMachine::ConfigureOnWorker(BootSpec spec) {
   request.entry_point = kernel.entry_point;
   request.kernel_end = kernel.end;
   request.kernel_header = kernel.header;
+  request.acpi = spec.acpi;
+  for (const DeviceStatus& device : devices_) {
+    request.acpi_devices.push_back({device.mmio_address, device.mmio_size, device.irq});
+  }
   // The client's command line, then what announces the devices (BootInfo reports the whole).
-  const std::string device_cmdline = DeviceCmdline();
+  const std::string device_cmdline = DeviceCmdline(spec.acpi);
   std::string cmdline = spec.cmdline;
   if (!device_cmdline.empty()) {
     cmdline = spec.cmdline.empty() ? device_cmdline.substr(1)

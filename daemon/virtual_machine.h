@@ -73,6 +73,8 @@ struct BootSpec {
   std::unique_ptr<ImageReader> initrd;  // null: none; read straight into guest RAM
   std::string cmdline;
   BootProtocolChoice protocol = BootProtocolChoice::kAuto;
+  // ACPI tables describe the CPUs and devices; without, the MP table and the command line.
+  bool acpi = true;
 };
 
 // A consistent snapshot for GetVm / ListVms.
@@ -170,8 +172,9 @@ class VirtualMachine {
   // The virtio devices config_ asks for, in the order Linux should find them: the root drive
   // first (/dev/vda), the other drives, then the entropy device.
   absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtioDevicesOnWorker(DeviceBackends backends);
-  // What the command line gets for the devices: virtio_mmio.device= for each, and root=.
-  std::string DeviceCmdline() const;
+  // What the command line gets for the devices: root=, and without ACPI (whose DSDT names
+  // them) virtio_mmio.device= for each.
+  std::string DeviceCmdline(bool acpi) const;
   // Each device with its counters now; empty once the hardware is released.
   std::vector<DeviceStatus> DeviceStatuses() const;
   absl::StatusOr<BootInfo> ConfigureOnWorker(BootSpec spec);

@@ -181,7 +181,8 @@ absl::Status VmManager::ValidateConfigureBootParams(const ConfigureBootParams& p
   RETURN_IF_ERROR(CheckPath("kernel_path", params.kernel_path));
   RETURN_IF_ERROR(CheckPath("initrd_path", params.initrd_path));
   RETURN_IF_ERROR(CheckLength("cmdline", params.cmdline, kMaxCmdlineLength));
-  return CheckLength("boot_protocol", params.boot_protocol, kMaxBootProtocolLength);
+  RETURN_IF_ERROR(CheckLength("boot_protocol", params.boot_protocol, kMaxBootProtocolLength));
+  return CheckLength("acpi", params.acpi, kMaxBootProtocolLength);
 }
 
 std::string VmManager::GenerateIdLocked() {
@@ -347,6 +348,10 @@ absl::StatusOr<BootInfo> VmManager::ConfigureBoot(const ConfigureBootParams& par
   RETURN_IF_ERROR(ValidateConfigureBootParams(params));
   ASSIGN_OR_RETURN(std::shared_ptr<VirtualMachine> vm, Get(params.vm_id));
   ASSIGN_OR_RETURN(BootProtocolChoice protocol, ParseBootProtocol(params.boot_protocol));
+  if (params.acpi != "" && params.acpi != "on" && params.acpi != "off") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("acpi \"", params.acpi, "\" is not one of on, off"));
+  }
   ASSIGN_OR_RETURN(ImageFile kernel, ImageFile::Open(params.kernel_path, options_.image_roots,
                                                      options_.max_kernel_bytes, "kernel_path"));
   BootSpec spec;
@@ -366,6 +371,7 @@ absl::StatusOr<BootInfo> VmManager::ConfigureBoot(const ConfigureBootParams& par
   spec.kernel_path = params.kernel_path;
   spec.cmdline = params.cmdline;
   spec.protocol = protocol;
+  spec.acpi = params.acpi != "off";
   return vm->ConfigureBoot(std::move(spec), options_.worker_timeout);
 }
 

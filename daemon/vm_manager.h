@@ -93,6 +93,7 @@ struct ConfigureBootParams {
   std::string initrd_path;
   std::string cmdline;
   std::string boot_protocol;  // "", "auto", "linux64" or "pvh"
+  std::string acpi;           // "", "on" or "off"
 };
 
 class VmManager {

@@ -32,6 +32,12 @@ snapshot::v1::BootRecord BootRecordToProto(const VmBoot& boot) {
   proto.set_kernel_path(boot.kernel_path);
   proto.set_kernel_format(boot.kernel_format);
   proto.set_cmdline(boot.cmdline);
+  for (const acpi::TableInfo& table : info.acpi_tables) {
+    snapshot::v1::BootRecord::AcpiTable* out = proto.add_acpi_tables();
+    out->set_signature(table.signature);
+    out->set_address(table.address.value());
+    out->set_length(table.length);
+  }
   return proto;
 }
 
@@ -66,6 +72,10 @@ absl::StatusOr<VmBoot> BootRecordFromProto(const snapshot::v1::BootRecord& proto
   for (const snapshot::v1::BootRecord::E820Entry& entry : proto.e820()) {
     info.e820.push_back(E820Entry{entry.address(), entry.size(), entry.type()});
   }
+  for (const snapshot::v1::BootRecord::AcpiTable& table : proto.acpi_tables()) {
+    info.acpi_tables.push_back({table.signature(), GuestAddress(table.address()), table.length()});
+  }
+  if (!info.acpi_tables.empty()) info.acpi_rsdp = info.acpi_tables.front().address;
   boot.kernel_path = proto.kernel_path();
   boot.kernel_format = proto.kernel_format();
   boot.cmdline = proto.cmdline();

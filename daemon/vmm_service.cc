@@ -62,6 +62,7 @@ grpc::Status VmmServiceImpl::ConfigureBoot(grpc::ServerContext*,
   params.initrd_path = request->initrd_path();
   params.cmdline = request->cmdline();
   params.boot_protocol = request->boot_protocol();
+  params.acpi = request->acpi();
   absl::StatusOr<BootInfo> info = manager_->ConfigureBoot(params);
   if (!info.ok()) return ToGrpcStatus(info.status());
   ToProto(*info, response);

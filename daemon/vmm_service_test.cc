@@ -134,8 +134,12 @@ TEST_F(ServiceWithKvmTest, ConfigureBootReportsWhatItWrote) {
   EXPECT_EQ(info.cmdline_size(), std::string("console=ttyS0 quiet").size() + 1);
   EXPECT_EQ(info.mp_table_address(), 0x9fc00u);
   EXPECT_EQ(info.page_table_address(), 0x9000u);
-  ASSERT_EQ(info.e820_size(), 3);
-  EXPECT_EQ(info.e820(2).address() + info.e820(2).size(), 128u << 20);
+  // RAM, reserved, ACPI data (the tables, acpi "on" by default), RAM.
+  ASSERT_EQ(info.e820_size(), 4);
+  EXPECT_EQ(info.e820(2).type(), 3u);
+  EXPECT_EQ(info.e820(2).address(), info.acpi_rsdp_address());
+  EXPECT_EQ(info.e820(3).address() + info.e820(3).size(), 128u << 20);
+  EXPECT_EQ(info.acpi_tables_size(), 5);
   vmm::v1::Vm vm;
   ASSERT_TRUE(Get("boot", &vm).ok());
   EXPECT_EQ(vm.state(), vmm::v1::VM_STATE_CONFIGURED);

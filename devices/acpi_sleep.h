@@ -10,14 +10,16 @@
 #include <functional>
 
 #include "absl/types/span.h"
+#include "boot/layout.h"
 #include "devices/port_io_device.h"
 
 namespace vmmd {
 
 class AcpiSleep : public PortIoDevice {
  public:
-  static constexpr uint16_t kBase = 0x600;  // control at kBase, status at kBase + 1
+  static constexpr uint16_t kBase = layout::kAcpiSleepControlPort;
   static constexpr uint16_t kPortCount = 2;
+  static_assert(layout::kAcpiSleepStatusPort == kBase + 1, "status follows control");
 
   // `power_off` is called from the vCPU thread that wrote S5 with SLP_EN.
   explicit AcpiSleep(std::function<void()> power_off) : power_off_(std::move(power_off)) {}

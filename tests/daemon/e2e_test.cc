@@ -135,8 +135,12 @@ TEST_F(DaemonEndToEndTest, HelloGuestBootsPrintsItsBannerAndResets) {
   EXPECT_EQ(lines[0], "vmmd hello guest");
   EXPECT_EQ(lines[1], "vcpus: 2");
   EXPECT_EQ(lines[2], "memory: 128 MiB");
-  ASSERT_EQ(info.e820_size(), 3);
+  ASSERT_EQ(info.e820_size(), 4);
   EXPECT_EQ(lines[3], "e820: [mem 0x0000000000000000-0x000000000009fbff] usable");
+  // ACPI is on by default: the guest finds the tables' range and the root pointer.
+  EXPECT_THAT(console, HasSubstr("e820: [mem 0x00000000000e0000-0x00000000000fffff] ACPI data\r\n"));
+  EXPECT_THAT(console, HasSubstr("acpi: RSDP at 0x00000000000e0000\r\n"));
+  EXPECT_EQ(info.acpi_rsdp_address(), 0xe0000u);
   EXPECT_THAT(console, HasSubstr("cmdline: console=ttyS0 reboot=k\r\n"));
   EXPECT_THAT(console, HasSubstr("hello guest done, resetting"));
   EXPECT_EQ(info.entry_point(), 0x100000u);

@@ -172,7 +172,8 @@ TEST_F(ReflectionTest, BootsTheHelloGuestWithJsonOnly) {
                                        R"(","cmdline":"console=ttyS0"})"));
   EXPECT_EQ(StringField(boot_info, "entryPoint"), "1048576") << "uint64 0x100000, a JSON string";
   ASSERT_EQ(boot_info.fields().count("e820"), 1u);
-  EXPECT_EQ(boot_info.fields().at("e820").list_value().values_size(), 3);
+  EXPECT_EQ(boot_info.fields().at("e820").list_value().values_size(), 4);
+  EXPECT_EQ(StringField(boot_info, "acpiRsdpAddress"), "917504") << "0xe0000";
 
   vm = Call("StartVcpus", R"({"vm_id":"reflected"})");
   EXPECT_EQ(StringField(vm, "vmId"), "reflected");

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
@@ -92,7 +93,8 @@ class VirtioGuestTest : public ::testing::Test {
   }
 
   // CreateVm (one vCPU, 32 MiB) with one drive -> ConfigureBoot(`guest`, empty command line:
-  // the guest gets only vmmd's device entries) -> StartVcpus.
+  // the guest finds the device in the DSDT, or with acpi_ "off" in vmmd's command-line entry)
+  // -> StartVcpus.
   grpc::Status BootWithDrive(const std::string& vm_id, const std::string& guest,
                              const std::string& image_file, bool read_only,
                              vmm::v1::BootInfo* boot_info) {
@@ -110,6 +112,7 @@ class VirtioGuestTest : public ::testing::Test {
     vmm::v1::ConfigureBootRequest configure;
     configure.set_vm_id(vm_id);
     configure.set_kernel_path(daemon_->ImagePath(guest));
+    configure.set_acpi(acpi_);
     status = stub_->ConfigureBoot(Context().get(), configure, boot_info);
     if (!status.ok()) return status;
     vmm::v1::StartVcpusRequest start;
@@ -138,6 +141,8 @@ class VirtioGuestTest : public ::testing::Test {
     *console_out = console;
 
     EXPECT_EQ(info.devices_size(), 1);
+    EXPECT_EQ(info.acpi_tables_size(), acpi_ == "off" ? 0 : 5);
+    EXPECT_EQ(absl::StrContains(info.cmdline(), "virtio_mmio.device="), acpi_ == "off");
     if (info.devices_size() == 1) {
       EXPECT_EQ(info.devices(0).kind(), "virtio-blk");
       EXPECT_THAT(console, HasSubstr(Line(absl::StrFormat("device at 0x%016x irq %d",
@@ -161,6 +166,7 @@ class VirtioGuestTest : public ::testing::Test {
   }
 
   static constexpr char kDriveId[] = "disk0";
+  std::string acpi_;  // ConfigureBootRequest.acpi
   std::unique_ptr<DaemonProcess> daemon_;
   std::unique_ptr<vmm::v1::VmmService::Stub> stub_;
 };
@@ -200,7 +206,10 @@ TEST_F(VirtioGuestTest, GuestDriverReadsWritesFlushesAndIdentifiesAReadWriteDriv
   EXPECT_EQ(counters.needs_reset(), 0u);
 }
 
+// The read-write case finds its drive in the DSDT (ACPI, the default); this one on the
+// command line.
 TEST_F(VirtioGuestTest, GuestDriverFindsAReadOnlyDriveRefusesWrites) {
+  acpi_ = "off";
   const std::string original = WriteImage("ro.img");
   std::string console;
   const vmm::v1::Vm vm = RunBlkGuest("blk-ro", "ro.img", original, true, &console);

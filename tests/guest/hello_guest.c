@@ -13,6 +13,7 @@
 #include "tests/guest/guest_print.h"
 
 /* Zero page offsets (Documentation/arch/x86/zero-page.rst). */
+#define ZP_ACPI_RSDP_ADDR 0x070 /* u64 acpi_rsdp_addr */
 #define ZP_E820_ENTRIES 0x1e8 /* u8 e820_entries */
 #define ZP_CMD_LINE_PTR 0x228 /* u32 hdr.cmd_line_ptr */
 #define ZP_E820_TABLE 0x2d0   /* struct boot_e820_entry e820_table[128] */
@@ -25,11 +26,13 @@
  * memory map entries are {u64 addr, u64 size, u32 type, u32 reserved}, the e820 types. */
 #define HVM_START_MAGIC 0x336ec578
 #define HVM_CMDLINE_PADDR 24
+#define HVM_RSDP_PADDR 32
 #define HVM_MEMMAP_PADDR 40
 #define HVM_MEMMAP_ENTRIES 48
 #define HVM_MEMMAP_ENTRY_SIZE 24
 #define E820_RAM 1
 #define E820_RESERVED 2
+#define E820_ACPI 3
 
 
 /* i8042 command port; command 0xFE pulses the CPU reset line. */
@@ -69,6 +72,7 @@ struct boot_data {
   u32 map_stride; /* bytes per entry */
   u32 map_count;
   u64 cmdline; /* 0: none */
+  u64 rsdp;    /* the ACPI root pointer; 0: none */
 };
 
 static struct boot_data read_boot_data(u64 boot) {
@@ -78,11 +82,13 @@ static struct boot_data read_boot_data(u64 boot) {
     data.map_stride = HVM_MEMMAP_ENTRY_SIZE;
     data.map_count = peek32(boot + HVM_MEMMAP_ENTRIES);
     data.cmdline = peek64(boot + HVM_CMDLINE_PADDR);
+    data.rsdp = peek64(boot + HVM_RSDP_PADDR);
   } else {
     data.map = boot + ZP_E820_TABLE;
     data.map_stride = E820_ENTRY_SIZE;
     data.map_count = peek8(boot + ZP_E820_ENTRIES);
     data.cmdline = peek32(boot + ZP_CMD_LINE_PTR);
+    data.rsdp = peek64(boot + ZP_ACPI_RSDP_ADDR);
   }
   if (data.map_count > E820_MAX_ENTRIES) data.map_count = E820_MAX_ENTRIES;
   return data;
@@ -103,6 +109,8 @@ static void print_e820(const struct boot_data* boot) {
       put_str("usable");
     } else if (type == E820_RESERVED) {
       put_str("reserved");
+    } else if (type == E820_ACPI) {
+      put_str("ACPI data");
     } else {
       put_str("type ");
       put_dec(type);
@@ -127,6 +135,11 @@ void guest_main(u64 boot, u64 entry_rsp) {
   put_dec(memory >> 20);
   put_str(" MiB\n");
   print_e820(&data);
+  if (data.rsdp != 0) {
+    put_str("acpi: RSDP at ");
+    put_hex(data.rsdp, 16);
+    put_str("\n");
+  }
 
   put_str("cmdline: ");
   u64 cmdline = data.cmdline;

@@ -1,6 +1,7 @@
 /* A polling virtio-mmio driver for freestanding test guests (virtio 1.2 section 4.2, the
  * version 2 register layout): finds devices through the virtio_mmio.device= entries vmmd
- * appends to the command line, initialises one as 3.1.1 and 4.2.3.1 say, sets up its queues
+ * appends to the command line (acpi "off") or the LNRO0005 devices of the DSDT the zero page's
+ * acpi_rsdp_addr leads to (acpi "on"), initialises one as 3.1.1 and 4.2.3.1 say, sets up its queues
  * (queue 0 alone, or several: virtio_start_queues) as split virtqueues (2.7) of VIRTQ_SIZE
  * entries in the guest's own memory, and submits descriptor chains and polls the used ring
  * for them.
@@ -204,6 +205,57 @@ static inline int virtio_cmdline_device(u64 zero_page, u32 index, struct virtio_
   return 0;
 }
 
+/* --- The same from the ACPI tables (boot/acpi/tables.h), as Linux's virtio_mmio finds them:
+ * zero page acpi_rsdp_addr -> RSDP -> XSDT -> FACP -> X_DSDT, then in the DSDT's AML each
+ * String "LNRO0005" followed by its _CRS: a Memory32Fixed descriptor (0x86, length 9: base at
+ * +4, size at +8) and an Extended Interrupt descriptor (0x89: the first GSI at +5). A plain
+ * byte scan, which holds for the DSDT vmmd writes (each device's _HID, _UID, _CRS in order),
+ * not for AML in general. */
+#define ZERO_PAGE_ACPI_RSDP_ADDR 0x070
+
+static inline u64 acpi_find_table(u64 zero_page, u32 signature) {
+  const u64 rsdp = peek64(zero_page + ZERO_PAGE_ACPI_RSDP_ADDR);
+  if (rsdp == 0 || peek64(rsdp) != 0x2052545020445352ull /* "RSD PTR " */) return 0;
+  const u64 xsdt = peek64(rsdp + 24);
+  if (xsdt == 0 || peek32(xsdt) != 0x54445358 /* "XSDT" */) return 0;
+  const u32 length = peek32(xsdt + 4);
+  for (u32 at = 36; at + 8 <= length; at += 8) {
+    const u64 table = peek64(xsdt + at);
+    if (table != 0 && peek32(table) == signature) return table;
+  }
+  return 0;
+}
+
+static inline int virtio_acpi_device(u64 zero_page, u32 index, struct virtio_mmio_device* out) {
+  const u64 fadt = acpi_find_table(zero_page, 0x50434146 /* "FACP" */);
+  if (fadt == 0 || peek32(fadt + 4) < 148) return 0;
+  const u64 dsdt = peek64(fadt + 140); /* X_DSDT */
+  if (dsdt == 0 || peek32(dsdt) != 0x54445344 /* "DSDT" */) return 0;
+  static const char kHid[] = "\x0dLNRO0005"; /* a String: 0x0d, the text, NUL */
+  const u64 end = dsdt + peek32(dsdt + 4);
+  int found = 0;
+  for (u64 p = dsdt + 36; p + sizeof(kHid) <= end; ++p) {
+    u32 i = 0;
+    while (i < sizeof(kHid) && peek8(p + i) == (u8)kHid[i]) ++i; /* the NUL included */
+    if (i < sizeof(kHid)) continue;
+    found = 0;
+    out->base = out->size = 0;
+    for (u64 q = p + sizeof(kHid); q + 9 <= end && found < 2; ++q) {
+      if (out->size == 0 && peek8(q) == 0x86 && peek8(q + 1) == 9 && peek8(q + 2) == 0) {
+        out->base = peek32(q + 4);
+        out->size = peek32(q + 8);
+        q += 11;
+        ++found;
+      } else if (out->size != 0 && peek8(q) == 0x89) {
+        out->irq = peek32(q + 5);
+        ++found;
+      }
+    }
+    if (found == 2 && index-- == 0) return 1;
+  }
+  return 0;
+}
+
 /* The device ID in the window at `base`, or 0 when the window holds no virtio-mmio version 2
  * device (MagicValue and Version, 4.2.3.1.1). */
 static inline u32 virtio_identify(u64 base) {
@@ -212,10 +264,13 @@ static inline u32 virtio_identify(u64 base) {
   return mmio_read32(base + VIRTIO_MMIO_DEVICE_ID);
 }
 
-/* The first device of type `device_id` (VIRTIO_ID_*) among the command line's entries; 1 and
- * `out` when there is one. */
+/* The first device of type `device_id` (VIRTIO_ID_*) among the command line's entries, then
+ * the DSDT's; 1 and `out` when there is one. */
 static inline int virtio_find_device(u64 zero_page, u32 device_id, struct virtio_mmio_device* out) {
   for (u32 i = 0; virtio_cmdline_device(zero_page, i, out); ++i) {
+    if (virtio_identify(out->base) == device_id) return 1;
+  }
+  for (u32 i = 0; virtio_acpi_device(zero_page, i, out); ++i) {
     if (virtio_identify(out->base) == device_id) return 1;
   }
   return 0;

@@ -258,6 +258,8 @@ class Parser {
       invocation_.cmdline = value;
     } else if (name == "protocol") {
       invocation_.boot_protocol = value;
+    } else if (name == "acpi") {
+      invocation_.acpi = value;
     }
     return "";
   }

@@ -356,7 +356,7 @@ TEST(UsageTest, RepeatableFlagIsMarkedAndHelpColumnsLineUp) {
 TEST(UsageTest, ShortUsageIsTheSynopsisAndAPointer) {
   EXPECT_EQ(ShortUsage(Command::kRun),
             "usage: vmmctl [--address ADDR] [--json] [--timeout_s N] run --kernel PATH "
-            "[--initrd PATH] [--cmdline TEXT] [--protocol NAME] [--vcpus N] [--memory-mib M] "
+            "[--initrd PATH] [--cmdline TEXT] [--protocol NAME] [--acpi on|off] [--vcpus N] [--memory-mib M] "
             "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--vsock CID,PATH] [--entropy] [--id ID] [--keep]\n"
             "('vmmctl help run' describes each flag)\n");
 }

@@ -54,6 +54,10 @@ const std::vector<FlagSpec>& Flags() {
       {"initrd", true, "PATH", "initrd under one of vmmd's --image_root directories", false},
       {"cmdline", true, "TEXT", "kernel command line", false},
       {"protocol", true, "NAME", "boot protocol: auto (default), linux64 or pvh", false},
+      {"acpi", true, "on|off",
+       "ACPI tables for the guest: on (default; the DSDT names the devices) or off (MP table and "
+       "virtio_mmio.device= on the command line)",
+       false},
       {"follow", false, nullptr, "keep streaming until the VM stops", false},
       {"keep", false, nullptr, "keep the VM once it stopped (default: delete it)", false},
       {"dir", true, "DIR",
@@ -134,7 +138,7 @@ const std::vector<CommandSpec>& AllCommands() {
   static const auto* const commands = new std::vector<CommandSpec>{
       {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib", "drive", "net", "vsock", "entropy"}, {},
        "CreateVm", "create a VM and print its id"},
-      {Command::kBoot, "boot", "ID", {"kernel", "initrd", "cmdline", "protocol"}, {"kernel"},
+      {Command::kBoot, "boot", "ID", {"kernel", "initrd", "cmdline", "protocol", "acpi"}, {"kernel"},
        "ConfigureBoot",
        "load a kernel (and initrd) into the VM and print the boot structures written"},
       {Command::kStart, "start", "ID", {}, {}, "StartVcpus", "start the VM's vCPUs"},
@@ -149,7 +153,7 @@ const std::vector<CommandSpec>& AllCommands() {
        "stop the VM if needed and release it"},
       {Command::kWatch, "watch", "ID", {}, {}, "WatchVm",
        "print the VM's state changes, one line each, as they happen"},
-      {Command::kRun, "run", nullptr, {"kernel", "initrd", "cmdline", "protocol", "vcpus",
+      {Command::kRun, "run", nullptr, {"kernel", "initrd", "cmdline", "protocol", "acpi", "vcpus",
        "memory-mib", "drive", "net", "vsock", "entropy", "id", "keep"}, {"kernel"},
        "CreateVm, ConfigureBoot, StartVcpus, StreamConsole, GetVm, DeleteVm",
        "create, boot and start a VM, stream its console until it stops, then delete it"},

@@ -199,6 +199,15 @@ void AddBootInfoRows(const vmm::v1::BootInfo& info, bool with_devices, KeyValueT
     table.Add("page tables", absl::StrFormat("0x%x (identity map of 0x%x bytes)",
                                              info.page_table_address(), info.identity_mapped_bytes()));
   }
+  if (info.acpi_tables_size() == 0) {
+    table.Add("acpi", "off");
+  } else {
+    for (int i = 0; i < info.acpi_tables_size(); ++i) {
+      const vmm::v1::AcpiTable& acpi = info.acpi_tables(i);
+      table.Add(i == 0 ? "acpi" : "",
+                absl::StrCat(acpi.signature(), " ", HexWithSize(acpi.address(), acpi.length())));
+    }
+  }
   if (with_devices) AddBootDeviceRows(info, table);
   if (info.e820_size() == 0) {
     table.Add("e820", "none");

@@ -131,6 +131,7 @@ TEST(FormatBootInfoTest, ExactLines) {
       "initrd           0x5e00000 (4096 bytes)",
       "mp table         0x9fc00 (304 bytes)",
       "page tables      0x9000 (identity map of 0x100000000 bytes)",
+      "acpi             off",
       "e820             [mem 0x0000000000000000-0x000000000009fbff] usable",
       "                 [mem 0x000000000009fc00-0x00000000000fffff] reserved",
       "                 [mem 0x0000000000100000-0x0000000007ffffff] usable",
@@ -151,6 +152,7 @@ TEST(FormatBootInfoTest, DevicesWithWindowAndIrqBeforeTheE820Map) {
       "initrd           0x5e00000 (4096 bytes)",
       "mp table         0x9fc00 (304 bytes)",
       "page tables      0x9000 (identity map of 0x100000000 bytes)",
+      "acpi             off",
       "devices          drive0  virtio-blk  mmio 0xd0000000 (4096 bytes)  irq 5",
       "                 data    virtio-blk  mmio 0xd0001000 (4096 bytes)  irq 6",
       "                 rng     virtio-rng  mmio 0xd0002000 (4096 bytes)  irq 7",
@@ -159,6 +161,23 @@ TEST(FormatBootInfoTest, DevicesWithWindowAndIrqBeforeTheE820Map) {
       "                 [mem 0x0000000000100000-0x0000000007ffffff] usable",
   };
   EXPECT_EQ(lines, expected);
+}
+
+TEST(FormatBootInfoTest, AcpiTablesOneALine) {
+  vmm::v1::BootInfo info = SampleBootInfo();
+  info.set_acpi_rsdp_address(0xe0000);
+  vmm::v1::AcpiTable* rsdp = info.add_acpi_tables();
+  rsdp->set_signature("RSDP");
+  rsdp->set_address(0xe0000);
+  rsdp->set_length(36);
+  vmm::v1::AcpiTable* dsdt = info.add_acpi_tables();
+  dsdt->set_signature("DSDT");
+  dsdt->set_address(0xe0028);
+  dsdt->set_length(187);
+  const std::vector<std::string> lines = Lines(FormatBootInfo(info));
+  EXPECT_THAT(lines, Contains("acpi             RSDP 0xe0000 (36 bytes)"));
+  EXPECT_THAT(lines, Contains("                 DSDT 0xe0028 (187 bytes)"));
+  EXPECT_THAT(lines, Not(Contains("acpi             off")));
 }
 
 TEST(FormatBootInfoTest, NoInitrd) {

@@ -76,6 +76,7 @@ struct Invocation {
   std::string initrd_path;       // --initrd, absolute, or empty
   std::string cmdline;           // --cmdline
   std::string boot_protocol;     // --protocol: "" (auto), auto, linux64 or pvh
+  std::string acpi;              // --acpi: "" (on), on or off
   bool follow = false;           // console --follow
   bool keep = false;             // run --keep
   std::string snapshot_dir;      // snapshot/restore --dir, absolute

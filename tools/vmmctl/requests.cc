@@ -36,6 +36,7 @@ vmm::v1::ConfigureBootRequest MakeConfigureBootRequest(const Invocation& invocat
   request.set_initrd_path(invocation.initrd_path);
   request.set_cmdline(invocation.cmdline);
   request.set_boot_protocol(invocation.boot_protocol);
+  request.set_acpi(invocation.acpi);
   return request;
 }
 
