@@ -121,6 +121,7 @@ GuestRun RunUnderVmmd(vmm::v1::VmmService::Stub& stub, vmm::v1::CreateVmRequest 
   configure.set_vm_id(id);
   configure.set_kernel_path(absl::GetFlag(FLAGS_kernel));
   configure.set_initrd_path(initrd);
+  configure.set_acpi("off");  // the devices on the command line (virtio_mmio_cmdline.ko)
   configure.set_cmdline(cmdline);
   vmm::v1::BootInfo info;
   status = stub.ConfigureBoot(Context().get(), configure, &info);

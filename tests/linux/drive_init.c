@@ -36,24 +36,6 @@
 #define INIT_CHECKS_PREFIX "vmmd-drive"
 #include "guest_init.h"
 
-// Whether `path` exists and, when `want` is given, holds it; polled for up to 30 s.
-static int wait_for(const char* path, const char* want, double* waited) {
-  const double start = now_seconds();
-  for (;;) {
-    if (access(path, F_OK) == 0) {
-      const char* text = want == NULL ? "" : read_text(path);
-      if (want == NULL || (text != NULL && strstr(text, want) != NULL)) break;
-    }
-    if (now_seconds() - start > 30) {
-      *waited = now_seconds() - start;
-      return 0;
-    }
-    usleep(20 * 1000);
-  }
-  *waited = now_seconds() - start;
-  return 1;
-}
-
 static void wait_for_devices(void) {
   static const char* const kPaths[] = {"/dev/vda", "/dev/vdb", "/dev/hwrng"};
   char detail[256];

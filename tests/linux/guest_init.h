@@ -32,6 +32,24 @@ static void start_init(void) {
   printf("%s: reached userspace\n", INIT_CHECKS_PREFIX);
 }
 
+// Whether `path` exists and, when `want` is given, holds it; polled for up to 30 s.
+static inline int wait_for(const char* path, const char* want, double* waited) {
+  const double start = now_seconds();
+  for (;;) {
+    if (access(path, F_OK) == 0) {
+      const char* text = want == NULL ? "" : read_text(path);
+      if (want == NULL || (text != NULL && strstr(text, want) != NULL)) break;
+    }
+    if (now_seconds() - start > 30) {
+      *waited = now_seconds() - start;
+      return 0;
+    }
+    usleep(20 * 1000);
+  }
+  *waited = now_seconds() - start;
+  return 1;
+}
+
 // The "modules" check: every module of /modules/load-order loaded (guest_modules.h).
 static void load_modules(const char* cmdline) {
   struct guest_modules modules = load_guest_modules(cmdline);
@@ -67,7 +85,7 @@ static void report_kernel_log(const char* const* wanted, size_t count) {
 // The end of PID 1: the kernel's lines holding any of `wanted` when a check failed, then
 // "N checks failed; rebooting" and reboot(2) RB_AUTOBOOT (with reboot=k vmmd stops the VM
 // with "guest reset").
-static void finish_init(const char* const* wanted, size_t count) {
+static inline void finish_init(const char* const* wanted, size_t count) {
   if (failures > 0) report_kernel_log(wanted, count);
   printf("%s: %d checks failed; rebooting\n", INIT_CHECKS_PREFIX, failures);
   fflush(stdout);

@@ -5,6 +5,7 @@
 #define VMMD_TESTS_LINUX_INIT_CHECKS_H_
 
 #include <stdio.h>
+#include <stdlib.h>
 
 static int failures;
 
@@ -25,6 +26,35 @@ static char* read_text(const char* path) {
   text[length] = '\0';
   if (length > 0 && text[length - 1] == '\n') text[length - 1] = '\0';
   return text;
+}
+
+// "0-1,3" -> 3.
+static inline int count_cpus(const char* list) {
+  int count = 0;
+  for (const char* p = list; *p != '\0';) {
+    char* end;
+    long first = strtol(p, &end, 10), last = first;
+    if (end == p) return -1;
+    if (*end == '-') {
+      p = end + 1;
+      last = strtol(p, &end, 10);
+      if (end == p) return -1;
+    }
+    count += (int)(last - first + 1);
+    p = *end == ',' ? end + 1 : end;
+    if (*end != ',' && *end != '\0') return -1;
+  }
+  return count;
+}
+
+// The "cpus" check: the online CPUs number `expected`.
+static inline void check_cpus(long expected) {
+  const char* online = read_text("/sys/devices/system/cpu/online");
+  char detail[256];
+  int count = online == NULL ? -1 : count_cpus(online);
+  snprintf(detail, sizeof(detail), "online %s: %d, expected %ld", online ? online : "unreadable", count,
+           expected);
+  check("cpus", count == expected, detail);
 }
 
 #endif  // VMMD_TESTS_LINUX_INIT_CHECKS_H_

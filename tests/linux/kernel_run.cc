@@ -54,7 +54,7 @@ vmm::v1::BootInfo KernelRun::Boot(vmm::v1::CreateVmRequest create,
 
 vmm::v1::BootInfo KernelRun::Boot(uint32_t vcpus, uint64_t memory_mib, const std::string& kernel,
                                   const std::string& protocol, const std::string& initrd,
-                                  const std::string& cmdline) {
+                                  const std::string& cmdline, const std::string& acpi) {
   vmm::v1::CreateVmRequest create;
   create.set_vcpu_count(vcpus);
   create.set_memory_mib(memory_mib);
@@ -63,6 +63,7 @@ vmm::v1::BootInfo KernelRun::Boot(uint32_t vcpus, uint64_t memory_mib, const std
   configure.set_initrd_path(initrd);
   configure.set_cmdline(cmdline);
   configure.set_boot_protocol(protocol);
+  configure.set_acpi(acpi);
   return Boot(std::move(create), std::move(configure));
 }
 
@@ -112,7 +113,7 @@ void KernelRun::Follow() {
 }
 
 void ExpectInitChecks(const std::string& console, const std::string& prefix,
-                      absl::Span<const char* const> checks) {
+                      absl::Span<const char* const> checks, const std::string& ending) {
   std::string problems;
   if (!absl::StrContains(console, prefix + ": reached userspace")) absl::StrAppend(&problems, "never reached /init; ");
   for (const char* check : checks) {
@@ -121,8 +122,8 @@ void ExpectInitChecks(const std::string& console, const std::string& prefix,
     }
   }
   if (absl::StrContains(console, ": FAIL")) absl::StrAppend(&problems, "a check failed; ");
-  if (!absl::StrContains(console, prefix + ": 0 checks failed; rebooting")) {
-    absl::StrAppend(&problems, "no \"0 checks failed; rebooting\"; ");
+  if (!absl::StrContains(console, absl::StrCat(prefix, ": 0 checks failed; ", ending))) {
+    absl::StrAppend(&problems, "no \"0 checks failed; ", ending, "\"; ");
   }
   const std::string excerpt = console.size() > 8000 ? console.substr(console.size() - 8000) : console;
   EXPECT_EQ(problems, "") << "the console's end:\n" << excerpt;

@@ -25,10 +25,10 @@ class KernelRun {
   // StartVcpus, following the console from before the vCPUs start. Returns the BootInfo;
   // a failed step fails the test (EXPECT) and starts nothing after it.
   vmm::v1::BootInfo Boot(vmm::v1::CreateVmRequest create, vmm::v1::ConfigureBootRequest configure);
-  // The same for a VM with no devices.
+  // The same for a VM with no devices; `acpi` is ConfigureBootRequest.acpi.
   vmm::v1::BootInfo Boot(uint32_t vcpus, uint64_t memory_mib, const std::string& kernel,
                          const std::string& protocol, const std::string& initrd,
-                         const std::string& cmdline);
+                         const std::string& cmdline, const std::string& acpi);
 
   // Waits until the console stream ends (the VM stopped) or `bound` passes; returns the
   // console, and reports (on stderr and as the test property seconds_to_init) how long the
@@ -51,10 +51,11 @@ class KernelRun {
 };
 
 // The console of an init that reports through init_checks.h (lines "PREFIX: check NAME: PASS
-// (...)"): it reached userspace, each of `checks` passed, none failed, and it rebooted after
-// "0 checks failed". A failure quotes the console's end.
+// (...)"): it reached userspace, each of `checks` passed, none failed, and it ended with
+// "0 checks failed; `ending`". A failure quotes the console's end.
 void ExpectInitChecks(const std::string& console, const std::string& prefix,
-                      absl::Span<const char* const> checks);
+                      absl::Span<const char* const> checks,
+                      const std::string& ending = "rebooting");
 
 }  // namespace vmmd::testing
 

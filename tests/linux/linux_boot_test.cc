@@ -14,7 +14,8 @@
 // From the kernel's early messages (the kernel boots `quiet`; /init repeats these from its
 // log): its BIOS-e820 lines equal BootInfo, the MP table is found at 0x9fc00 with
 // "Processors: N" (generic kernel), "RAMDISK: [mem X-Y]" is where BootInfo put the initrd.
-// Each case records how long the kernel took to reach /init.
+// Each case records how long the kernel took to reach /init. Every case boots with acpi "off":
+// this is the MP-table path (linux_acpi_test boots with the ACPI tables).
 // The kernels come from tests/linux/fetch_kernels.sh (tools/test runs it).
 #include <ostream>
 #include <random>
@@ -126,7 +127,7 @@ class LinuxBootTest : public ::vmmd::testing::KernelTest {
     KernelRun run(stub_.get(), id);
     const vmm::v1::BootInfo info =
         run.Boot(boot.vcpus, boot.memory_mib, cache_ + "/" + boot.kernel, boot.protocol, initrd,
-                 boot.cmdline);
+                 boot.cmdline, "off");
     if (HasFailure()) return {info, ""};  // it never started: nothing to wait for
     const std::string console = run.WaitForStop(::vmmd::testing::kBootBound);
     const std::string excerpt = console.size() > 6000 ? console.substr(console.size() - 6000) : console;

@@ -215,6 +215,7 @@ TEST_F(LinuxDriveTest, GenericBzImageUsesBlockAndEntropyDevices) {
   configure.set_kernel_path(cache_ + "/vmlinuz-generic");
   configure.set_initrd_path(initrd);
   configure.set_cmdline(kKernelCmdline);
+  configure.set_acpi("off");  // the devices on the command line (virtio_mmio_cmdline.ko)
   KernelRun run(stub_.get(), "drives");
   const vmm::v1::BootInfo info = run.Boot(create, configure);
   ASSERT_FALSE(HasFailure()) << "the VM did not start";

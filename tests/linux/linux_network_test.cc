@@ -511,6 +511,7 @@ TEST_F(LinuxNetworkTest, TwoGuestsMoveTheirOwnTrafficOverTapsAndVsock) {
     configure.set_kernel_path(cache_ + "/vmlinuz-generic");
     configure.set_initrd_path(initrd);
     configure.set_cmdline(guest.Cmdline(guests_[1 - i]));
+    configure.set_acpi("off");  // the devices on the command line (virtio_mmio_cmdline.ko)
     runs.push_back(std::make_unique<KernelRun>(stub_.get(), "net-" + guest.name));
     const vmm::v1::BootInfo info = runs.back()->Boot(create, configure);
     ASSERT_FALSE(HasFailure()) << "VM " << guest.name << " did not start";

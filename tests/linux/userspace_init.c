@@ -25,34 +25,6 @@
 #define INIT_CHECKS_PREFIX "vmmd-init"
 #include "init_checks.h"
 
-// "0-1,3" -> 3.
-static int count_cpus(const char* list) {
-  int count = 0;
-  for (const char* p = list; *p != '\0';) {
-    char* end;
-    long first = strtol(p, &end, 10), last = first;
-    if (end == p) return -1;
-    if (*end == '-') {
-      p = end + 1;
-      last = strtol(p, &end, 10);
-      if (end == p) return -1;
-    }
-    count += (int)(last - first + 1);
-    p = *end == ',' ? end + 1 : end;
-    if (*end != ',' && *end != '\0') return -1;
-  }
-  return count;
-}
-
-static void check_cpus(long expected) {
-  const char* online = read_text("/sys/devices/system/cpu/online");
-  char detail[256];
-  int count = online == NULL ? -1 : count_cpus(online);
-  snprintf(detail, sizeof(detail), "online %s: %d, expected %ld", online ? online : "unreadable", count,
-           expected);
-  check("cpus", count == expected, detail);
-}
-
 static void check_cmdline(const char* expected) {
   const char* actual = read_text("/proc/cmdline");
   char detail[8192 + 64];
