@@ -43,6 +43,8 @@ VmBoot SomeBoot() {
   boot.info.identity_mapped_bytes = 1ull << 30;
   boot.info.stack_pointer = GuestAddress(0x8ff0);
   boot.info.e820 = {E820Entry{0, 0x9fc00, 1}, E820Entry{0x100000, 0xff00000, 1}};
+  boot.info.acpi_rsdp = GuestAddress(0xe0000);
+  boot.info.acpi_tables = {{"RSDP", GuestAddress(0xe0000), 36}, {"DSDT", GuestAddress(0xe0028), 197}};
   boot.kernel_path = "/images/vmlinux";
   boot.kernel_format = "elf";
   boot.cmdline = "console=ttyS0 virtio_mmio.device=4K@0xd0000000:5";
@@ -95,6 +97,11 @@ TEST(VmSpecProtoTest, RoundTripsEveryField) {
   EXPECT_EQ(info.e820[1].addr, 0x100000u);
   EXPECT_EQ(info.e820[1].size, 0xff00000u);
   EXPECT_EQ(info.e820[1].type, 1u);
+  EXPECT_EQ(info.acpi_rsdp.value(), 0xe0000u);
+  ASSERT_EQ(info.acpi_tables.size(), 2u);
+  EXPECT_EQ(info.acpi_tables[1].signature, "DSDT");
+  EXPECT_EQ(info.acpi_tables[1].address.value(), 0xe0028u);
+  EXPECT_EQ(info.acpi_tables[1].length, 197u);
   EXPECT_EQ(back->boot.kernel_path, "/images/vmlinux");
   EXPECT_EQ(back->boot.kernel_format, "elf");
   EXPECT_EQ(back->boot.cmdline, SomeBoot().cmdline);
