@@ -82,6 +82,7 @@ void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {
     proto->mutable_vsock()->set_guest_cid(status.vsock->guest_cid);
     proto->mutable_vsock()->set_uds_path(status.vsock->uds_path);
   }
+  proto->mutable_labels()->insert(status.labels.begin(), status.labels.end());
   for (const DeviceStatus& device : status.devices) {
     vmm::v1::DeviceCounters* out = proto->add_devices();
     out->set_id(device.id);

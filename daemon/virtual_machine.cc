@@ -515,6 +515,7 @@ VmStatus VirtualMachine::Status() const {
   status.entropy_device = config_.entropy_device;
   status.network_interfaces = config_.network_interfaces;
   status.vsock = config_.vsock;
+  status.labels = config_.labels;
   status.devices = DeviceStatuses();
   MutexLock lock(&mutex_);
   if (status.devices.empty()) status.devices = final_devices_;

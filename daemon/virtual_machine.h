@@ -96,6 +96,7 @@ struct VmStatus {
   bool entropy_device = false;
   std::vector<NetworkInterfaceConfig> network_interfaces;
   std::optional<VsockConfig> vsock;
+  std::map<std::string, std::string> labels;
   std::vector<DeviceStatus> devices;
 };
 

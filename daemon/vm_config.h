@@ -5,6 +5,7 @@
 #define VMMD_DAEMON_VM_CONFIG_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +54,7 @@ struct VmConfig {
   bool entropy_device = false;
   std::vector<NetworkInterfaceConfig> network_interfaces;
   std::optional<VsockConfig> vsock;
+  std::map<std::string, std::string> labels;  // validated (daemon/labels.h)
 };
 
 // How a VM was booted: what ConfigureBoot wrote and what GetVm reports of it.

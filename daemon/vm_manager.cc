@@ -182,7 +182,13 @@ absl::Status VmManager::ValidateConfigureBootParams(const ConfigureBootParams& p
   RETURN_IF_ERROR(CheckPath("initrd_path", params.initrd_path));
   RETURN_IF_ERROR(CheckLength("cmdline", params.cmdline, kMaxCmdlineLength));
   RETURN_IF_ERROR(CheckLength("boot_protocol", params.boot_protocol, kMaxBootProtocolLength));
-  return CheckLength("acpi", params.acpi, kMaxBootProtocolLength);
+  RETURN_IF_ERROR(ParseBootProtocol(params.boot_protocol).status());
+  RETURN_IF_ERROR(CheckLength("acpi", params.acpi, kMaxBootProtocolLength));
+  if (params.acpi != "" && params.acpi != "on" && params.acpi != "off") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("acpi \"", params.acpi, "\" is not one of on, off"));
+  }
+  return absl::OkStatus();
 }
 
 std::string VmManager::GenerateIdLocked() {
@@ -192,8 +198,9 @@ std::string VmManager::GenerateIdLocked() {
   }
 }
 
-absl::StatusOr<VmManager::PreparedVm> VmManager::Prepare(const CreateVmParams& params) {
+absl::Status VmManager::ValidateCreate(const CreateVmParams& params) const {
   if (!params.vm_id.empty()) RETURN_IF_ERROR(ValidateVmId(params.vm_id));
+  RETURN_IF_ERROR(ValidateLabels(params.labels));
   const uint32_t max_vcpus = std::min<uint32_t>(options_.max_vcpus, kMaxMpTableVcpus);
   if (params.vcpu_count == 0 || params.vcpu_count > max_vcpus) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -205,8 +212,7 @@ absl::StatusOr<VmManager::PreparedVm> VmManager::Prepare(const CreateVmParams& p
         params.memory_mib));
   }
   RETURN_IF_ERROR(ValidateDrives(params.drives));
-  ASSIGN_OR_RETURN(std::vector<NetworkInterfaceConfig> interfaces,
-                   ValidateNetworkInterfaces(params.network_interfaces, params.vm_id));
+  RETURN_IF_ERROR(ValidateNetworkInterfaces(params.network_interfaces, params.vm_id).status());
   if (params.vsock) RETURN_IF_ERROR(ValidateVsock(*params.vsock));
   const size_t device_count = params.drives.size() + (params.entropy_device ? 1 : 0) +
                               params.network_interfaces.size() + (params.vsock ? 1 : 0);
@@ -216,6 +222,13 @@ absl::StatusOr<VmManager::PreparedVm> VmManager::Prepare(const CreateVmParams& p
         "IRQ line each); got %d",
         kMaxVirtioDevices, device_count));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<VmManager::PreparedVm> VmManager::Prepare(const CreateVmParams& params) {
+  RETURN_IF_ERROR(ValidateCreate(params));
+  ASSIGN_OR_RETURN(std::vector<NetworkInterfaceConfig> interfaces,
+                   ValidateNetworkInterfaces(params.network_interfaces, params.vm_id));
   if (!kvm_) return absl::UnavailableError("KVM is not available on this host (/dev/kvm)");
   DeviceBackends backends;
   for (size_t i = 0; i < params.drives.size(); ++i) {
@@ -288,6 +301,7 @@ absl::StatusOr<VmManager::PreparedVm> VmManager::Prepare(const CreateVmParams& p
   }
   config.network_interfaces = std::move(interfaces);
   config.vsock = params.vsock;
+  config.labels = params.labels;
   if (!options_.console_log_dir.empty()) {
     config.console_log_path = absl::StrCat(options_.console_log_dir, "/", id, ".log");
     config.console_log_limits = options_.console_log_limits;
@@ -348,10 +362,6 @@ absl::StatusOr<BootInfo> VmManager::ConfigureBoot(const ConfigureBootParams& par
   RETURN_IF_ERROR(ValidateConfigureBootParams(params));
   ASSIGN_OR_RETURN(std::shared_ptr<VirtualMachine> vm, Get(params.vm_id));
   ASSIGN_OR_RETURN(BootProtocolChoice protocol, ParseBootProtocol(params.boot_protocol));
-  if (params.acpi != "" && params.acpi != "on" && params.acpi != "off") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("acpi \"", params.acpi, "\" is not one of on, off"));
-  }
   ASSIGN_OR_RETURN(ImageFile kernel, ImageFile::Open(params.kernel_path, options_.image_roots,
                                                      options_.max_kernel_bytes, "kernel_path"));
   BootSpec spec;

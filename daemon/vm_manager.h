@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/mutex.h"
 #include "absl/time/time.h"
+#include "daemon/labels.h"
 #include "daemon/virtual_machine.h"
 #include "kvm/kvm_system.h"
 
@@ -55,6 +56,7 @@ struct CreateVmParams {
   bool entropy_device = false;
   std::vector<NetworkInterfaceParams> network_interfaces;
   std::optional<VsockConfig> vsock;
+  Labels labels;
 };
 
 struct SnapshotParams {
@@ -164,8 +166,12 @@ class VmManager {
   static absl::Status ValidateVsock(const VsockConfig& vsock);
   static absl::StatusOr<std::vector<NetworkInterfaceConfig>> ValidateNetworkInterfaces(
       const std::vector<NetworkInterfaceParams>& interfaces, const std::string& vm_id);
-  // Checks the lengths of ConfigureBoot's strings (and that the paths hold no NUL byte).
+  // Checks the lengths of ConfigureBoot's strings (and that the paths hold no NUL byte), and
+  // the boot_protocol and acpi names.
   static absl::Status ValidateConfigureBootParams(const ConfigureBootParams& params);
+  // Everything Create checks of the request itself, before it opens anything or looks at
+  // what exists (INVALID_ARGUMENT naming the field).
+  absl::Status ValidateCreate(const CreateVmParams& params) const;
 
  private:
   // A VM validated, its backends open and its id and memory reserved: what Create and

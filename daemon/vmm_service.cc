@@ -4,8 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "glog/logging.h"
 
 #include "daemon/follow_stream.h"
+#include "daemon/labels.h"
 #include "daemon/grpc_status.h"
 #include "daemon/proto_conversion.h"
 
@@ -29,41 +31,125 @@ grpc::Status ActOnVm(VmManager& manager, const std::string& vm_id, ApiVm* respon
 
 }  // namespace
 
-grpc::Status VmmServiceImpl::CreateVm(grpc::ServerContext*, const vmm::v1::CreateVmRequest* request,
-                                      ApiVm* response) {
+namespace {
+
+CreateVmParams CreateParams(const vmm::v1::CreateVmRequest& request) {
   CreateVmParams params;
-  params.vm_id = request->vm_id();
-  params.vcpu_count = request->vcpu_count();
-  params.memory_mib = request->memory_mib();
-  for (const vmm::v1::Drive& drive : request->drives()) {
+  params.vm_id = request.vm_id();
+  params.vcpu_count = request.vcpu_count();
+  params.memory_mib = request.memory_mib();
+  for (const vmm::v1::Drive& drive : request.drives()) {
     params.drives.push_back(
         DriveConfig{drive.drive_id(), drive.path(), drive.read_only(), drive.is_root_device()});
   }
-  params.entropy_device = request->entropy_device();
-  for (const vmm::v1::NetworkInterface& interface : request->network_interfaces()) {
+  params.entropy_device = request.entropy_device();
+  for (const vmm::v1::NetworkInterface& interface : request.network_interfaces()) {
     params.network_interfaces.push_back(
         NetworkInterfaceParams{interface.iface_id(), interface.host_dev_name(), interface.guest_mac()});
   }
-  if (request->has_vsock()) {
-    params.vsock = VsockConfig{request->vsock().guest_cid(), request->vsock().uds_path()};
+  if (request.has_vsock()) {
+    params.vsock = VsockConfig{request.vsock().guest_cid(), request.vsock().uds_path()};
   }
-  absl::StatusOr<std::shared_ptr<VirtualMachine>> vm = manager_->Create(params);
-  if (!vm.ok()) return ToGrpcStatus(vm.status());
-  ToProto((*vm)->Status(), response);
-  return grpc::Status::OK;
+  params.labels = Labels(request.labels().begin(), request.labels().end());
+  return params;
+}
+
+ConfigureBootParams BootParams(const vmm::v1::ConfigureBootRequest& request) {
+  ConfigureBootParams params;
+  params.vm_id = request.vm_id();
+  params.kernel_path = request.kernel_path();
+  params.initrd_path = request.initrd_path();
+  params.cmdline = request.cmdline();
+  params.boot_protocol = request.boot_protocol();
+  params.acpi = request.acpi();
+  return params;
+}
+
+// `status` with its message prefixed by the step that failed.
+absl::Status AtStep(const char* step, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat(step, ": ", status.message()));
+}
+
+}  // namespace
+
+grpc::Status VmmServiceImpl::Idempotently(const std::string& vm_id,
+                                          const google::protobuf::Message& request, ApiVm* response,
+                                          const std::function<absl::Status()>& validate,
+                                          const std::function<absl::StatusOr<std::string>()>& make) {
+  // A malformed request is refused as such, whatever else claims its vm_id.
+  if (absl::Status valid = validate(); !valid.ok()) return ToGrpcStatus(valid);
+  if (vm_id.empty()) {  // a generated id: nothing to retry against
+    absl::StatusOr<std::string> made = make();
+    if (!made.ok()) return ToGrpcStatus(made.status());
+    return ActOnVm(*manager_, *made, response, [](VirtualMachine&) { return absl::OkStatus(); });
+  }
+  if (absl::Status valid = VmManager::ValidateVmId(vm_id); !valid.ok()) return ToGrpcStatus(valid);
+  absl::StatusOr<IdempotentCreates::Verdict> verdict = creates_.Begin(vm_id, request);
+  if (!verdict.ok()) return ToGrpcStatus(verdict.status());
+  if (*verdict == IdempotentCreates::Verdict::kMake) {
+    absl::StatusOr<std::string> made = make();
+    creates_.Finish(vm_id, made.ok());
+    if (!made.ok()) return ToGrpcStatus(made.status());
+  }
+  return ActOnVm(*manager_, vm_id, response, [](VirtualMachine&) { return absl::OkStatus(); });
+}
+
+grpc::Status VmmServiceImpl::CreateVm(grpc::ServerContext*, const vmm::v1::CreateVmRequest* request,
+                                      ApiVm* response) {
+  const CreateVmParams params = CreateParams(*request);
+  auto validate = [&] { return manager_->ValidateCreate(params); };
+  return Idempotently(request->vm_id(), *request, response, validate, [&]() -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::shared_ptr<VirtualMachine>> vm = manager_->Create(params);
+    if (!vm.ok()) return vm.status();
+    return (*vm)->id();
+  });
+}
+
+grpc::Status VmmServiceImpl::RunVm(grpc::ServerContext*, const vmm::v1::RunVmRequest* request,
+                                   ApiVm* response) {
+  const std::string& vm_id = request->create().vm_id();
+  if (!request->boot().vm_id().empty() && request->boot().vm_id() != vm_id) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "boot.vm_id \"", request->boot().vm_id().substr(0, VmManager::kMaxVmIdLength),
+        "\" differs from create.vm_id; leave it empty")));
+  }
+  const CreateVmParams create = CreateParams(request->create());
+  ConfigureBootParams boot = BootParams(request->boot());
+  auto validate = [&]() -> absl::Status {
+    if (absl::Status status = manager_->ValidateCreate(create); !status.ok()) return AtStep("create", status);
+    boot.vm_id = vm_id.empty() ? "generated" : vm_id;  // checked with the id it will have
+    if (absl::Status status = VmManager::ValidateConfigureBootParams(boot); !status.ok()) {
+      return AtStep("boot", status);
+    }
+    return absl::OkStatus();
+  };
+  return Idempotently(vm_id, *request, response, validate, [&]() -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::shared_ptr<VirtualMachine>> vm = manager_->Create(create);
+    if (!vm.ok()) return AtStep("create", vm.status());
+    const std::string id = (*vm)->id();
+    boot.vm_id = id;
+    absl::Status status = manager_->ConfigureBoot(boot).status();
+    if (!status.ok()) {
+      status = AtStep("boot", status);
+    } else if (request->start()) {
+      status = (*vm)->Start(manager_->options().worker_timeout);
+      if (!status.ok()) status = AtStep("start", status);
+    }
+    if (!status.ok()) {
+      // Nothing is left behind: the VM, its memory, fds and threads go with it.
+      if (absl::Status deleted = manager_->Delete(id); !deleted.ok()) {
+        LOG(WARNING) << "RunVm: deleting " << id << " after a failed step: " << deleted;
+      }
+      return status;
+    }
+    return id;
+  });
 }
 
 grpc::Status VmmServiceImpl::ConfigureBoot(grpc::ServerContext*,
                                            const vmm::v1::ConfigureBootRequest* request,
                                            vmm::v1::BootInfo* response) {
-  ConfigureBootParams params;
-  params.vm_id = request->vm_id();
-  params.kernel_path = request->kernel_path();
-  params.initrd_path = request->initrd_path();
-  params.cmdline = request->cmdline();
-  params.boot_protocol = request->boot_protocol();
-  params.acpi = request->acpi();
-  absl::StatusOr<BootInfo> info = manager_->ConfigureBoot(params);
+  absl::StatusOr<BootInfo> info = manager_->ConfigureBoot(BootParams(*request));
   if (!info.ok()) return ToGrpcStatus(info.status());
   ToProto(*info, response);
   response->set_kernel_path(request->kernel_path());
@@ -87,9 +173,14 @@ grpc::Status VmmServiceImpl::GetVm(grpc::ServerContext*, const vmm::v1::GetVmReq
                  [](VirtualMachine&) { return absl::OkStatus(); });
 }
 
-grpc::Status VmmServiceImpl::ListVms(grpc::ServerContext*, const vmm::v1::ListVmsRequest*,
+grpc::Status VmmServiceImpl::ListVms(grpc::ServerContext*, const vmm::v1::ListVmsRequest* request,
                                      vmm::v1::ListVmsResponse* response) {
-  for (const auto& vm : manager_->List()) ToProto(vm->Status(), response->add_vms());
+  absl::StatusOr<LabelSelector> selector = LabelSelector::Parse(request->label_selector());
+  if (!selector.ok()) return ToGrpcStatus(selector.status());
+  for (const auto& vm : manager_->List()) {
+    VmStatus status = vm->Status();
+    if (selector->Matches(status.labels)) ToProto(status, response->add_vms());
+  }
   return grpc::Status::OK;
 }
 
@@ -173,6 +264,7 @@ grpc::Status VmmServiceImpl::DeleteVm(grpc::ServerContext*, const vmm::v1::Delet
                                       vmm::v1::DeleteVmResponse* response) {
   absl::Status status = manager_->Delete(request->vm_id());
   if (!status.ok()) return ToGrpcStatus(status);
+  creates_.Forget(request->vm_id());
   response->set_vm_id(request->vm_id());
   return grpc::Status::OK;
 }

@@ -5,6 +5,10 @@
 #ifndef VMMD_DAEMON_VMM_SERVICE_H_
 #define VMMD_DAEMON_VMM_SERVICE_H_
 
+#include <functional>
+#include <string>
+
+#include "daemon/idempotent_creates.h"
 #include "daemon/vm_manager.h"
 #include "daemon/worker_thread.h"
 #include "vmm/v1/vmm.grpc.pb.h"
@@ -19,6 +23,8 @@ class VmmServiceImpl final
 
   grpc::Status CreateVm(grpc::ServerContext* context, const vmm::v1::CreateVmRequest* request,
                         vmm::v1::Vm* response) override;
+  grpc::Status RunVm(grpc::ServerContext* context, const vmm::v1::RunVmRequest* request,
+                     vmm::v1::Vm* response) override;
   grpc::Status ConfigureBoot(grpc::ServerContext* context,
                              const vmm::v1::ConfigureBootRequest* request,
                              vmm::v1::BootInfo* response) override;
@@ -46,7 +52,15 @@ class VmmServiceImpl final
       grpc::CallbackServerContext* context, const vmm::v1::WatchVmRequest* request) override;
 
  private:
+  // Checks the request with `validate`, then makes a VM with `make` (which returns its id)
+  // once per client-chosen vm_id and request (daemon/idempotent_creates.h), and answers with
+  // it.
+  grpc::Status Idempotently(const std::string& vm_id, const google::protobuf::Message& request,
+                            vmm::v1::Vm* response, const std::function<absl::Status()>& validate,
+                            const std::function<absl::StatusOr<std::string>()>& make);
+
   VmManager* const manager_;
+  IdempotentCreates creates_;
   // Runs the streams' continuations when the console or the event log wakes them (from a
   // vCPU thread, which may not call into gRPC).
   WorkerThread pump_;

@@ -17,6 +17,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -180,6 +181,14 @@ int DaemonProcess::OpenFdCount() const {
   return count;
 }
 int DaemonProcess::ThreadCount() const { return CountEntries(absl::StrCat("/proc/", pid_, "/task")); }
+
+int DaemonProcess::VmThreadCount() const {
+  int count = 0;
+  for (absl::string_view name : absl::StrSplit(ThreadNames(), ' ', absl::SkipEmpty())) {
+    if (absl::StrContains(name, "/worker") || absl::StrContains(name, "/vcpu")) ++count;
+  }
+  return count;
+}
 
 std::string DaemonProcess::OpenFdTargets() const {
   std::string targets;

@@ -47,6 +47,8 @@ class DaemonProcess {
   int OpenFdCount() const;  // under TSan, without the runtime's symbolizer pipes
   int ThreadCount() const;
   std::string ThreadNames() const;  // "name name ...", for failure messages
+  // Threads VMs own: their workers ("<id>/worker") and vCPUs ("<id>/vcpuN").
+  int VmThreadCount() const;
   std::string OpenFdTargets() const;  // "3=socket:[1234] 4=anon_inode:[eventfd] ...", likewise
   // VmSize from /proc/<pid>/status: every mapping, guest RAM included, in bytes.
   uint64_t VirtualMemoryBytes() const;

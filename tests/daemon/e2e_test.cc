@@ -52,15 +52,6 @@ int ThreadsBesidesGrpcTimers(const DaemonProcess& daemon) {
   return count;
 }
 
-// Threads a VM owns: its worker ("<id>/worker") and vCPUs ("<id>/vcpuN").
-int VmThreads(const DaemonProcess& daemon) {
-  int count = 0;
-  for (absl::string_view name : absl::StrSplit(daemon.ThreadNames(), ' ', absl::SkipEmpty())) {
-    if (absl::StrContains(name, "/worker") || absl::StrContains(name, "/vcpu")) ++count;
-  }
-  return count;
-}
-
 // The count once it stops changing (two samples 200 ms apart agree; at most 5 s): gRPC
 // retires the thread that served the last call a moment after the call returns.
 int Settled(const std::function<int()>& probe) {
@@ -164,7 +155,7 @@ TEST_F(DaemonEndToEndTest, HelloGuestBootsPrintsItsBannerAndResets) {
   EXPECT_EQ(stub_->GetVm(Context().get(), get, &vm).error_code(), grpc::StatusCode::NOT_FOUND);
 
   // Every vCPU and worker thread joined, every VM, vCPU, irqfd and eventfd closed.
-  EXPECT_EQ(VmThreads(*daemon_), 0) << daemon_->ThreadNames();
+  EXPECT_EQ(daemon_->VmThreadCount(), 0) << daemon_->ThreadNames();
   EXPECT_EQ(WaitForValue(threads_before, absl::Seconds(5),
                          [&] { return ThreadsBesidesGrpcTimers(*daemon_); }),
             threads_before)

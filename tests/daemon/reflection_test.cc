@@ -107,6 +107,7 @@ TEST_F(ReflectionTest, DescribesVmmServiceAsTheProtoDeclaresIt) {
   };
   const std::vector<Expected> expected = {
       {"CreateVm", "vmm.v1.CreateVmRequest", "vmm.v1.Vm", false},
+      {"RunVm", "vmm.v1.RunVmRequest", "vmm.v1.Vm", false},
       {"ConfigureBoot", "vmm.v1.ConfigureBootRequest", "vmm.v1.BootInfo", false},
       {"StartVcpus", "vmm.v1.StartVcpusRequest", "vmm.v1.Vm", false},
       {"GetVm", "vmm.v1.GetVmRequest", "vmm.v1.Vm", false},

@@ -141,10 +141,29 @@ class MalformedRequestTest : public ::testing::Test {
       return stub_->CreateVm(BadContext().get(), request, &vm);
     };
   }
+  std::function<grpc::Status()> CreateWithLabel(std::string vm_id, std::string key, std::string value) {
+    return [=] {
+      vmm::v1::CreateVmRequest request;
+      request.set_vm_id(vm_id);
+      request.set_vcpu_count(1);
+      request.set_memory_mib(32);
+      (*request.mutable_labels())[key] = value;
+      vmm::v1::Vm vm;
+      return stub_->CreateVm(BadContext().get(), request, &vm);
+    };
+  }
+  std::function<grpc::Status()> List(std::string selector) {
+    return [=] {
+      vmm::v1::ListVmsRequest request;
+      request.set_label_selector(selector);
+      vmm::v1::ListVmsResponse response;
+      return stub_->ListVms(BadContext().get(), request, &response);
+    };
+  }
   std::function<grpc::Status()> Configure(std::string vm_id, std::string kernel,
                                           std::string initrd = "",
                                           std::string cmdline = "console=ttyS0",
-                                          std::string protocol = "") {
+                                          std::string protocol = "", std::string acpi = "") {
     return [=] {
       vmm::v1::ConfigureBootRequest request;
       request.set_vm_id(vm_id);
@@ -152,6 +171,7 @@ class MalformedRequestTest : public ::testing::Test {
       request.set_initrd_path(initrd);
       request.set_cmdline(cmdline);
       request.set_boot_protocol(protocol);
+      request.set_acpi(acpi);
       vmm::v1::BootInfo info;
       return stub_->ConfigureBoot(BadContext().get(), request, &info);
     };
@@ -244,7 +264,15 @@ class MalformedRequestTest : public ::testing::Test {
         {"CreateVm", "vm_id with a NUL", StatusCode::INVALID_ARGUMENT,
          Create(std::string("a\0b", 3), 1, 32)},
         {"CreateVm", "vm_id not ASCII", StatusCode::INVALID_ARGUMENT, Create("vm-\xc3\xa9", 1, 32)},
-        {"CreateVm", "vm_id taken", StatusCode::ALREADY_EXISTS, Create("created", 1, 32)},
+        // Taken by a different request ("created" was made with 32 MiB; an identical retry
+        // would get the VM).
+        {"CreateVm", "vm_id taken", StatusCode::ALREADY_EXISTS, Create("created", 1, 64)},
+        {"CreateVm", "label key with a space", StatusCode::INVALID_ARGUMENT,
+         CreateWithLabel("l", "a b", "v")},
+        {"CreateVm", "label value of 1 MiB", StatusCode::INVALID_ARGUMENT,
+         CreateWithLabel("l", "app", std::string(1 << 20, 'v'))},
+        {"ListVms", "label_selector not key=value", StatusCode::INVALID_ARGUMENT,
+         List("app in (a,b)")},
         {"CreateVm", "bad id and bad sizes at once", StatusCode::INVALID_ARGUMENT,
          Create("a/b", 0, 0)},
 
@@ -284,6 +312,10 @@ class MalformedRequestTest : public ::testing::Test {
          Configure("created", hello, "", "console=ttyS0", "bogus")},
         {"ConfigureBoot", "boot_protocol pvh for a kernel without the PVH note",
          StatusCode::INVALID_ARGUMENT, Configure("created", hello, "", "console=ttyS0", "pvh")},
+        {"ConfigureBoot", "acpi bogus", StatusCode::INVALID_ARGUMENT,
+         Configure("created", hello, "", "console=ttyS0", "", "maybe")},
+        {"ConfigureBoot", "acpi of 1 MiB", StatusCode::INVALID_ARGUMENT,
+         Configure("created", hello, "", "console=ttyS0", "", std::string(1 << 20, 'o'))},
         {"ConfigureBoot", "cmdline of 1 MiB", StatusCode::INVALID_ARGUMENT,
          Configure("created", hello, "", std::string(1 << 20, 'x'))},
         // x86 Linux copies 2048 bytes of an ELF kernel's command line, NUL included.

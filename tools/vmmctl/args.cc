@@ -222,6 +222,12 @@ class Parser {
       drive.drive_id = absl::StrCat("drive", invocation_.drives.size());
       drive.path = MakeAbsolute(drive.path, cwd_);
       invocation_.drives.push_back(std::move(drive));
+    } else if (name == "label") {
+      const std::vector<std::string> parts = absl::StrSplit(value, absl::MaxSplits('=', 1));
+      if (parts.size() != 2 || parts[0].empty()) return "expected KEY=VALUE";
+      if (!invocation_.labels.emplace(parts[0], parts[1]).second) return "label given twice";
+    } else if (name == "selector") {
+      invocation_.label_selector = value;
     } else if (name == "net") {
       const std::vector<std::string> parts = absl::StrSplit(value, absl::MaxSplits(',', 1));
       if (parts[0].empty()) return "empty tap name (TAP[,MAC])";

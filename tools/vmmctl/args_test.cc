@@ -338,7 +338,7 @@ TEST(UsageTest, CommandUsageListsItsFlags) {
   EXPECT_THAT(usage, HasSubstr("--address ADDR"));
   EXPECT_THAT(CommandUsage(Command::kCreate),
               HasSubstr("create [--id ID] [--vcpus N] [--memory-mib M] "
-                        "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--vsock CID,PATH] [--entropy]\n"));
+                        "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--vsock CID,PATH] [--entropy] [--label KEY=VALUE]...\n"));
 }
 
 TEST(UsageTest, RepeatableFlagIsMarkedAndHelpColumnsLineUp) {
@@ -357,7 +357,8 @@ TEST(UsageTest, ShortUsageIsTheSynopsisAndAPointer) {
   EXPECT_EQ(ShortUsage(Command::kRun),
             "usage: vmmctl [--address ADDR] [--json] [--timeout_s N] run --kernel PATH "
             "[--initrd PATH] [--cmdline TEXT] [--protocol NAME] [--acpi on|off] [--vcpus N] [--memory-mib M] "
-            "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--vsock CID,PATH] [--entropy] [--id ID] [--keep]\n"
+            "[--drive PATH[,ro][,root]]... [--net TAP[,MAC]]... [--vsock CID,PATH] [--entropy] "
+            "[--label KEY=VALUE]... [--id ID] [--keep]\n"
             "('vmmctl help run' describes each flag)\n");
 }
 

@@ -43,6 +43,11 @@ const std::vector<FlagSpec>& Flags() {
        "one vmmd creates for the VM; eth0, eth1, ... in order; MAC aa:bb:cc:dd:ee:ff "
        "(default: made up from the VM's id)",
        false, /*repeatable=*/true},
+      {"label", true, "KEY=VALUE",
+       "a label on the VM (Kubernetes syntax: [prefix/]name, values of at most 63 characters)",
+       false, /*repeatable=*/true},
+      {"selector", true, "SELECTOR",
+       "only VMs whose labels match, e.g. app=web,tier!=db (=, == and !=)", false},
       {"vsock", true, "CID,PATH",
        "a host channel (virtio-vsock): the guest's context id, and the Unix socket vmmd makes "
        "at PATH (under its --vsock_root) for host programs to CONNECT through; a guest "
@@ -136,7 +141,7 @@ constexpr char kTlsNote[] =
 
 const std::vector<CommandSpec>& AllCommands() {
   static const auto* const commands = new std::vector<CommandSpec>{
-      {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib", "drive", "net", "vsock", "entropy"}, {},
+      {Command::kCreate, "create", nullptr, {"id", "vcpus", "memory-mib", "drive", "net", "vsock", "entropy", "label"}, {},
        "CreateVm", "create a VM and print its id"},
       {Command::kBoot, "boot", "ID", {"kernel", "initrd", "cmdline", "protocol", "acpi"}, {"kernel"},
        "ConfigureBoot",
@@ -145,7 +150,8 @@ const std::vector<CommandSpec>& AllCommands() {
       {Command::kConsole, "console", "ID", {"follow"}, {}, "StreamConsole",
        "write the VM's serial console output to stdout, raw"},
       {Command::kGet, "get", "ID", {}, {}, "GetVm", "show one VM"},
-      {Command::kList, "list", nullptr, {}, {}, "ListVms", "list every VM"},
+      {Command::kList, "list", nullptr, {"selector"}, {}, "ListVms",
+       "list every VM, or those whose labels match --selector"},
       {Command::kPause, "pause", "ID", {}, {}, "PauseVm", "pause the VM's vCPUs"},
       {Command::kResume, "resume", "ID", {}, {}, "ResumeVm", "resume a paused VM"},
       {Command::kStop, "stop", "ID", {}, {}, "StopVm", "stop the VM (it stays until deleted)"},
@@ -154,7 +160,7 @@ const std::vector<CommandSpec>& AllCommands() {
       {Command::kWatch, "watch", "ID", {}, {}, "WatchVm",
        "print the VM's state changes, one line each, as they happen"},
       {Command::kRun, "run", nullptr, {"kernel", "initrd", "cmdline", "protocol", "acpi", "vcpus",
-       "memory-mib", "drive", "net", "vsock", "entropy", "id", "keep"}, {"kernel"},
+       "memory-mib", "drive", "net", "vsock", "entropy", "label", "id", "keep"}, {"kernel"},
        "CreateVm, ConfigureBoot, StartVcpus, StreamConsole, GetVm, DeleteVm",
        "create, boot and start a VM, stream its console until it stops, then delete it"},
       {Command::kSnapshot, "snapshot", "ID", {"dir"}, {"dir"}, "SnapshotVm",

@@ -48,9 +48,11 @@ int Get(const Invocation& invocation, const CommandContext& context) {
   return PrintResponse(context, vm, FormatVm(vm));
 }
 
-int List(const CommandContext& context) {
+int List(const Invocation& invocation, const CommandContext& context) {
+  vmm::v1::ListVmsRequest request;
+  request.set_label_selector(invocation.label_selector);
   vmm::v1::ListVmsResponse list;
-  if (!CallRpc(context, "ListVms", &Stub::ListVms, vmm::v1::ListVmsRequest(), &list).ok()) {
+  if (!CallRpc(context, "ListVms", &Stub::ListVms, request, &list).ok()) {
     return 1;
   }
   return PrintResponse(context, list, FormatVmList(list));
@@ -117,7 +119,7 @@ int ExecuteCommand(const Invocation& invocation, const CommandContext& context) 
     case Command::kGet:
       return Get(invocation, context);
     case Command::kList:
-      return List(context);
+      return List(invocation, context);
     case Command::kPause:
       return ChangeState<vmm::v1::PauseVmRequest>(invocation, context, "PauseVm", &Stub::PauseVm);
     case Command::kResume:

@@ -107,44 +107,34 @@ class FakeVmmService final : public vmm::v1::VmmService::Service {
                         vmm::v1::Vm* response) override {
     absl::MutexLock lock(&mutex_);
     calls_.push_back("CreateVm");
-    last_create_ = *request;
-    if (!create_status.ok()) return create_status;
-    const std::string id = request->vm_id().empty() ? "vm-1" : request->vm_id();
-    vmm::v1::Vm& vm = vms_[id];
-    vm.set_vm_id(id);
-    vm.set_state(vmm::v1::VM_STATE_CREATED);
-    vm.set_vcpu_count(request->vcpu_count());
-    vm.set_memory_mib(request->memory_mib());
-    *vm.mutable_drives() = request->drives();
-    vm.set_entropy_device(request->entropy_device());
-    *response = vm;
-    return grpc::Status::OK;
+    return CreateLocked(*request, response);
   }
 
   grpc::Status ConfigureBoot(grpc::ServerContext*, const vmm::v1::ConfigureBootRequest* request,
                              vmm::v1::BootInfo* response) override {
     absl::MutexLock lock(&mutex_);
     calls_.push_back("ConfigureBoot");
-    last_boot_ = *request;
-    if (!boot_status.ok()) return boot_status;
-    vmm::v1::Vm* vm = FindLocked(request->vm_id());
-    if (vm == nullptr) return NoVm(request->vm_id());
-    response->set_entry_point(0x100000);
-    response->set_kernel_path(request->kernel_path());
-    // One virtio-mmio window per drive, as vmmd allocates them.
-    for (int i = 0; i < vm->drives_size(); ++i) {
-      vmm::v1::DeviceInfo* device = response->add_devices();
-      device->set_id(vm->drives(i).drive_id());
-      device->set_kind("virtio-blk");
-      device->set_mmio_address(0xd0000000 + 0x1000 * i);
-      device->set_mmio_size(0x1000);
-      device->set_irq(5 + i);
+    return ConfigureLocked(*request, response);
+  }
+
+  // As vmmd: create, configure and start, and on a failed step nothing left behind.
+  grpc::Status RunVm(grpc::ServerContext*, const vmm::v1::RunVmRequest* request,
+                     vmm::v1::Vm* response) override {
+    absl::MutexLock lock(&mutex_);
+    calls_.push_back(request->start() ? "RunVm(start)" : "RunVm");
+    grpc::Status status = CreateLocked(request->create(), response);
+    if (!status.ok()) return grpc::Status(status.error_code(), "create: " + status.error_message());
+    vmm::v1::ConfigureBootRequest boot = request->boot();
+    boot.set_vm_id(response->vm_id());
+    vmm::v1::BootInfo info;
+    status = ConfigureLocked(boot, &info);
+    if (!status.ok()) {
+      vms_.erase(response->vm_id());
+      return grpc::Status(status.error_code(), "boot: " + status.error_message());
     }
-    vmm::v1::E820Entry* entry = response->add_e820();
-    entry->set_size(0x9fc00);
-    entry->set_type(1);
-    vm->set_state(vmm::v1::VM_STATE_CONFIGURED);
-    *vm->mutable_boot_info() = *response;
+    vmm::v1::Vm& vm = vms_[response->vm_id()];
+    if (request->start()) vm.set_state(vmm::v1::VM_STATE_RUNNING);
+    *response = vm;
     return grpc::Status::OK;
   }
 
@@ -172,10 +162,11 @@ class FakeVmmService final : public vmm::v1::VmmService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ListVms(grpc::ServerContext*, const vmm::v1::ListVmsRequest*,
+  grpc::Status ListVms(grpc::ServerContext*, const vmm::v1::ListVmsRequest* request,
                        vmm::v1::ListVmsResponse* response) override {
     absl::MutexLock lock(&mutex_);
-    calls_.push_back("ListVms");
+    calls_.push_back(request->label_selector().empty() ? "ListVms"
+                                                        : "ListVms(" + request->label_selector() + ")");
     for (const auto& [id, vm] : vms_) *response->add_vms() = vm;
     return grpc::Status::OK;
   }
@@ -256,6 +247,48 @@ class FakeVmmService final : public vmm::v1::VmmService::Service {
   absl::Mutex mutex_;
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, vmm::v1::Vm> vms_ ABSL_GUARDED_BY(mutex_);
+  grpc::Status CreateLocked(const vmm::v1::CreateVmRequest& request, vmm::v1::Vm* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    last_create_ = request;
+    if (!create_status.ok()) return create_status;
+    const std::string id = request.vm_id().empty() ? "vm-1" : request.vm_id();
+    vmm::v1::Vm& vm = vms_[id];
+    vm.set_vm_id(id);
+    vm.set_state(vmm::v1::VM_STATE_CREATED);
+    vm.set_vcpu_count(request.vcpu_count());
+    vm.set_memory_mib(request.memory_mib());
+    *vm.mutable_drives() = request.drives();
+    vm.set_entropy_device(request.entropy_device());
+    *vm.mutable_labels() = request.labels();
+    *response = vm;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ConfigureLocked(const vmm::v1::ConfigureBootRequest& request, vmm::v1::BootInfo* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    last_boot_ = request;
+    if (!boot_status.ok()) return boot_status;
+    vmm::v1::Vm* vm = FindLocked(request.vm_id());
+    if (vm == nullptr) return NoVm(request.vm_id());
+    response->set_entry_point(0x100000);
+    response->set_kernel_path(request.kernel_path());
+    // One virtio-mmio window per drive, as vmmd allocates them.
+    for (int i = 0; i < vm->drives_size(); ++i) {
+      vmm::v1::DeviceInfo* device = response->add_devices();
+      device->set_id(vm->drives(i).drive_id());
+      device->set_kind("virtio-blk");
+      device->set_mmio_address(0xd0000000 + 0x1000 * i);
+      device->set_mmio_size(0x1000);
+      device->set_irq(5 + i);
+    }
+    vmm::v1::E820Entry* entry = response->add_e820();
+    entry->set_size(0x9fc00);
+    entry->set_type(1);
+    vm->set_state(vmm::v1::VM_STATE_CONFIGURED);
+    *vm->mutable_boot_info() = *response;
+    return grpc::Status::OK;
+  }
+
   vmm::v1::CreateVmRequest last_create_ ABSL_GUARDED_BY(mutex_);
   vmm::v1::SnapshotVmRequest last_snapshot_ ABSL_GUARDED_BY(mutex_);
   vmm::v1::RestoreVmRequest last_restore_ ABSL_GUARDED_BY(mutex_);
@@ -499,8 +532,7 @@ TEST_F(CommandsTest, RunStreamsConsoleReportsExitAndDeletes) {
   EXPECT_EQ(Execute(RunInvocation()), 0);
   EXPECT_EQ(out_.str(), "Hello from the guest\n");
   EXPECT_EQ(err_.str(), "vmmctl: vm vm-1 stopped: guest reset\n");
-  EXPECT_THAT(service_.calls(), ElementsAre("CreateVm", "ConfigureBoot", "StartVcpus",
-                                            "StreamConsole(follow)", "GetVm", "DeleteVm"));
+  EXPECT_THAT(service_.calls(), ElementsAre("RunVm(start)", "StreamConsole(follow)", "GetVm", "DeleteVm"));
   EXPECT_EQ(service_.last_create().vcpu_count(), 2u);
   EXPECT_EQ(service_.last_create().drives_size(), 0);
   EXPECT_EQ(service_.last_boot().kernel_path(), "/images/hello.elf");
@@ -547,8 +579,8 @@ TEST_F(CommandsTest, RunDeletesTheVmWhenBootFails) {
       grpc::Status(grpc::StatusCode::NOT_FOUND, "kernel_path: /images/hello.elf does not exist");
   EXPECT_EQ(Execute(RunInvocation()), 1);
   EXPECT_EQ(err_.str(),
-            "vmmctl: ConfigureBoot: NOT_FOUND: kernel_path: /images/hello.elf does not exist\n");
-  EXPECT_THAT(service_.calls(), ElementsAre("CreateVm", "ConfigureBoot", "DeleteVm"));
+            "vmmctl: RunVm: NOT_FOUND: boot: kernel_path: /images/hello.elf does not exist\n");
+  EXPECT_THAT(service_.calls(), ElementsAre("RunVm(start)")) << "vmmd deletes what RunVm made";
   EXPECT_FALSE(service_.exists("vm-1"));
   EXPECT_EQ(out_.str(), "");
 }
@@ -556,8 +588,8 @@ TEST_F(CommandsTest, RunDeletesTheVmWhenBootFails) {
 TEST_F(CommandsTest, RunCreateFailureHasNothingToDelete) {
   service_.create_status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "vcpu_count: 0");
   EXPECT_EQ(Execute(RunInvocation()), 1);
-  EXPECT_EQ(err_.str(), "vmmctl: CreateVm: INVALID_ARGUMENT: vcpu_count: 0\n");
-  EXPECT_THAT(service_.calls(), ElementsAre("CreateVm"));
+  EXPECT_EQ(err_.str(), "vmmctl: RunVm: INVALID_ARGUMENT: create: vcpu_count: 0\n");
+  EXPECT_THAT(service_.calls(), ElementsAre("RunVm(start)"));
 }
 
 TEST_F(CommandsTest, RunInterruptedDeletesTheVmAndExits130) {
@@ -573,8 +605,7 @@ TEST_F(CommandsTest, RunInterruptedDeletesTheVmAndExits130) {
   EXPECT_EQ(status, 130);
   EXPECT_EQ(out_.str(), "booting\n");
   EXPECT_EQ(err_.str(), "vmmctl: interrupted by SIGINT; deleting vm vm-1\n");
-  EXPECT_THAT(service_.calls(), ElementsAre("CreateVm", "ConfigureBoot", "StartVcpus",
-                                            "StreamConsole(follow)", "DeleteVm"));
+  EXPECT_THAT(service_.calls(), ElementsAre("RunVm(start)", "StreamConsole(follow)", "DeleteVm"));
   EXPECT_FALSE(service_.exists("vm-1"));
 }
 

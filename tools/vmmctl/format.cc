@@ -1,6 +1,8 @@
 #include "tools/vmmctl/format.h"
 
 #include <algorithm>
+#include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -240,6 +242,13 @@ std::string FormatVm(const vmm::v1::Vm& vm) {
   table.Add("state", StateName(vm.state()));
   table.Add("vcpus", absl::StrCat(vm.vcpu_count()));
   table.Add("memory", absl::StrCat(vm.memory_mib(), " MiB"));
+  if (!vm.labels().empty()) {
+    // Sorted, as a map's iteration order is not.
+    const std::map<std::string, std::string> labels(vm.labels().begin(), vm.labels().end());
+    std::vector<std::string> pairs;
+    for (const auto& [key, value] : labels) pairs.push_back(absl::StrCat(key, "=", value));
+    table.Add("labels", absl::StrJoin(pairs, ","));
+  }
   AddDriveRows(vm, table);
   table.Add("entropy device", vm.entropy_device() ? "yes" : "no");
   AddNetworkRows(vm, table);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,6 +73,8 @@ struct Invocation {
   bool has_vsock = false;        // --vsock CID,PATH
   uint32_t vsock_cid = 0;
   std::string vsock_uds_path;    // as given (vmmd resolves nothing: it must be absolute)
+  std::map<std::string, std::string> labels;  // --label KEY=VALUE (vmmd checks them)
+  std::string label_selector;    // list --selector
   std::string kernel_path;       // --kernel, absolute
   std::string initrd_path;       // --initrd, absolute, or empty
   std::string cmdline;           // --cmdline

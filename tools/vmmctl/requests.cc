@@ -25,6 +25,7 @@ vmm::v1::CreateVmRequest MakeCreateVmRequest(const Invocation& invocation) {
     interface->set_host_dev_name(flag.host_dev_name);
     interface->set_guest_mac(flag.guest_mac);
   }
+  request.mutable_labels()->insert(invocation.labels.begin(), invocation.labels.end());
   return request;
 }
 

@@ -30,9 +30,14 @@ class Runner {
       : invocation_(invocation), context_(context), err_(*context.err) {}
 
   int Run() {
-    const vmm::v1::CreateVmRequest create = MakeCreateVmRequest(invocation_);
+    // One call: vmmd creates, configures and starts the VM, and leaves nothing behind if a
+    // step fails.
+    vmm::v1::RunVmRequest request;
+    *request.mutable_create() = MakeCreateVmRequest(invocation_);
+    *request.mutable_boot() = MakeConfigureBootRequest(invocation_, "");
+    request.set_start(true);
     vmm::v1::Vm vm;
-    if (!CallRpc(context_, "CreateVm", &Stub::CreateVm, create, &vm).ok()) {
+    if (!CallRpc(context_, "RunVm", &Stub::RunVm, request, &vm).ok()) {
       if (context_.interrupted()) {
         err_ << "vmmctl: interrupted by " << SignalName(context_.interruption->signal_number())
              << " while creating the VM; if it was created, 'vmmctl list' shows it\n";
@@ -41,14 +46,6 @@ class Runner {
       return 1;
     }
     vm_id_ = vm.vm_id();
-
-    const vmm::v1::ConfigureBootRequest boot = MakeConfigureBootRequest(invocation_, vm_id_);
-    vmm::v1::BootInfo info;
-    if (!CallRpc(context_, "ConfigureBoot", &Stub::ConfigureBoot, boot, &info).ok()) return Abandon();
-
-    vmm::v1::StartVcpusRequest start;
-    start.set_vm_id(vm_id_);
-    if (!CallRpc(context_, "StartVcpus", &Stub::StartVcpus, start, &vm).ok()) return Abandon();
 
     if (!CopyConsole(context_, vm_id_, /*follow=*/true) || context_.interrupted()) return Abandon();
 
