@@ -3,14 +3,28 @@
 namespace vmmd {
 
 void EventLog::Append(VmState state, std::string reason) {
+  VmEventRecord record;
+  record.state = state;
+  record.reason = std::move(reason);
+  Append(std::move(record));
+}
+
+void EventLog::Append(VmEventRecord record) {
   std::vector<WakeList::Wake> ready;
   {
     MutexLock lock(&mutex_);
-    events_.push_back({next_sequence_++, state, std::move(reason), absl::Now()});
-    if (events_.size() > kMaxEvents) events_.pop_front();
+    record.sequence = next_sequence_++;
+    record.time = absl::Now();
+    events_.push_back(std::move(record));
+    if (events_.size() > capacity_) events_.pop_front();
     ready = wakes_.TakeReady(next_sequence_, closed_);
   }
   WakeList::Run(std::move(ready));
+}
+
+uint64_t EventLog::next_sequence() {
+  MutexLock lock(&mutex_);
+  return next_sequence_;
 }
 
 void EventLog::Close() {

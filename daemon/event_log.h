@@ -1,10 +1,12 @@
 // EventLog: a VM's state changes with reasons, kept (bounded) for WatchVm to replay and
-// follow.
+// follow; and, holding every VM's (with vm_id and labels) and their deletions, the host's
+// for WatchVms.
 #ifndef VMMD_DAEMON_EVENT_LOG_H_
 #define VMMD_DAEMON_EVENT_LOG_H_
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,14 +24,23 @@ struct VmEventRecord {
   VmState state = VmState::kCreated;
   std::string reason;
   absl::Time time;
+  // The host's log only: whose event, its labels, and whether the VM is gone.
+  std::string vm_id;
+  std::map<std::string, std::string> labels;
+  bool deleted = false;
 };
 
 class EventLog {
  public:
-  // Oldest events are dropped beyond this; a VM has a handful in its life.
+  // Oldest events are dropped beyond `capacity`; a VM has a handful in its life.
   static constexpr size_t kMaxEvents = 256;
+  explicit EventLog(size_t capacity = kMaxEvents) : capacity_(capacity) {}
 
   void Append(VmState state, std::string reason);
+  // `record` as the next event (its sequence and time are set here).
+  void Append(VmEventRecord record);
+  // The sequence the next event will have.
+  uint64_t next_sequence();
   // No more events (the VM was deleted): wakes followers.
   void Close();
 
@@ -47,6 +58,7 @@ class EventLog {
   void CancelWake(uint64_t id);
 
  private:
+  const size_t capacity_;
   Mutex mutex_;
   std::deque<VmEventRecord> events_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;

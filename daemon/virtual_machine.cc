@@ -530,7 +530,13 @@ VmStatus VirtualMachine::Status() const {
 
 void VirtualMachine::SetState(VmState state, std::string reason) {
   state_ = state;
+  if (state_observer_) state_observer_(state, reason);
   events_.Append(state, std::move(reason));
+}
+
+void VirtualMachine::ObserveStates(std::function<void(VmState, const std::string&)> observer) {
+  MutexLock lock(&mutex_);
+  state_observer_ = std::move(observer);
 }
 
 absl::Status VirtualMachine::RequireState(VmState wanted, const char* action) const {

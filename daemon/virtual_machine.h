@@ -8,6 +8,7 @@
 #include <linux/kvm.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -157,6 +158,9 @@ class VirtualMachine {
   VmStatus Status() const;
   ConsoleBuffer& console() { return console_; }
   EventLog& events() { return events_; }
+  // Calls `observer` with each later state change, under the VM's lock (it must not call
+  // back into the VM): how the host's event log (VmManager) learns of them.
+  void ObserveStates(std::function<void(VmState, const std::string& reason)> observer);
 
  private:
 
@@ -220,6 +224,7 @@ class VirtualMachine {
   mutable Mutex mutex_;
   VmState state_ ABSL_GUARDED_BY(mutex_) = VmState::kCreated;
   std::string exit_reason_ ABSL_GUARDED_BY(mutex_);
+  std::function<void(VmState, const std::string&)> state_observer_ ABSL_GUARDED_BY(mutex_);
   std::optional<BootInfo> boot_info_ ABSL_GUARDED_BY(mutex_);
   std::string kernel_path_ ABSL_GUARDED_BY(mutex_);
   std::string kernel_format_ ABSL_GUARDED_BY(mutex_);

@@ -320,6 +320,24 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Install(
     ReleaseReservation(config.memory_mib);
     return vm.status();
   }
+  // The host's log gets its state now (CREATED, or what a restore left it in) and every
+  // change from here on.
+  VmEventRecord created;
+  created.vm_id = config.id;
+  created.labels = config.labels;
+  const VmStatus status = (*vm)->Status();
+  created.state = status.state;
+  created.reason = status.state == VmState::kCreated ? "created" : "restored";
+  host_events_.Append(created);
+  (*vm)->ObserveStates([this, id = config.id, labels = config.labels](VmState state,
+                                                                      const std::string& reason) {
+    VmEventRecord record;
+    record.vm_id = id;
+    record.labels = labels;
+    record.state = state;
+    record.reason = reason;
+    host_events_.Append(std::move(record));
+  });
   MutexLock lock(&mutex_);
   vms_[config.id] = *vm;
   return vm;
@@ -398,8 +416,17 @@ absl::Status VmManager::Delete(const std::string& vm_id) {
     vms_.erase(it);
   }
   vm->Shutdown();
+  vm->ObserveStates(nullptr);  // a stream may hold it a little longer; the log is done with it
   // Joined and unmapped: its memory and its place count for new VMs again.
-  ReleaseReservation(vm->Status().memory_mib);
+  const VmStatus status = vm->Status();
+  ReleaseReservation(status.memory_mib);
+  VmEventRecord deleted;
+  deleted.vm_id = vm_id;
+  deleted.labels = status.labels;
+  deleted.state = status.state;
+  deleted.reason = "deleted";
+  deleted.deleted = true;
+  host_events_.Append(std::move(deleted));
   LOG(INFO) << "vm " << vm_id << ": deleted";
   return absl::OkStatus();
 }
@@ -413,6 +440,7 @@ void VmManager::ShutdownAll() {
   for (auto& [id, vm] : vms) {
     if (!vm) continue;  // still being created: Create keeps or gives back its reservation
     vm->Shutdown();
+    vm->ObserveStates(nullptr);
     ReleaseReservation(vm->Status().memory_mib);
   }
 }

@@ -154,6 +154,10 @@ class VmManager {
   void ShutdownAll();
 
   const VmManagerOptions& options() const { return options_; }
+  // Every VM's state changes, creations and deletions, for WatchVms.
+  EventLog& host_events() { return host_events_; }
+  // Events the host's log keeps for a watcher that fell behind.
+  static constexpr size_t kHostEvents = 4096;
 
   // Checks a client-chosen id: 1 to 64 of [A-Za-z0-9_-].
   static absl::Status ValidateVmId(const std::string& vm_id);
@@ -199,6 +203,7 @@ class VmManager {
   // deleted still counts while its threads are joined and its memory unmapped).
   uint32_t reserved_vms_ ABSL_GUARDED_BY(mutex_) = 0;
   uint64_t reserved_memory_mib_ ABSL_GUARDED_BY(mutex_) = 0;
+  EventLog host_events_{kHostEvents};
 };
 
 }  // namespace vmmd

@@ -346,7 +346,65 @@ class EventStream final : public FollowStream<vmm::v1::VmEvent> {
   bool stopped_ = false;
 };
 
+// WatchVms: one event per VM that exists, then the host's events as they come, those of VMs
+// whose labels match; never finishes (the client cancels).
+class HostEventStream final : public FollowStream<vmm::v1::VmEvent> {
+ public:
+  HostEventStream(VmManager* manager, LabelSelector selector)
+      : log_(manager->host_events()), selector_(std::move(selector)) {
+    // Whatever happens after this point is followed; what exists now is listed. A change in
+    // between may be seen twice, never missed.
+    next_ = log_.next_sequence();
+    for (const auto& vm : manager->List()) {
+      const VmStatus status = vm->Status();
+      VmEventRecord existing;
+      existing.vm_id = status.id;
+      existing.labels = status.labels;
+      existing.state = status.state;
+      existing.reason = "existing";
+      existing.time = absl::Now();
+      existing.sequence = next_;
+      if (selector_.Matches(existing.labels)) pending_.push_back(std::move(existing));
+    }
+  }
+
+ protected:
+  Step Next(vmm::v1::VmEvent* message, grpc::Status*) override {
+    while (pending_.empty()) {
+      EventLog::Batch batch = log_.Read(next_);
+      if (batch.events.empty()) return Step::kWait;
+      for (VmEventRecord& event : batch.events) {
+        next_ = event.sequence + 1;
+        if (selector_.Matches(event.labels)) pending_.push_back(std::move(event));
+      }
+    }
+    const VmEventRecord event = std::move(pending_.front());
+    pending_.pop_front();
+    ToProto(event.vm_id, event, message);
+    message->set_deleted(event.deleted);
+    message->mutable_labels()->insert(event.labels.begin(), event.labels.end());
+    return Step::kWrite;
+  }
+  uint64_t Wait(absl::AnyInvocable<void() &&> wake) override {
+    return log_.WakeWhenReadable(next_, std::move(wake));
+  }
+  void CancelWait(uint64_t id) override { log_.CancelWake(id); }
+
+ private:
+  EventLog& log_;
+  const LabelSelector selector_;
+  std::deque<VmEventRecord> pending_;  // read, not yet sent
+  uint64_t next_ = 0;
+};
+
 }  // namespace
+
+grpc::ServerWriteReactor<vmm::v1::VmEvent>* VmmServiceImpl::WatchVms(
+    grpc::CallbackServerContext*, const vmm::v1::WatchVmsRequest* request) {
+  absl::StatusOr<LabelSelector> selector = LabelSelector::Parse(request->label_selector());
+  if (!selector.ok()) return FollowStream<vmm::v1::VmEvent>::Refuse(ToGrpcStatus(selector.status()));
+  return FollowStream<vmm::v1::VmEvent>::Start<HostEventStream>(&pump_, manager_, std::move(*selector));
+}
 
 grpc::ServerWriteReactor<vmm::v1::ConsoleChunk>* VmmServiceImpl::StreamConsole(
     grpc::CallbackServerContext*, const vmm::v1::StreamConsoleRequest* request) {

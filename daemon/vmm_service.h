@@ -17,7 +17,8 @@ namespace vmmd {
 
 class VmmServiceImpl final
     : public vmm::v1::VmmService::WithCallbackMethod_StreamConsole<
-          vmm::v1::VmmService::WithCallbackMethod_WatchVm<vmm::v1::VmmService::Service>> {
+          vmm::v1::VmmService::WithCallbackMethod_WatchVm<
+              vmm::v1::VmmService::WithCallbackMethod_WatchVms<vmm::v1::VmmService::Service>>> {
  public:
   explicit VmmServiceImpl(VmManager* manager) : manager_(manager), pump_("streams/pump") {}
 
@@ -50,6 +51,8 @@ class VmmServiceImpl final
       grpc::CallbackServerContext* context, const vmm::v1::StreamConsoleRequest* request) override;
   grpc::ServerWriteReactor<vmm::v1::VmEvent>* WatchVm(
       grpc::CallbackServerContext* context, const vmm::v1::WatchVmRequest* request) override;
+  grpc::ServerWriteReactor<vmm::v1::VmEvent>* WatchVms(
+      grpc::CallbackServerContext* context, const vmm::v1::WatchVmsRequest* request) override;
 
  private:
   // Checks the request with `validate`, then makes a VM with `make` (which returns its id)

@@ -4,6 +4,7 @@
 // client-chosen vm_id (sixteen clients retrying one request make one VM; a different request
 // is ALREADY_EXISTS naming the field); labels are validated, reported and selected on.
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -193,6 +194,63 @@ TEST_F(OrchestratorTest, ListVmsSelectsByLabels) {
   const grpc::Status status = stub_->ListVms(Context().get(), bad, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("label_selector: requirement \"app\""));
+}
+
+// A controller's view: the VMs that exist, then each creation, state change and deletion of
+// the VMs its selector matches, from a stream that does not end on its own.
+TEST_F(OrchestratorTest, WatchVmsFollowsEveryMatchingVm) {
+  vmm::v1::RunVmRequest before = IdleRun("before");
+  before.set_start(false);
+  ASSERT_TRUE(Run(before).ok());
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  vmm::v1::WatchVmsRequest watch;
+  watch.set_label_selector("app=idle");
+  std::unique_ptr<grpc::ClientReader<vmm::v1::VmEvent>> reader = stub_->WatchVms(&context, watch);
+  std::vector<std::string> seen;  // "vm_id STATE reason[ deleted]"
+  vmm::v1::VmEvent event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.vm_id(), "before");
+  EXPECT_EQ(event.reason(), "existing");
+  EXPECT_EQ(event.state(), vmm::v1::VM_STATE_CONFIGURED);
+  EXPECT_EQ(event.labels().at("app"), "idle");
+
+  vmm::v1::RunVmRequest other = IdleRun("other");
+  (*other.mutable_create()->mutable_labels())["app"] = "web";  // not selected
+  ASSERT_TRUE(Run(other).ok());
+  ASSERT_TRUE(Run(IdleRun("watched")).ok());
+  vmm::v1::DeleteVmRequest remove;
+  remove.set_vm_id("watched");
+  vmm::v1::DeleteVmResponse removed;
+  ASSERT_TRUE(stub_->DeleteVm(Context().get(), remove, &removed).ok());
+
+  uint64_t last_sequence = 0;
+  while (reader->Read(&event)) {
+    seen.push_back(event.vm_id() + " " + vmm::v1::VmState_Name(event.state()) + " " + event.reason() +
+                   (event.deleted() ? " deleted" : ""));
+    EXPECT_GT(event.sequence() + 1, last_sequence) << "host sequence numbers only grow";
+    last_sequence = event.sequence() + 1;
+    if (event.deleted()) break;
+  }
+  context.TryCancel();
+  reader->Finish();
+  EXPECT_THAT(seen, ::testing::ElementsAre("watched VM_STATE_CREATED created",
+                                           "watched VM_STATE_CONFIGURED configured",
+                                           "watched VM_STATE_RUNNING started",
+                                           "watched VM_STATE_STOPPED deleted",
+                                           "watched VM_STATE_STOPPED deleted deleted"));
+
+  vmm::v1::WatchVmsRequest bad;
+  bad.set_label_selector("app=");
+  bad.set_label_selector("=x");
+  grpc::ClientContext bad_context;
+  vmm::v1::VmEvent ignored;
+  auto refused = stub_->WatchVms(&bad_context, bad);
+  EXPECT_FALSE(refused->Read(&ignored));
+  const grpc::Status status = refused->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("label_selector"));
 }
 
 }  // namespace

@@ -118,6 +118,7 @@ TEST_F(ReflectionTest, DescribesVmmServiceAsTheProtoDeclaresIt) {
       {"DeleteVm", "vmm.v1.DeleteVmRequest", "vmm.v1.DeleteVmResponse", false},
       {"StreamConsole", "vmm.v1.StreamConsoleRequest", "vmm.v1.ConsoleChunk", true},
       {"WatchVm", "vmm.v1.WatchVmRequest", "vmm.v1.VmEvent", true},
+      {"WatchVms", "vmm.v1.WatchVmsRequest", "vmm.v1.VmEvent", true},
       {"SnapshotVm", "vmm.v1.SnapshotVmRequest", "vmm.v1.SnapshotInfo", false},
       {"RestoreVm", "vmm.v1.RestoreVmRequest", "vmm.v1.Vm", false},
   };

@@ -1,5 +1,6 @@
 #include "tools/vmmctl/args.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -418,4 +419,16 @@ TEST(ParseArgsTest, RestoreTakesOverrides) {
 }
 
 }  // namespace
+TEST(ParseArgsTest, LabelsAndSelectors) {
+  Invocation run = ParseOk({"run", "--kernel", "/k", "--label", "app=web", "--label=example.com/tier="});
+  EXPECT_EQ(run.labels, (std::map<std::string, std::string>{{"app", "web"}, {"example.com/tier", ""}}));
+  EXPECT_THAT(Parse({"create", "--label", "app"}).error, HasSubstr("expected KEY=VALUE"));
+  EXPECT_THAT(Parse({"create", "--label", "a=1", "--label", "a=2"}).error, HasSubstr("label given twice"));
+  EXPECT_EQ(ParseOk({"list", "--selector", "app=web"}).label_selector, "app=web");
+  Invocation watch = ParseOk({"watch-all", "--selector=tier!=db"});
+  EXPECT_EQ(watch.command, Command::kWatchAll);
+  EXPECT_EQ(watch.label_selector, "tier!=db");
+  EXPECT_THAT(Parse({"get", "a", "--selector", "x=y"}).error, HasSubstr("selector"));
+}
+
 }  // namespace vmmctl

@@ -159,9 +159,12 @@ const std::vector<CommandSpec>& AllCommands() {
        "stop the VM if needed and release it"},
       {Command::kWatch, "watch", "ID", {}, {}, "WatchVm",
        "print the VM's state changes, one line each, as they happen"},
+      {Command::kWatchAll, "watch-all", nullptr, {"selector"}, {}, "WatchVms",
+       "print every VM's state changes, creations and deletions on the host (those whose labels "
+       "match --selector), one line each, as they happen; first a line per VM that exists"},
       {Command::kRun, "run", nullptr, {"kernel", "initrd", "cmdline", "protocol", "acpi", "vcpus",
        "memory-mib", "drive", "net", "vsock", "entropy", "label", "id", "keep"}, {"kernel"},
-       "CreateVm, ConfigureBoot, StartVcpus, StreamConsole, GetVm, DeleteVm",
+       "RunVm, StreamConsole, GetVm, DeleteVm",
        "create, boot and start a VM, stream its console until it stops, then delete it"},
       {Command::kSnapshot, "snapshot", "ID", {"dir"}, {"dir"}, "SnapshotVm",
        "save a paused VM's state and memory in a directory"},

@@ -85,6 +85,25 @@ int Watch(const Invocation& invocation, const CommandContext& context) {
   return exit_status;
 }
 
+int WatchAll(const Invocation& invocation, const CommandContext& context) {
+  grpc::ClientContext client_context;  // no deadline: the host's events never end
+  vmm::v1::WatchVmsRequest request;
+  request.set_label_selector(invocation.label_selector);
+  std::unique_ptr<grpc::ClientReaderInterface<vmm::v1::VmEvent>> reader =
+      context.stub->WatchVms(&client_context, request);
+  vmm::v1::VmEvent event;
+  int exit_status = 0;
+  while (reader->Read(&event)) {
+    if (PrintResponse(context, event, FormatVmEvent(event)) != 0) exit_status = 1;
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    *context.err << FormatRpcError("WatchVms", status);
+    return 1;
+  }
+  return exit_status;
+}
+
 int Snapshot(const Invocation& invocation, const CommandContext& context) {
   vmm::v1::SnapshotVmRequest request;
   request.set_vm_id(invocation.vm_id);
@@ -131,6 +150,8 @@ int ExecuteCommand(const Invocation& invocation, const CommandContext& context) 
       return Delete(invocation, context);
     case Command::kWatch:
       return Watch(invocation, context);
+    case Command::kWatchAll:
+      return WatchAll(invocation, context);
     case Command::kRun:
       return RunVm(invocation, context);
     case Command::kSnapshot:

@@ -222,6 +222,16 @@ class FakeVmmService final : public vmm::v1::VmmService::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status WatchVms(grpc::ServerContext*, const vmm::v1::WatchVmsRequest* request,
+                        grpc::ServerWriter<vmm::v1::VmEvent>* writer) override {
+    {
+      absl::MutexLock lock(&mutex_);
+      calls_.push_back("WatchVms(" + request->label_selector() + ")");
+    }
+    for (const vmm::v1::VmEvent& event : events) writer->Write(event);
+    return grpc::Status::OK;
+  }
+
  private:
   static grpc::Status NoVm(const std::string& id) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no VM " + id);
@@ -521,9 +531,35 @@ TEST_F(CommandsTest, WatchPrintsOneLinePerEvent) {
   EXPECT_EQ(Execute(Make(Command::kWatch, "a"), /*json=*/true), 0);
   EXPECT_EQ(out_.str(),
             "{\"vm_id\":\"a\",\"state\":\"VM_STATE_CREATED\",\"reason\":\"created\","
-            "\"timestamp_unix_nanos\":\"0\",\"sequence\":\"0\"}\n"
+            "\"timestamp_unix_nanos\":\"0\",\"sequence\":\"0\",\"deleted\":false,\"labels\":{}}\n"
             "{\"vm_id\":\"a\",\"state\":\"VM_STATE_RUNNING\",\"reason\":\"started\","
-            "\"timestamp_unix_nanos\":\"0\",\"sequence\":\"1\"}\n");
+            "\"timestamp_unix_nanos\":\"0\",\"sequence\":\"1\",\"deleted\":false,\"labels\":{}}\n");
+}
+
+TEST_F(CommandsTest, WatchAllPrintsEveryVmsEventsAndDeletions) {
+  vmm::v1::VmEvent event;
+  event.set_vm_id("a");
+  event.set_sequence(7);
+  event.set_state(vmm::v1::VM_STATE_STOPPED);
+  event.set_reason("deleted");
+  event.set_deleted(true);
+  service_.events.push_back(event);
+  Invocation invocation = Make(Command::kWatchAll);
+  invocation.label_selector = "app=web";
+  EXPECT_EQ(Execute(invocation), 0);
+  EXPECT_EQ(out_.str(), "1970-01-01T00:00:00.000000Z  a  #7  stopped  deleted  (deleted)\n");
+  EXPECT_THAT(service_.calls(), ElementsAre("WatchVms(app=web)"));
+}
+
+TEST_F(CommandsTest, ListSendsTheSelectorAndRunSendsLabels) {
+  Invocation list = Make(Command::kList);
+  list.label_selector = "app=web,tier!=db";
+  EXPECT_EQ(Execute(list), 0);
+  Invocation run = RunInvocation();
+  run.labels = {{"app", "web"}};
+  EXPECT_EQ(Execute(run), 0);
+  EXPECT_THAT(service_.calls(), testing::Contains("ListVms(app=web,tier!=db)"));
+  EXPECT_EQ(service_.last_create().labels().at("app"), "web");
 }
 
 TEST_F(CommandsTest, RunStreamsConsoleReportsExitAndDeletes) {

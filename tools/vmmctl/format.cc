@@ -301,7 +301,8 @@ std::string FormatVmEvent(const vmm::v1::VmEvent& event) {
                                             absl::FromUnixNanos(event.timestamp_unix_nanos()),
                                             absl::UTCTimeZone());
   return absl::StrCat(time, "  ", event.vm_id(), "  #", event.sequence(), "  ",
-                      StateName(event.state()), "  ", OrDash(event.reason()), "\n");
+                      StateName(event.state()), "  ", OrDash(event.reason()),
+                      event.deleted() ? "  (deleted)" : "", "\n");
 }
 
 std::string FormatStateLine(const vmm::v1::Vm& vm) {

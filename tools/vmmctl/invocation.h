@@ -26,6 +26,7 @@ enum class Command {
   kStop,
   kDelete,
   kWatch,
+  kWatchAll,
   kRun,
   kSnapshot,
   kRestore,
