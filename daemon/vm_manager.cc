@@ -351,6 +351,11 @@ absl::StatusOr<std::shared_ptr<VirtualMachine>> VmManager::Create(const CreateVm
                                                 options_.worker_timeout));
 }
 
+VmManager::Usage VmManager::usage() const {
+  MutexLock lock(&mutex_);
+  return Usage{reserved_vms_, reserved_memory_mib_};
+}
+
 void VmManager::ReleaseReservation(uint64_t memory_mib) {
   MutexLock lock(&mutex_);
   --reserved_vms_;

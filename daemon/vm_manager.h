@@ -154,6 +154,15 @@ class VmManager {
   void ShutdownAll();
 
   const VmManagerOptions& options() const { return options_; }
+  // What a host description (GetHostInfo) needs: KVM (null without), what CPUID it offers,
+  // and what the VMs hold now (counted as the limits count them, until deleted).
+  const KvmSystem* kvm() const { return kvm_.get(); }
+  const std::vector<kvm_cpuid_entry2>& supported_cpuid() const { return supported_cpuid_; }
+  struct Usage {
+    uint32_t vms = 0;
+    uint64_t memory_mib = 0;
+  };
+  Usage usage() const;
   // Every VM's state changes, creations and deletions, for WatchVms.
   EventLog& host_events() { return host_events_; }
   // Events the host's log keeps for a watcher that fell behind.

@@ -7,6 +7,7 @@
 #include "glog/logging.h"
 
 #include "daemon/follow_stream.h"
+#include "daemon/host_info.h"
 #include "daemon/labels.h"
 #include "daemon/grpc_status.h"
 #include "daemon/proto_conversion.h"
@@ -144,6 +145,12 @@ grpc::Status VmmServiceImpl::RunVm(grpc::ServerContext*, const vmm::v1::RunVmReq
     }
     return id;
   });
+}
+
+grpc::Status VmmServiceImpl::GetHostInfo(grpc::ServerContext*, const vmm::v1::GetHostInfoRequest*,
+                                         vmm::v1::HostInfo* response) {
+  DescribeHost(*manager_, response);
+  return grpc::Status::OK;
 }
 
 grpc::Status VmmServiceImpl::ConfigureBoot(grpc::ServerContext*,

@@ -26,6 +26,8 @@ class VmmServiceImpl final
                         vmm::v1::Vm* response) override;
   grpc::Status RunVm(grpc::ServerContext* context, const vmm::v1::RunVmRequest* request,
                      vmm::v1::Vm* response) override;
+  grpc::Status GetHostInfo(grpc::ServerContext* context, const vmm::v1::GetHostInfoRequest* request,
+                           vmm::v1::HostInfo* response) override;
   grpc::Status ConfigureBoot(grpc::ServerContext* context,
                              const vmm::v1::ConfigureBootRequest* request,
                              vmm::v1::BootInfo* response) override;

@@ -97,6 +97,17 @@ TEST_F(ServiceWithoutKvmTest, ListVmsIsEmpty) {
   EXPECT_EQ(list.vms_size(), 0);
 }
 
+// Without KVM the host still describes itself: a scheduler learns why nothing runs here.
+TEST_F(ServiceWithoutKvmTest, GetHostInfoSaysThereIsNoKvm) {
+  vmm::v1::HostInfo info;
+  ASSERT_TRUE(stub_->GetHostInfo(Context().get(), vmm::v1::GetHostInfoRequest(), &info).ok());
+  EXPECT_EQ(info.kvm_api_version(), 0);
+  EXPECT_TRUE(info.kvm_capabilities().empty());
+  EXPECT_FALSE(info.vmmd_version().empty());
+  EXPECT_EQ(info.cpu_vendor().size(), 12u);
+  EXPECT_EQ(info.vm_count(), 0u);
+}
+
 // ---------------------------------------------------------------------------------------
 // With KVM (tag requires-kvm): the lifecycle through real guests.
 
@@ -122,6 +133,33 @@ TEST_F(ServiceWithKvmTest, CreateVmGeneratesAnIdWhenNoneIsGiven) {
   vmm::v1::ListVmsResponse list;
   ASSERT_TRUE(stub_->ListVms(Context().get(), vmm::v1::ListVmsRequest(), &list).ok());
   EXPECT_EQ(list.vms_size(), 2);
+}
+
+TEST_F(ServiceWithKvmTest, GetHostInfoReportsKvmLimitsAndWhatVmsHold) {
+  auto host_info = [&] {
+    vmm::v1::HostInfo info;
+    EXPECT_TRUE(stub_->GetHostInfo(Context().get(), vmm::v1::GetHostInfoRequest(), &info).ok());
+    return info;
+  };
+  vmm::v1::HostInfo info = host_info();
+  EXPECT_EQ(info.kvm_api_version(), 12);
+  EXPECT_GT(info.kvm_capabilities().at("KVM_CAP_IRQCHIP"), 0);
+  EXPECT_GT(info.kvm_capabilities().at("KVM_CAP_IOEVENTFD"), 0);
+  EXPECT_GE(info.max_vcpus(), 1u);
+  EXPECT_LE(info.max_vcpus(), 254u);
+  EXPECT_THAT(info.guest_cpu_features(), ::testing::IsSupersetOf({"fpu", "sse2", "lm"}));
+  EXPECT_THAT(info.boot_protocols(), ::testing::ElementsAre("linux64", "pvh"));
+  EXPECT_THAT(info.devices(), ::testing::Contains("virtio-blk"));
+  EXPECT_EQ(info.vm_count(), 0u);
+  ASSERT_TRUE(Create("a", 1, 64).ok());
+  ASSERT_TRUE(Create("b", 1, 32).ok());
+  info = host_info();
+  EXPECT_EQ(info.vm_count(), 2u);
+  EXPECT_EQ(info.committed_memory_mib(), 96u);
+  ASSERT_TRUE(Delete("a").ok());
+  info = host_info();
+  EXPECT_EQ(info.vm_count(), 1u);
+  EXPECT_EQ(info.committed_memory_mib(), 32u);
 }
 
 TEST_F(ServiceWithKvmTest, ConfigureBootReportsWhatItWrote) {

@@ -119,6 +119,7 @@ TEST_F(ReflectionTest, DescribesVmmServiceAsTheProtoDeclaresIt) {
       {"StreamConsole", "vmm.v1.StreamConsoleRequest", "vmm.v1.ConsoleChunk", true},
       {"WatchVm", "vmm.v1.WatchVmRequest", "vmm.v1.VmEvent", true},
       {"WatchVms", "vmm.v1.WatchVmsRequest", "vmm.v1.VmEvent", true},
+      {"GetHostInfo", "vmm.v1.GetHostInfoRequest", "vmm.v1.HostInfo", false},
       {"SnapshotVm", "vmm.v1.SnapshotVmRequest", "vmm.v1.SnapshotInfo", false},
       {"RestoreVm", "vmm.v1.RestoreVmRequest", "vmm.v1.Vm", false},
   };

@@ -162,6 +162,8 @@ const std::vector<CommandSpec>& AllCommands() {
       {Command::kWatchAll, "watch-all", nullptr, {"selector"}, {}, "WatchVms",
        "print every VM's state changes, creations and deletions on the host (those whose labels "
        "match --selector), one line each, as they happen; first a line per VM that exists"},
+      {Command::kHost, "host", nullptr, {}, {}, "GetHostInfo",
+       "show what this host offers VMs (KVM, CPU features, limits, devices) and what they hold"},
       {Command::kRun, "run", nullptr, {"kernel", "initrd", "cmdline", "protocol", "acpi", "vcpus",
        "memory-mib", "drive", "net", "vsock", "entropy", "label", "id", "keep"}, {"kernel"},
        "RunVm, StreamConsole, GetVm, DeleteVm",

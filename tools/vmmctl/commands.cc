@@ -152,6 +152,13 @@ int ExecuteCommand(const Invocation& invocation, const CommandContext& context) 
       return Watch(invocation, context);
     case Command::kWatchAll:
       return WatchAll(invocation, context);
+    case Command::kHost: {
+      vmm::v1::HostInfo info;
+      if (!CallRpc(context, "GetHostInfo", &Stub::GetHostInfo, vmm::v1::GetHostInfoRequest(), &info).ok()) {
+        return 1;
+      }
+      return PrintResponse(context, info, FormatHostInfo(info));
+    }
     case Command::kRun:
       return RunVm(invocation, context);
     case Command::kSnapshot:

@@ -222,6 +222,21 @@ class FakeVmmService final : public vmm::v1::VmmService::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status GetHostInfo(grpc::ServerContext*, const vmm::v1::GetHostInfoRequest*,
+                           vmm::v1::HostInfo* response) override {
+    absl::MutexLock lock(&mutex_);
+    calls_.push_back("GetHostInfo");
+    response->set_vmmd_version("0.15.0");
+    response->set_kvm_api_version(12);
+    (*response->mutable_kvm_capabilities())["KVM_CAP_IRQFD"] = 1;
+    (*response->mutable_kvm_capabilities())["KVM_CAP_IRQCHIP"] = 1;
+    response->add_guest_cpu_features("sse2");
+    response->add_guest_cpu_features("lm");
+    response->set_max_vcpus(254);
+    response->set_vm_count(static_cast<uint32_t>(vms_.size()));
+    return grpc::Status::OK;
+  }
+
   grpc::Status WatchVms(grpc::ServerContext*, const vmm::v1::WatchVmsRequest* request,
                         grpc::ServerWriter<vmm::v1::VmEvent>* writer) override {
     {
@@ -534,6 +549,15 @@ TEST_F(CommandsTest, WatchPrintsOneLinePerEvent) {
             "\"timestamp_unix_nanos\":\"0\",\"sequence\":\"0\",\"deleted\":false,\"labels\":{}}\n"
             "{\"vm_id\":\"a\",\"state\":\"VM_STATE_RUNNING\",\"reason\":\"started\","
             "\"timestamp_unix_nanos\":\"0\",\"sequence\":\"1\",\"deleted\":false,\"labels\":{}}\n");
+}
+
+TEST_F(CommandsTest, HostShowsWhatTheHostOffers) {
+  EXPECT_EQ(Execute(Make(Command::kHost)), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("kvm api             12\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("guest cpu features  sse2 lm\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("kvm capabilities    KVM_CAP_IRQCHIP 1\n"
+                                    "                    KVM_CAP_IRQFD 1\n"));
+  EXPECT_THAT(service_.calls(), ElementsAre("GetHostInfo"));
 }
 
 TEST_F(CommandsTest, WatchAllPrintsEveryVmsEventsAndDeletions) {

@@ -296,6 +296,35 @@ std::string FormatVmList(const vmm::v1::ListVmsResponse& list) {
   return RenderColumns(rows);
 }
 
+std::string FormatHostInfo(const vmm::v1::HostInfo& info) {
+  KeyValueTable table;
+  table.Add("vmmd", info.vmmd_version());
+  table.Add("kvm api", info.kvm_api_version() == 0 ? "none (no usable /dev/kvm)"
+                                                    : absl::StrCat(info.kvm_api_version()));
+  table.Add("cpu", absl::StrCat(OrDash(info.cpu_model()), " (", OrDash(info.cpu_vendor()), ")"));
+  table.Add("guest cpu features", info.guest_cpu_features().empty()
+                                      ? "-"
+                                      : absl::StrJoin(info.guest_cpu_features(), " "));
+  table.Add("max vcpus / memory", absl::StrCat(info.max_vcpus(), " / ", info.max_memory_mib(), " MiB per VM"));
+  table.Add("max vms / memory", absl::StrCat(info.max_vms(), " / ",
+                                             info.max_total_memory_mib() == 0
+                                                 ? "no limit"
+                                                 : absl::StrCat(info.max_total_memory_mib(), " MiB")));
+  table.Add("devices", absl::StrJoin(info.devices(), " "));
+  table.Add("boot", absl::StrCat(absl::StrJoin(info.boot_protocols(), " "), "; kernels ",
+                                 absl::StrJoin(info.kernel_formats(), " ")));
+  table.Add("snapshots / vsock", absl::StrCat(info.snapshots() ? "yes" : "no", " / ", info.vsock() ? "yes" : "no"));
+  table.Add("vms", absl::StrCat(info.vm_count(), " holding ", info.committed_memory_mib(), " MiB"));
+  const std::map<std::string, int64_t> capabilities(info.kvm_capabilities().begin(),
+                                                    info.kvm_capabilities().end());
+  bool first = true;
+  for (const auto& [name, value] : capabilities) {
+    table.Add(first ? "kvm capabilities" : "", absl::StrCat(name, " ", value));
+    first = false;
+  }
+  return table.Render();
+}
+
 std::string FormatVmEvent(const vmm::v1::VmEvent& event) {
   const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ",
                                             absl::FromUnixNanos(event.timestamp_unix_nanos()),

@@ -23,6 +23,8 @@ std::string FormatE820Entry(const vmm::v1::E820Entry& entry);
 std::string FormatVm(const vmm::v1::Vm& vm);
 std::string FormatBootInfo(const vmm::v1::BootInfo& info);    // devices with window and irq
 std::string FormatVmList(const vmm::v1::ListVmsResponse& list);  // header even when empty
+// GetHostInfo's answer, a line per fact, capabilities sorted by name.
+std::string FormatHostInfo(const vmm::v1::HostInfo& info);
 std::string FormatVmEvent(const vmm::v1::VmEvent& event);     // one line, UTC timestamp
 
 // The devices a VM was created with, for a list's column: "2 drives + rng", "1 drive",

@@ -27,6 +27,7 @@ enum class Command {
   kDelete,
   kWatch,
   kWatchAll,
+  kHost,
   kRun,
   kSnapshot,
   kRestore,
