@@ -1,6 +1,7 @@
-// `vmmctl run`: CreateVm -> ConfigureBoot -> StartVcpus -> StreamConsole(follow) until the
-// guest stops -> GetVm (why it stopped, on stderr) -> DeleteVm unless --keep. A failed step,
-// or SIGINT/SIGTERM through context.interruption, deletes the VM it created (unless --keep).
+// `vmmctl run`: RunVm (create, boot, start; a failed step leaves nothing) ->
+// StreamConsole(follow) until the guest stops -> GetVm (why it stopped, on stderr) -> DeleteVm
+// unless --keep. A failed later step, or SIGINT/SIGTERM through context.interruption, deletes
+// the VM (unless --keep).
 #ifndef VMMD_TOOLS_VMMCTL_RUN_COMMAND_H_
 #define VMMD_TOOLS_VMMCTL_RUN_COMMAND_H_
 
