@@ -303,8 +303,14 @@ void ConfigureBoot(const vmm::v1::ConfigureBootRequest& request) {
   with_roots.set_kernel_path(WithRoots(request.kernel_path()));
   with_roots.set_initrd_path(WithRoots(request.initrd_path()));
   vmm::v1::BootInfo info;
+  // The names are checked before the VM is looked up, as the lengths are.
+  const std::string& protocol_name = request.boot_protocol();
+  const bool known_names =
+      (protocol_name.empty() || protocol_name == "auto" || protocol_name == "linux64" ||
+       protocol_name == "pvh") &&
+      (request.acpi().empty() || request.acpi() == "on" || request.acpi() == "off");
   const bool plain = Plain(with_roots.kernel_path(), 1024) && Plain(with_roots.initrd_path(), 1024) &&
-                     request.cmdline().size() <= 4096 && request.boot_protocol().size() <= 7;
+                     request.cmdline().size() <= 4096 && known_names;
   CheckNamesVm(service.ConfigureBoot(nullptr, &with_roots, &info), request.vm_id(), "ConfigureBoot",
                plain);
 
