@@ -66,12 +66,16 @@ int Delete(const Invocation& invocation, const CommandContext& context) {
   return PrintResponse(context, response, absl::StrCat(response.vm_id(), ": deleted\n"));
 }
 
-int Watch(const Invocation& invocation, const CommandContext& context) {
-  grpc::ClientContext client_context;  // no deadline: watching lasts as long as the VM
-  vmm::v1::WatchVmRequest request;
-  request.set_vm_id(invocation.vm_id);
+// Prints each event of a Watch* stream, a line each (or JSON), until the stream ends. No
+// deadline: watching lasts as long as the VM (WatchVm) or forever (WatchVms).
+template <typename Request>
+int PrintEvents(const CommandContext& context, const char* rpc,
+                std::unique_ptr<grpc::ClientReaderInterface<vmm::v1::VmEvent>> (Stub::*method)(
+                    grpc::ClientContext*, const Request&),
+                const Request& request) {
+  grpc::ClientContext client_context;
   std::unique_ptr<grpc::ClientReaderInterface<vmm::v1::VmEvent>> reader =
-      context.stub->WatchVm(&client_context, request);
+      (context.stub->*method)(&client_context, request);
   vmm::v1::VmEvent event;
   int exit_status = 0;
   while (reader->Read(&event)) {
@@ -79,29 +83,22 @@ int Watch(const Invocation& invocation, const CommandContext& context) {
   }
   const grpc::Status status = reader->Finish();
   if (!status.ok()) {
-    *context.err << FormatRpcError("WatchVm", status);
+    *context.err << FormatRpcError(rpc, status);
     return 1;
   }
   return exit_status;
 }
 
+int Watch(const Invocation& invocation, const CommandContext& context) {
+  vmm::v1::WatchVmRequest request;
+  request.set_vm_id(invocation.vm_id);
+  return PrintEvents(context, "WatchVm", &Stub::WatchVm, request);
+}
+
 int WatchAll(const Invocation& invocation, const CommandContext& context) {
-  grpc::ClientContext client_context;  // no deadline: the host's events never end
   vmm::v1::WatchVmsRequest request;
   request.set_label_selector(invocation.label_selector);
-  std::unique_ptr<grpc::ClientReaderInterface<vmm::v1::VmEvent>> reader =
-      context.stub->WatchVms(&client_context, request);
-  vmm::v1::VmEvent event;
-  int exit_status = 0;
-  while (reader->Read(&event)) {
-    if (PrintResponse(context, event, FormatVmEvent(event)) != 0) exit_status = 1;
-  }
-  const grpc::Status status = reader->Finish();
-  if (!status.ok()) {
-    *context.err << FormatRpcError("WatchVms", status);
-    return 1;
-  }
-  return exit_status;
+  return PrintEvents(context, "WatchVms", &Stub::WatchVms, request);
 }
 
 int Snapshot(const Invocation& invocation, const CommandContext& context) {
