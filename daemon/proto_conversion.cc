@@ -53,6 +53,13 @@ void ToProto(const VmStatus& status, vmm::v1::Vm* proto) {
   proto->set_unhandled_io_count(status.unhandled_io);
   proto->set_unhandled_mmio_count(status.unhandled_mmio);
   proto->set_console_bytes(status.console_bytes);
+  for (size_t vcpu = 0; vcpu < status.vcpu_exits.size(); ++vcpu) {
+    vmm::v1::VcpuCounters* out = proto->add_vcpus();
+    out->set_index(vcpu);
+    for (size_t kind = 0; kind < kVcpuExitKinds; ++kind) {
+      (*out->mutable_exits())[kVcpuExitKindNames[kind]] = status.vcpu_exits[vcpu][kind];
+    }
+  }
   if (status.console_log) {
     const ConsoleLogStats& log = *status.console_log;
     vmm::v1::ConsoleLogStats* out = proto->mutable_console_log();

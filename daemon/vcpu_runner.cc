@@ -44,6 +44,7 @@ void VcpuRunner::Run() {
       wiring_.stop_guest(absl::StrCat("KVM_RUN failed: ", exit.status().message()));
       return;
     }
+    wiring_.exits->Count(*exit);
     if (!Dispatch(*exit)) return;
   }
 }

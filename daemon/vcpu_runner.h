@@ -6,6 +6,7 @@
 #ifndef VMMD_DAEMON_VCPU_RUNNER_H_
 #define VMMD_DAEMON_VCPU_RUNNER_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -24,6 +25,21 @@ struct UnhandledExitCounters {
   std::atomic<uint64_t> mmio{0};
 };
 
+// One vCPU's exits to vmmd, by kind (kVcpuExitKindNames): what KVM handled in the kernel
+// never reaches it. Written by the vCPU's thread, read by anyone.
+class VcpuExitCounters {
+ public:
+  void Count(const VcpuExit& exit) { counts_[exit.index()].fetch_add(1, std::memory_order_relaxed); }
+  std::array<uint64_t, kVcpuExitKinds> Read() const {
+    std::array<uint64_t, kVcpuExitKinds> counts;
+    for (size_t i = 0; i < kVcpuExitKinds; ++i) counts[i] = counts_[i].load(std::memory_order_relaxed);
+    return counts;
+  }
+
+ private:
+  std::array<std::atomic<uint64_t>, kVcpuExitKinds> counts_{};
+};
+
 class VcpuRunner {
  public:
   struct Wiring {
@@ -31,6 +47,7 @@ class VcpuRunner {
     MmioBus* mmio_bus = nullptr;
     VcpuControl* control = nullptr;
     UnhandledExitCounters* unhandled = nullptr;
+    VcpuExitCounters* exits = nullptr;  // this vCPU's
     // Called after every KVM_RUN, before its exit is handled: replays writes KVM queued
     // instead of exiting (daemon/coalesced_port_writes.h), which came first. May be empty.
     std::function<void()> after_run;

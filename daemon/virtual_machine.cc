@@ -174,6 +174,8 @@ absl::Status VirtualMachine::CreateHardwareOnWorker(const KvmSystem& kvm,
     wiring.mmio_bus = &machine->mmio_bus;
     wiring.control = &control_;
     wiring.unhandled = &unhandled_;
+    vcpu_exits_.push_back(std::make_unique<VcpuExitCounters>());
+    wiring.exits = vcpu_exits_.back().get();
     if (CoalescedPortWrites* writes = machine->serial_writes.get()) {
       wiring.after_run = [writes] { writes->Flush(); };
     }
@@ -517,6 +519,7 @@ VmStatus VirtualMachine::Status() const {
   status.vsock = config_.vsock;
   status.labels = config_.labels;
   status.devices = DeviceStatuses();
+  for (const std::unique_ptr<VcpuExitCounters>& exits : vcpu_exits_) status.vcpu_exits.push_back(exits->Read());
   MutexLock lock(&mutex_);
   if (status.devices.empty()) status.devices = final_devices_;
   status.state = state_;

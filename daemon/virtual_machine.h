@@ -7,6 +7,7 @@
 
 #include <linux/kvm.h>
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <cstdint>
@@ -99,6 +100,8 @@ struct VmStatus {
   std::optional<VsockConfig> vsock;
   std::map<std::string, std::string> labels;
   std::vector<DeviceStatus> devices;
+  // Per vCPU: its exits to vmmd by kind (kVcpuExitKindNames).
+  std::vector<std::array<uint64_t, kVcpuExitKinds>> vcpu_exits;
 };
 
 class VirtualMachine {
@@ -235,6 +238,8 @@ class VirtualMachine {
   // What vCPU threads check between KVM_RUN calls. Its lock is taken after mutex_.
   VcpuControl control_;
   UnhandledExitCounters unhandled_;
+  // Set on the worker before Create returns, then fixed: one per vCPU, outliving the runners.
+  std::vector<std::unique_ptr<VcpuExitCounters>> vcpu_exits_;
   std::atomic<bool> shut_down_{false};
 
   // Worker only (and the vCPU threads while they run). The runners, declared after the

@@ -3,6 +3,8 @@
 #ifndef VMMD_KVM_VCPU_EXIT_H_
 #define VMMD_KVM_VCPU_EXIT_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <variant>
 
@@ -72,6 +74,13 @@ using VcpuExit = std::variant<vcpu_exit::IoIn, vcpu_exit::IoOut, vcpu_exit::Mmio
                               vcpu_exit::MmioWrite, vcpu_exit::Hlt, vcpu_exit::Shutdown,
                               vcpu_exit::SystemEvent, vcpu_exit::InternalError,
                               vcpu_exit::FailEntry, vcpu_exit::Interrupted, vcpu_exit::Other>;
+
+inline constexpr size_t kVcpuExitKinds = std::variant_size_v<VcpuExit>;
+
+// Each kind's name in counters and metrics, in the variant's order (VcpuExit::index()).
+inline constexpr std::array<const char*, kVcpuExitKinds> kVcpuExitKindNames = {
+    "io_in",  "io_out",         "mmio_read",  "mmio_write",  "hlt",   "shutdown",
+    "system_event", "internal_error", "fail_entry", "interrupted", "other"};
 
 }  // namespace vmmd
 
