@@ -12,9 +12,11 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -196,6 +198,33 @@ std::string DaemonProcess::OpenFdTargets() const {
     absl::StrAppend(&targets, fd, "=", target, " ");
   });
   return targets;
+}
+
+std::string DaemonProcess::ThreadStates() const {
+  std::string states;
+  const std::string tasks = absl::StrCat("/proc/", pid_, "/task");
+  DIR* dir = ::opendir(tasks.c_str());
+  if (dir == nullptr) return states;
+  const auto read = [&tasks](const char* tid, const char* file) {
+    std::ifstream in(absl::StrCat(tasks, "/", tid, "/", file));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    const std::string name(absl::StripTrailingAsciiWhitespace(read(entry->d_name, "comm")));
+    // stat's third field (after "(comm)") is the state: R running, S sleeping, D uninterruptible.
+    const std::string stat = read(entry->d_name, "stat");
+    const size_t comm_end = stat.rfind(')');
+    const std::string state = comm_end == std::string::npos ? "?" : stat.substr(comm_end + 2, 1);
+    absl::StrAppend(&states, name, ": state ", state, ", wchan ", read(entry->d_name, "wchan"),
+                    ", syscall ", absl::StripTrailingAsciiWhitespace(read(entry->d_name, "syscall")), "\n");
+    // A VM's threads also with their kernel stack (readable by root only).
+    if (absl::StrContains(name, "/vcpu") || absl::StrContains(name, "/worker")) {
+      absl::StrAppend(&states, read(entry->d_name, "stack"));
+    }
+  }
+  ::closedir(dir);
+  return states;
 }
 
 std::string DaemonProcess::ThreadNames() const {

@@ -47,6 +47,10 @@ class DaemonProcess {
   int OpenFdCount() const;  // under TSan, without the runtime's symbolizer pipes
   int ThreadCount() const;
   std::string ThreadNames() const;  // "name name ...", for failure messages
+  // A line per thread: its name, state, kernel wait channel and system call
+  // (/proc/<pid>/task/<tid>/syscall: number and arguments, "running" when in user space),
+  // to show where a hung guest's threads are.
+  std::string ThreadStates() const;
   // Threads VMs own: their workers ("<id>/worker") and vCPUs ("<id>/vcpuN").
   int VmThreadCount() const;
   std::string OpenFdTargets() const;  // "3=socket:[1234] 4=anon_inode:[eventfd] ...", likewise

@@ -1,5 +1,6 @@
 #include "tests/linux/kernel_run.h"
 
+#include <chrono>
 #include <iostream>
 #include <utility>
 
@@ -11,16 +12,26 @@
 
 namespace vmmd::testing {
 
-KernelRun::KernelRun(vmm::v1::VmmService::Stub* stub, std::string vm_id)
-    : stub_(stub), vm_id_(std::move(vm_id)) {}
+KernelRun::KernelRun(vmm::v1::VmmService::Stub* stub, std::string vm_id,
+                     const DaemonProcess* daemon)
+    : stub_(stub), vm_id_(std::move(vm_id)), daemon_(daemon) {}
 
 KernelRun::~KernelRun() {
   if (follower_.joinable()) {
     grpc::ClientContext context;
+    // Bounded: a vCPU thread that cannot be stopped would otherwise hold the test until
+    // Bazel's timeout, saying nothing.
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     vmm::v1::DeleteVmRequest request;
     request.set_vm_id(vm_id_);
     vmm::v1::DeleteVmResponse response;
-    stub_->DeleteVm(&context, request, &response);  // ends the console stream
+    const grpc::Status deleted = stub_->DeleteVm(&context, request, &response);  // ends the console stream
+    EXPECT_TRUE(deleted.ok()) << "DeleteVm " << vm_id_ << ": " << deleted.error_message();
+    if (!deleted.ok()) {
+      if (daemon_ != nullptr) std::cerr << "vmmd's threads:\n" << daemon_->ThreadStates();
+      absl::MutexLock lock(&mutex_);
+      if (follow_context_ != nullptr) follow_context_->TryCancel();
+    }
     follower_.join();
   }
 }
@@ -68,9 +79,14 @@ vmm::v1::BootInfo KernelRun::Boot(uint32_t vcpus, uint64_t memory_mib, const std
 }
 
 std::string KernelRun::WaitForStop(absl::Duration bound) {
+  bool ended_in_time;
+  {
+    absl::MutexLock lock(&mutex_);
+    auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return stream_ended_; };
+    ended_in_time = mutex_.AwaitWithTimeout(absl::Condition(&ended), bound);
+  }
+  if (!ended_in_time) ReportHang();
   absl::MutexLock lock(&mutex_);
-  auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return stream_ended_; };
-  mutex_.AwaitWithTimeout(absl::Condition(&ended), bound);
   const absl::Duration to_stop = absl::Now() - started_;
   std::string took = to_init_ == absl::InfiniteDuration()
                          ? "never"
@@ -79,6 +95,23 @@ std::string KernelRun::WaitForStop(absl::Duration bound) {
   std::cerr << vm_id_ << ": /init after " << took << ", stopped after "
             << absl::StrFormat("%.1f s", absl::ToDoubleSeconds(to_stop)) << "\n";
   return console_;
+}
+
+void KernelRun::ReportHang() {
+  constexpr absl::Duration kWindow = absl::Seconds(3);
+  const vmm::v1::Vm before = Get();
+  absl::SleepFor(kWindow);
+  const vmm::v1::Vm after = Get();
+  std::cerr << vm_id_ << " did not stop in time; in the last " << kWindow << ":\n";
+  for (int i = 0; i < after.vcpus_size() && i < before.vcpus_size(); ++i) {
+    std::cerr << "  vcpu " << i << " exits:";
+    for (const auto& [kind, count] : after.vcpus(i).exits()) {
+      const uint64_t then = before.vcpus(i).exits().contains(kind) ? before.vcpus(i).exits().at(kind) : 0;
+      if (count != then) std::cerr << " " << kind << " +" << (count - then);
+    }
+    std::cerr << "\n";
+  }
+  if (daemon_ != nullptr) std::cerr << "vmmd's threads:\n" << daemon_->ThreadStates();
 }
 
 vmm::v1::Vm KernelRun::Get() {
@@ -93,6 +126,10 @@ vmm::v1::Vm KernelRun::Get() {
 
 void KernelRun::Follow() {
   grpc::ClientContext context;
+  {
+    absl::MutexLock lock(&mutex_);
+    follow_context_ = &context;
+  }
   vmm::v1::StreamConsoleRequest request;
   request.set_vm_id(vm_id_);
   request.set_follow(true);
@@ -110,6 +147,7 @@ void KernelRun::Follow() {
   reader->Finish();
   absl::MutexLock lock(&mutex_);
   stream_ended_ = true;
+  follow_context_ = nullptr;
 }
 
 void ExpectInitChecks(const std::string& console, const std::string& prefix,

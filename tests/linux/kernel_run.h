@@ -11,13 +11,17 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "absl/time/time.h"
+#include "tests/daemon/daemon_process.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 namespace vmmd::testing {
 
 class KernelRun {
  public:
-  KernelRun(vmm::v1::VmmService::Stub* stub, std::string vm_id);
+  // `daemon` (optional) is the vmmd behind `stub`: a boot that does not stop in time then
+  // reports where its vCPU threads are.
+  KernelRun(vmm::v1::VmmService::Stub* stub, std::string vm_id,
+            const DaemonProcess* daemon = nullptr);
   // Deletes the VM once it was started (which ends the console stream).
   ~KernelRun();
 
@@ -32,22 +36,27 @@ class KernelRun {
 
   // Waits until the console stream ends (the VM stopped) or `bound` passes; returns the
   // console, and reports (on stderr and as the test property seconds_to_init) how long the
-  // guest took from StartVcpus to its init's "...: reached userspace" line.
+  // guest took from StartVcpus to its init's "...: reached userspace" line. When `bound`
+  // passes first, it also reports what the vCPUs did in the last seconds (exits by kind) and
+  // where vmmd's threads wait, to tell a guest spinning from a vCPU thread stuck in vmmd.
   std::string WaitForStop(absl::Duration bound);
 
   vmm::v1::Vm Get();
 
  private:
   void Follow();
+  void ReportHang();
 
   vmm::v1::VmmService::Stub* const stub_;
   const std::string vm_id_;
+  const DaemonProcess* const daemon_;
   std::thread follower_;
   absl::Mutex mutex_;
   absl::Time started_ ABSL_GUARDED_BY(mutex_);  // when StartVcpus was sent
   std::string console_ ABSL_GUARDED_BY(mutex_);
   absl::Duration to_init_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteDuration();
   bool stream_ended_ ABSL_GUARDED_BY(mutex_) = false;
+  grpc::ClientContext* follow_context_ ABSL_GUARDED_BY(mutex_) = nullptr;  // while following
 };
 
 // The console of an init that reports through init_checks.h (lines "PREFIX: check NAME: PASS

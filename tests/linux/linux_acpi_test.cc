@@ -108,7 +108,7 @@ class LinuxAcpiTest : public ::vmmd::testing::KernelTest {
     vmm::v1::CreateVmRequest create;
     create.set_vcpu_count(vcpus);
     create.set_memory_mib(256);
-    KernelRun run(stub_.get(), id);
+    KernelRun run(stub_.get(), id, daemon_.get());
     const std::string console = BootAndPowerOff(run, create, "vmlinuz-cloud", initrd, {});
     EXPECT_THAT(console, HasSubstr(absl::StrCat("check cpus: PASS (online ", vcpus == 1 ? "0" : absl::StrCat("0-", vcpus - 1))));
     EXPECT_TRUE(std::regex_search(console, std::regex(R"(Linux version 6\.1\.\S+-cloud-amd64)"))) << "the cloud kernel";
@@ -135,7 +135,7 @@ TEST_F(LinuxAcpiTest, GenericKernelFindsItsDriveThroughTheDsdt) {
   drive->set_drive_id("data");
   drive->set_path(image_path);
   drive->set_read_only(true);
-  KernelRun run(stub_.get(), "generic-drive");
+  KernelRun run(stub_.get(), "generic-drive", daemon_.get());
   BootAndPowerOff(run, create, "vmlinuz-generic", initrd, {"modules", "drive"});
 }
 

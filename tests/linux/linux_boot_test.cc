@@ -124,7 +124,7 @@ class LinuxBootTest : public ::vmmd::testing::KernelTest {
   std::pair<vmm::v1::BootInfo, std::string> BootToUserspace(const std::string& id, const Boot& boot) {
     const std::string initrd = daemon_->image_root() + "/" + id + ".cpio";
     EXPECT_TRUE(::vmmd::testing::WriteFile(initrd, Initramfs(boot.vcpus, boot.cmdline, id))) << initrd;
-    KernelRun run(stub_.get(), id);
+    KernelRun run(stub_.get(), id, daemon_.get());
     const vmm::v1::BootInfo info =
         run.Boot(boot.vcpus, boot.memory_mib, cache_ + "/" + boot.kernel, boot.protocol, initrd,
                  boot.cmdline, "off");

@@ -216,7 +216,7 @@ TEST_F(LinuxDriveTest, GenericBzImageUsesBlockAndEntropyDevices) {
   configure.set_initrd_path(initrd);
   configure.set_cmdline(kKernelCmdline);
   configure.set_acpi("off");  // the devices on the command line (virtio_mmio_cmdline.ko)
-  KernelRun run(stub_.get(), "drives");
+  KernelRun run(stub_.get(), "drives", daemon_.get());
   const vmm::v1::BootInfo info = run.Boot(create, configure);
   ASSERT_FALSE(HasFailure()) << "the VM did not start";
 

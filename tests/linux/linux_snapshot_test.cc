@@ -420,7 +420,7 @@ TEST_F(LinuxSnapshotTest, ARestoredGuestAndTenClonesGoOnCountingOnConsistentDriv
   configure.set_initrd_path(initrd);
   configure.set_cmdline(kKernelCmdline);
   configure.set_acpi("off");  // the devices on the command line (virtio_mmio_cmdline.ko)
-  KernelRun run(stub_.get(), "original");
+  KernelRun run(stub_.get(), "original", daemon_.get());
   run.Boot(create, configure);
   ASSERT_FALSE(HasFailure()) << "the VM did not start";
   const std::string booted = AwaitCounts("original", kCountsBeforeSnapshot, kBootBound);
