@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,7 +17,11 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "daemon/listen_address.h"
+#include "daemon/metrics/metrics_http_server.h"
+#include "daemon/metrics/metrics_page.h"
+#include "daemon/metrics/rpc_metrics.h"
 #include "daemon/server.h"
 #include "daemon/vm_manager.h"
 #include "daemon/vmm_service.h"
@@ -31,6 +36,9 @@ ABSL_FLAG(std::string, tls_cert_file, "",
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
 ABSL_FLAG(std::string, tls_client_ca_file, "",
           "PEM CA certificate(s): clients must present a certificate signed by one (mutual TLS)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve Prometheus metrics at /metrics on unix:/path/to.sock or tcp:HOST:PORT (loopback "
+          "only); empty: no metrics endpoint");
 ABSL_FLAG(std::vector<std::string>, image_root, {},
           "directory kernels and initrds may be loaded from (repeatable, or comma-separated)");
 ABSL_FLAG(std::string, socket_group, "", "group allowed to use the Unix socket");
@@ -116,6 +124,7 @@ std::string MadeRoot(const char* flag, const std::string& root, const char* with
 }  // namespace
 
 int main(int argc, char** argv) {
+  const absl::Time started = absl::Now();
   absl::SetProgramUsageMessage("vmmd: creates and boots KVM virtual machines over gRPC");
   absl::ParseCommandLine(argc, argv);
   // One malloc arena: each VM brings threads that come and go, and glibc's per-thread
@@ -152,6 +161,15 @@ int main(int argc, char** argv) {
   if (!credentials.ok()) {
     LOG(ERROR) << credentials.status().message();
     return 2;
+  }
+  std::optional<vmmd::ListenAddress> metrics_address;
+  if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen); !metrics_listen.empty()) {
+    absl::StatusOr<vmmd::ListenAddress> parsed = vmmd::ParseListenAddress(metrics_listen);
+    if (!parsed.ok()) {
+      LOG(ERROR) << "--metrics_listen: " << parsed.status().message();
+      return 2;
+    }
+    metrics_address = *parsed;
   }
   const std::string group = absl::GetFlag(FLAGS_socket_group);
   if (absl::Status prepared = vmmd::PrepareUnixSocket(*address, group); !prepared.ok()) {
@@ -192,9 +210,10 @@ int main(int argc, char** argv) {
   options.transparent_huge_pages = absl::GetFlag(FLAGS_transparent_huge_pages);
   vmmd::VmManager manager(std::move(kvm), options);
   vmmd::VmmServiceImpl service(&manager);
+  vmmd::metrics::RpcMetrics rpc_metrics;
 
   absl::StatusOr<std::unique_ptr<grpc::Server>> server =
-      vmmd::StartServer(*address, &service, vmmd::ServerLimits(), *credentials);
+      vmmd::StartServer(*address, &service, vmmd::ServerLimits(), *credentials, &rpc_metrics);
   if (!server.ok()) {
     LOG(ERROR) << server.status().message()
                << (tls.any() ? " (TLS: are --tls_cert_file and --tls_key_file a certificate and "
@@ -205,6 +224,19 @@ int main(int argc, char** argv) {
   if (absl::Status restricted = vmmd::RestrictUnixSocket(*address, group); !restricted.ok()) {
     LOG(ERROR) << restricted.message();
     return 1;
+  }
+  std::unique_ptr<vmmd::metrics::MetricsHttpServer> metrics_server;
+  if (metrics_address) {
+    absl::StatusOr<std::unique_ptr<vmmd::metrics::MetricsHttpServer>> started_metrics =
+        vmmd::metrics::MetricsHttpServer::Start(*metrics_address, [&manager, &rpc_metrics, started] {
+          return vmmd::metrics::RenderMetricsPage(manager, rpc_metrics, started);
+        });
+    if (!started_metrics.ok()) {
+      LOG(ERROR) << started_metrics.status().message();
+      return started_metrics.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    metrics_server = std::move(*started_metrics);
+    LOG(INFO) << "vmmd metrics at http " << metrics_server->endpoint() << " /metrics";
   }
   const char* security = !tls.any()                   ? ""
                          : tls.client_ca_file.empty() ? " (TLS)"
@@ -225,6 +257,7 @@ int main(int argc, char** argv) {
   });
   (*server)->Wait();
   signal_waiter.join();
+  metrics_server.reset();  // it reads the manager's VMs
   manager.ShutdownAll();
   if (address->is_unix) ::unlink(address->unix_path.c_str());
   LOG(INFO) << "vmmd stopped";

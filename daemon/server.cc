@@ -92,7 +92,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
     const ListenAddress& address, VmmServiceImpl* service, const ServerLimits& limits,
-    std::shared_ptr<grpc::ServerCredentials> credentials) {
+    std::shared_ptr<grpc::ServerCredentials> credentials, metrics::RpcMetrics* rpc_metrics) {
   if (credentials == nullptr) {
     // Plaintext only where nobody beyond this host can connect.
     ASSIGN_OR_RETURN(credentials, MakeServerCredentials(address, TlsFiles()));
@@ -117,6 +117,8 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
   builder.SetResourceQuota(quota);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<ParseFailureInterceptorFactory>());
+  // After the parse-failure one: it records the status that call ends with.
+  if (rpc_metrics != nullptr) interceptors.push_back(rpc_metrics->InterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // One idle poller: the sync server then rests at the same thread count after every burst
   // of calls (its default keeps one or two, depending on history); busy calls still get a

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "daemon/listen_address.h"
+#include "daemon/metrics/rpc_metrics.h"
 #include "daemon/vmm_service.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -44,11 +45,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const ListenAddress& address, const TlsFiles& tls);
 
 // Starts serving `service` on `address` with `credentials` (null: plaintext, which only a Unix
-// socket or loopback TCP may use; INVALID_ARGUMENT otherwise). UNAVAILABLE if it cannot listen.
-// The returned server is shut down by its owner.
+// socket or loopback TCP may use; INVALID_ARGUMENT otherwise), recording every call's time
+// and status in `rpc_metrics` if given (it must outlive the server). UNAVAILABLE if it cannot
+// listen. The returned server is shut down by its owner.
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
     const ListenAddress& address, VmmServiceImpl* service, const ServerLimits& limits = {},
-    std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
+    std::shared_ptr<grpc::ServerCredentials> credentials = nullptr,
+    metrics::RpcMetrics* rpc_metrics = nullptr);
 
 }  // namespace vmmd
 
