@@ -87,6 +87,9 @@ for directive in \
 done
 grep -q '^ExecStart=/usr/local/bin/vmmd\( \|$\)' "$unit" ||
   fail "$unit: ExecStart= does not start /usr/local/bin/vmmd"
+# Metrics on loopback, which IPAddressAllow=localhost lets a local scraper reach.
+grep -qE -- '--metrics_listen=tcp:127\.0\.0\.1:[0-9]+$' "$unit" ||
+  fail "$unit: vmmd is not given --metrics_listen=tcp:127.0.0.1:PORT"
 # Limits with a value of their own choosing: present, and a number.
 for limit in LimitNOFILE TasksMax; do
   grep -qE "^$limit=[0-9]+$" "$unit" || fail "$unit lacks a numeric $limit="
