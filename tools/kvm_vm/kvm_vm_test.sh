@@ -49,5 +49,19 @@ grep -q "to stderr" "$out" && fail "stderr reached stdout"
 { echo before; VMMD_TEST_KVM=vm "$kvm_vm" echo inside; echo after; } >"$out" 2>"$err"
 [[ $(cat "$out") == $'before\ninside\nafter' ]] || fail "one log file: $(cat -A "$out")"
 
+# A VM that wedges (here: its heartbeat stopped by the command) is killed, and the command
+# runs once more in a new VM; the first run leaves a mark so that the second finishes.
+rm -f "$results/wedged-once"
+VMMD_TEST_KVM=vm VMMD_KVM_VM_WEDGED_AFTER_S=15 VMMD_KVM_VM_WRITABLE="$results" "$kvm_vm" /bin/bash -c '
+  if [[ -e $1/wedged-once ]]; then echo "second run"; exit 0; fi
+  touch "$1/wedged-once"
+  kill -STOP "$(cat /run/kvm-vm/heartbeat.pid)"
+  sleep 600
+' kvm-vm-test "$results" >"$out" 2>"$err"
+status=$?
+[[ $status -eq 0 && $(cat "$out") == "second run" ]] || fail "after a wedge: status $status, stdout $(cat "$out")"
+grep -q "the test VM stopped responding (no heartbeat for 15 s" "$err" || fail "the wedge not reported: $(cat "$err")"
+grep -q "running COMMAND again in a new test VM" "$err" || fail "the rerun not reported: $(cat "$err")"
+
 echo "$failures failed"
 [[ $failures -eq 0 ]]
