@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <system_error>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
@@ -93,7 +94,8 @@ absl::Status VirtualMachine::RestoreOnWorker(RestoreSource& source) {
   SetState(VmState::kPaused, "restored from a snapshot");
   // The threads start parked; resuming is what lets them run.
   control_.SetPaused(true);
-  StartVcpuThreadsOnWorker();
+  // On failure the caller shuts the VM down, which joins the threads that started.
+  RETURN_IF_ERROR(StartVcpuThreadsOnWorker());
   if (source.resume) {
     control_.SetPaused(false);
     SetState(VmState::kRunning, "resumed after restore");
@@ -322,26 +324,45 @@ absl::Status VirtualMachine::Start(absl::Duration timeout) {
 }
 
 absl::Status VirtualMachine::StartOnWorker() {
-  MutexLock lock(&mutex_);
-  if (state_ == VmState::kRunning) return absl::OkStatus();  // a retry: already done
-  RETURN_IF_ERROR(RequireState(VmState::kConfigured, "start"));
-  StartVcpuThreadsOnWorker();
-  SetState(VmState::kRunning, "started");
-  return absl::OkStatus();
+  absl::Status started;
+  {
+    MutexLock lock(&mutex_);
+    if (state_ == VmState::kRunning) return absl::OkStatus();  // a retry: already done
+    RETURN_IF_ERROR(RequireState(VmState::kConfigured, "start"));
+    started = StartVcpuThreadsOnWorker();
+    if (started.ok()) {
+      SetState(VmState::kRunning, "started");
+      return absl::OkStatus();
+    }
+  }
+  // The host refused a thread: the ones that started end, and the VM stops, its exit reason
+  // saying why (joining takes mutex_).
+  control_.RequestStop(std::string(started.message()));
+  KickAllVcpus();
+  JoinVcpuThreadsOnWorker();
+  return started;
 }
 
-void VirtualMachine::StartVcpuThreadsOnWorker() {
+absl::Status VirtualMachine::StartVcpuThreadsOnWorker() {
   control_.ThreadsStarting(machine_->vcpus.size());
   UpdateSerialCoalescing();
   if (machine_->serial_writes || console_log_) {
     worker_.SetPeriodicTask(kTickPeriod, [this] { TickOnWorker(); });
   }
   for (size_t i = 0; i < machine_->vcpus.size(); ++i) {
-    vcpu_threads_.emplace_back([this, i] { VcpuThread(i); });
+    try {
+      vcpu_threads_.emplace_back([this, i] { VcpuThread(i); });
+    } catch (const std::system_error& error) {
+      // The host's task limit (systemd's TasksMax, a pids cgroup): an answer to the caller,
+      // not an exception that ends the daemon and every VM in it.
+      return absl::ResourceExhaustedError(
+          absl::StrCat("vcpu ", i, ": the host refused a thread: ", error.what()));
+    }
     // Named here too, so that the name is right as soon as StartVcpus returns (a new thread
     // carries the worker's name until it runs).
     pthread_setname_np(vcpu_threads_.back().native_handle(), VcpuThreadName(i).c_str());
   }
+  return absl::OkStatus();
 }
 
 absl::Status VirtualMachine::Pause(absl::Duration timeout) {

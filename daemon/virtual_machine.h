@@ -176,7 +176,9 @@ class VirtualMachine {
   absl::StatusOr<snapshot::v1::MachineState> SnapshotOnWorker(
       absl::Span<const uint32_t> msr_indices, int memory_fd);
   // One thread per vCPU; they park first when control_ is paused.
-  void StartVcpuThreadsOnWorker() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // RESOURCE_EXHAUSTED naming the vCPU when the host refuses a thread; those started before
+  // it run on until stopped (the caller stops them).
+  absl::Status StartVcpuThreadsOnWorker() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // The virtio devices config_ asks for, in the order Linux should find them: the root drive
   // first (/dev/vda), the other drives, then the entropy device.
   absl::StatusOr<std::vector<VirtioDeviceConfig>> VirtioDevicesOnWorker(DeviceBackends backends);
