@@ -242,11 +242,10 @@ struct GuestAnswer {
   std::string text;  // everything read, vmmd's "OK <port>\n" first
 };
 
-// Connects to the guest's vsock port through vmmd's socket at `uds_path` ("CONNECT 5000\n",
-// answered "OK <host port>\n") and reads to EOF, within `bound`.
-GuestAnswer AskGuest(const std::string& uds_path, absl::Duration bound) {
+// One connection to the guest's vsock port through vmmd's socket at `uds_path` ("CONNECT
+// 5000\n", answered "OK <host port>\n"), read to EOF or `deadline`.
+GuestAnswer AskGuestOnce(const std::string& uds_path, absl::Time deadline, absl::Duration bound) {
   GuestAnswer answer;
-  const absl::Time deadline = absl::Now() + bound;
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address = {};
   address.sun_family = AF_UNIX;
@@ -276,6 +275,23 @@ GuestAnswer AskGuest(const std::string& uds_path, absl::Duration bound) {
     answer.ok = absl::SimpleAtoi(match[1].str(), &answer.cid) && absl::SimpleAtoi(match[2].str(), &answer.count);
   }
   return answer;
+}
+
+// AskGuestOnce until an answer or `bound`. A restored clone's guest refuses a connection (vmmd
+// then closes the socket without "OK") until it has handled the transport reset that gives it
+// its new CID, as Firecracker's docs/vsock.md warns for snapshots: a client retries.
+GuestAnswer AskGuest(const std::string& uds_path, absl::Duration bound) {
+  const absl::Time deadline = absl::Now() + bound;
+  int refused = 0;
+  for (;;) {
+    GuestAnswer answer = AskGuestOnce(uds_path, deadline, bound);
+    if (!answer.text.empty() || absl::Now() + absl::Milliseconds(200) >= deadline) {
+      if (refused > 0) answer.text = absl::StrCat("[refused ", refused, " times first] ", answer.text);
+      return answer;
+    }
+    ++refused;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
 }
 
 class LinuxSnapshotTest : public ::vmmd::testing::KernelTest {
