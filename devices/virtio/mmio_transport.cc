@@ -311,7 +311,12 @@ absl::Status MmioTransport::AttachBackend(EventLoop& loop) {
 }
 
 void MmioTransport::RaiseInterrupt(uint32_t bits) {
-  interrupt_status_.fetch_or(bits);
+  // A bit already set is an interrupt the driver has not acknowledged: its handler reads
+  // the used rings after its InterruptACK, so it will see these buffers too, and another
+  // edge would only run it once more for nothing (QEMU's virtio-mmio line is level, high
+  // while any bit is set, to the same effect). vsock's TX and RX passes often come close.
+  const uint32_t before = interrupt_status_.fetch_or(bits);
+  if ((before & bits) == bits) return;
   interrupts_.fetch_add(1, std::memory_order_relaxed);
   interrupt_->Trigger();
 }

@@ -194,6 +194,28 @@ TEST_F(MmioTransportTest, ANotificationIsServedOnTheLoopAndInterruptsTheDriver) 
   EXPECT_EQ(transport_->counters().notifications, 1u);
 }
 
+TEST_F(MmioTransportTest, UsedBuffersBeforeTheAckShareOneInterrupt) {
+  MakeLive();
+  PostBuffer(0);
+  transport_->ProcessQueue(0);
+  EXPECT_EQ(interrupt_.count(), 1);
+  // Another used buffer while the driver has not acknowledged the first interrupt: its
+  // handler will find both, so no second edge.
+  PostBuffer(0);
+  transport_->ProcessQueue(0);
+  EXPECT_EQ(driver().UsedIdx(), 2);
+  EXPECT_EQ(interrupt_.count(), 1);
+  EXPECT_EQ(transport_->counters().interrupts, 1u);
+  EXPECT_EQ(ReadReg(mmio::kInterruptStatus), kInterruptUsedBuffer);
+  // After the acknowledgement the next used buffer interrupts again.
+  WriteReg(mmio::kInterruptAck, kInterruptUsedBuffer);
+  PostBuffer(0);
+  transport_->ProcessQueue(0);
+  EXPECT_EQ(driver().UsedIdx(), 3);
+  EXPECT_EQ(interrupt_.count(), 2);
+  EXPECT_EQ(transport_->counters().interrupts, 2u);
+}
+
 TEST_F(MmioTransportTest, ABackendServesQueuesThroughTheTransport) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventLoop> loop, EventLoop::Create("backend-test"));
   ASSERT_OK(transport_->AttachBackend(*loop));
