@@ -82,12 +82,12 @@ constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr uint64_t kRxFloodGrowthBound = 8 * kMiB;
 constexpr int kFloodFrames = 100000;
 // vsock (devices/virtio/vsock/vsock_device.h, VsockLimits): at most 1024 connections, each
-// buffering at most buffer_size (64 KiB) of guest bytes its host has not taken. This guest
+// buffering at most buffer_size (256 KiB) of guest bytes its host has not taken. This guest
 // fills one connection's buffer (the credit one, then reset) and holds 1024 idle
 // connections, each a Connection and a socket (a few hundred bytes of bookkeeping; 4 KiB
 // allowed), plus the allocator's and THP's granularity.
 constexpr uint64_t kVsockMaxConnections = 1024;
-constexpr uint64_t kVsockBufferBytes = 64 * 1024;
+constexpr uint64_t kVsockBufferBytes = 256 * 1024;
 constexpr uint64_t kVsockGrowthBound =
     kVsockBufferBytes + kVsockMaxConnections * 4096 + 8 * kMiB;
 

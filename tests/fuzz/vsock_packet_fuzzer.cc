@@ -1185,7 +1185,8 @@ class Harness {
                absl::StrCat(stats.pending_host_connections, " host programs waiting"));
     FUZZ_CHECK(stats.queued_resets <= limits.max_queued_resets,
                absl::StrCat(stats.queued_resets, " queued RSTs"));
-    FUZZ_CHECK(stats.buffered_bytes <= stats.connections * uint64_t{limits.buffer_size},
+    FUZZ_CHECK(stats.buffered_bytes <= stats.connections * uint64_t{limits.buffer_size} &&
+                   stats.buffered_bytes <= limits.max_buffered_bytes,
                absl::StrCat(stats.buffered_bytes, " bytes buffered"));
   }
 

@@ -55,10 +55,12 @@ absl::StatusOr<std::unique_ptr<VsockDevice>> VsockDevice::Create(uint64_t guest_
   }
   if (limits.max_connections == 0 || limits.max_pending_host_connections == 0 ||
       limits.max_queued_resets == 0 || limits.buffer_size == 0 ||
-      limits.buffer_size >= (uint32_t{1} << 31)) {
-    return absl::InvalidArgumentError(
+      limits.buffer_size >= (uint32_t{1} << 31) || limits.max_buffered_bytes < vsock::kMaxPayload) {
+    return absl::InvalidArgumentError(absl::StrFormat(
         "vsock limits: max_connections, max_pending_host_connections and max_queued_resets "
-        "must be positive, buffer_size between 1 and 2^31 - 1");
+        "must be positive, buffer_size between 1 and 2^31 - 1, max_buffered_bytes at least "
+        "one packet (%d bytes)",
+        vsock::kMaxPayload));
   }
   ASSIGN_OR_RETURN(UniqueFd listener, vsock::ListenUnix(uds_path));
   absl::StatusOr<EventFd> wake = EventFd::Create();
@@ -316,14 +318,25 @@ absl::Status VsockDevice::FillRx(Virtqueue& queue, GuestMemory& memory) {
     }
   }
   // RSTs went out: TX packets, held back while they were at their bound, may come in again.
-  if (tx_paused_ && !table_.resets_full()) {
-    tx_paused_ = false;
-    KickLater(kTxQueue);
-  }
+  MaybeResumeTx();
   return absl::OkStatus();
 }
 
+bool VsockDevice::RoomForTxPacket(uint64_t buffered) const {
+  return buffered + vsock::kMaxPayload <= limits_.max_buffered_bytes;
+}
+
+void VsockDevice::MaybeResumeTx() {
+  if (tx_paused_ && !table_.resets_full() && RoomForTxPacket(table_.BufferedBytes())) {
+    tx_paused_ = false;
+    KickLater(kTxQueue);
+  }
+}
+
 absl::Status VsockDevice::DrainTx(Virtqueue& queue, GuestMemory& memory) {
+  // What host programs have not taken, counted once; each packet then adds at most its
+  // payload (less if the socket takes some at once).
+  uint64_t buffered = table_.BufferedBytes();
   while (true) {
     // A packet may need an RST: while as many as we hold are waiting, the guest keeps its
     // packets (and must give RX buffers to get them moving). 5.10.6.1: the tx virtqueue is
@@ -331,13 +344,16 @@ absl::Status VsockDevice::DrainTx(Virtqueue& queue, GuestMemory& memory) {
     // the rx virtqueue"; once they are exhausted, processing stops until the guest processes
     // the rx virtqueue, which "prevents one side from causing unbounded resource consumption
     // in the other side".
-    if (table_.resets_full()) {
+    // The same holds for the bytes host programs have not taken: a packet may add its
+    // payload to them.
+    if (table_.resets_full() || !RoomForTxPacket(buffered)) {
       tx_paused_ = true;
       break;
     }
     ASSIGN_OR_RETURN(std::optional<DescriptorChain> chain, queue.Pop(memory));
     if (!chain) break;
     AtomicDeviceCounters::Add(counters_.requests);
+    buffered += std::min<uint64_t>(chain->readable_length(), vsock::kMaxPayload);
     HandleTxPacket(*chain, memory);
     // TX buffers are device-readable only: nothing written (5.10.6.4, "Virtqueue buffers
     // for outgoing packets are read-only").
@@ -477,10 +493,10 @@ void VsockDevice::OpenHostConnection(UniqueFd socket, uint32_t guest_port) {
 absl::Status VsockDevice::AddConnection(std::unique_ptr<Connection> connection) {
   const ConnectionKey key = connection->key();
   const int fd = connection->fd();
-  // What the kernel holds for a host program that does not read, on top of our buffer: as
-  // much again (socket(7): the kernel doubles SO_SNDBUF for its bookkeeping), rather than the
-  // default of about 200 KiB per connection.
-  const int send_buffer = static_cast<int>(limits_.buffer_size);
+  // What the kernel holds for a host program that does not read, on top of our buffer: at
+  // most twice kMaxHostSendBuffer (socket(7): the kernel doubles SO_SNDBUF for its
+  // bookkeeping), rather than the default of about 200 KiB per connection.
+  const int send_buffer = static_cast<int>(std::min(limits_.buffer_size, kMaxHostSendBuffer));
   if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof(send_buffer)) != 0) {
     LOG_EVERY_N(WARNING, 100) << "vsock cid " << guest_cid_ << ": "
                               << ::vmmd::ErrnoToStatus(errno, "setsockopt(SO_SNDBUF)");
@@ -629,6 +645,8 @@ void VsockDevice::OnConnectionReady(ConnectionKey key, uint32_t events) {
   } else {
     Kill(key);
   }
+  // The socket took buffered bytes, or the connection went with them.
+  MaybeResumeTx();
   UpdateStats();
   Serve(kRxQueue);
 }

@@ -75,10 +75,10 @@
 
 namespace vmmd::virtio {
 
-// What one VM's vsock device may hold at most. The defaults bound it to about
-// max_connections * buffer_size bytes of buffers (64 MiB), which only host programs that
-// stop reading can fill, as much again in the kernel's socket buffers (SO_SNDBUF is set to
-// buffer_size), and a few hundred KiB of bookkeeping.
+// What one VM's vsock device may hold at most. The defaults bound it to max_buffered_bytes
+// of buffers (64 MiB), which only host programs that stop reading can fill, about twice
+// max_connections * 64 KiB in the kernel's socket buffers (SO_SNDBUF is set to buffer_size,
+// at most kMaxHostSendBuffer), and a few hundred KiB of bookkeeping.
 struct VsockLimits {
   // Connections at once, guest- and host-initiated together (Firecracker's MAX_CONNECTIONS
   // is 1023). Linux gives each guest socket its own port, so a guest needs this many only
@@ -88,8 +88,14 @@ struct VsockLimits {
   // max_connections while it waits).
   size_t max_pending_host_connections = 64;
   // The buf_alloc the device advertises per connection: guest bytes the host socket has not
-  // taken yet (Firecracker's CONN_TX_BUF_SIZE; Linux's packets carry at most as much).
-  uint32_t buffer_size = 64 * 1024;
+  // taken yet. 256 KiB, as vhost-vsock's host sockets advertise (Linux's default vsock
+  // buffer): a guest then sends four 64 KiB packets before it waits for a CREDIT_UPDATE,
+  // where 64 KiB (Firecracker's CONN_TX_BUF_SIZE) made every packet wait for one.
+  uint32_t buffer_size = 256 * 1024;
+  // Guest bytes held for host programs that have not taken them, all connections together:
+  // the TX queue is not served while one more packet could go past it, so a guest facing
+  // host programs that stop reading holds the rest itself.
+  uint64_t max_buffered_bytes = 64 * 1024 * 1024;
   // RSTs waiting for the guest's RX buffers (as many as the connections they may end).
   size_t max_queued_resets = 1024;
   // How long a host program has to send its CONNECT line.
@@ -120,6 +126,9 @@ class VsockDevice : public VirtioDevice {
   static constexpr uint16_t kRxQueueSize = 256;
   static constexpr uint16_t kTxQueueSize = 256;
   static constexpr uint16_t kEventQueueSize = 16;
+  // SO_SNDBUF of a host program's socket, at most: the kernel's share of what a program that
+  // does not read holds up (it doubles the figure for its bookkeeping, socket(7)).
+  static constexpr uint32_t kMaxHostSendBuffer = 64 * 1024;
 
   // A device for guest `guest_cid`, listening at `uds_path`. INVALID_ARGUMENT, naming the
   // field: guest_cid below 3 or not below 2^32 - 1 (5.10.4: the upper 32 bits are reserved
@@ -208,6 +217,10 @@ class VsockDevice : public VirtioDevice {
   void KickLater(size_t index);
   void Serve(size_t index);
   bool RxWorkDue() const;
+  // Whether a TX packet may come in with `buffered` bytes held for host programs.
+  bool RoomForTxPacket(uint64_t buffered) const;
+  // Serves TX again once what paused it (queued RSTs, held bytes) has gone below its bound.
+  void MaybeResumeTx();
   void UpdateStats();
 
   void OnListenerReady();

@@ -218,6 +218,10 @@ TEST_F(VsockDeviceTest, CreateRefusesBadCidsPathsAndLimits) {
   no_connections.max_connections = 0;
   EXPECT_THAT(VsockDevice::Create(3, uds_, no_connections),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limits")));
+  VsockLimits less_than_a_packet;
+  less_than_a_packet.max_buffered_bytes = vsock::kMaxPayload - 1;
+  EXPECT_THAT(VsockDevice::Create(3, uds_, less_than_a_packet),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_buffered_bytes")));
   EXPECT_THAT(VsockDevice::Create(3, dir_ + "/missing/v.sock"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("bind")));
   {
@@ -228,6 +232,8 @@ TEST_F(VsockDeviceTest, CreateRefusesBadCidsPathsAndLimits) {
   }
   EXPECT_NE(::access(uds_.c_str(), F_OK), 0) << "unlinked with the device";
   EXPECT_EQ(VsockLimits().max_connections, 1024u);
+  EXPECT_EQ(VsockLimits().buffer_size, 256u * 1024);
+  EXPECT_EQ(VsockLimits().max_buffered_bytes, 64u << 20);
 }
 
 TEST_F(VsockDeviceTest, AcceptsHostProgramsOnlyWhileLiveAndARestoredLiveDeviceAtOnce) {
@@ -265,7 +271,7 @@ TEST_F(VsockDeviceTest, GuestConnectsToAHostServiceAndDataFlowsBothWays) {
   EXPECT_EQ(response->header.src_port, kServicePort);
   EXPECT_EQ(response->header.type, VIRTIO_VSOCK_TYPE_STREAM);
   EXPECT_EQ(response->header.len, 0u);
-  EXPECT_EQ(response->header.buf_alloc, 64u * 1024);
+  EXPECT_EQ(response->header.buf_alloc, 256u * 1024);
   EXPECT_EQ(response->header.fwd_cnt, 0u);
   UniqueFd service = Accept(listener);
 
@@ -311,7 +317,7 @@ TEST_F(VsockDeviceTest, HostProgramConnectsWithOkLineAndDataFlowsBothWays) {
   EXPECT_EQ(request->header.dst_cid, kGuestCid);
   EXPECT_GE(request->header.src_port, 1u << 30);
   EXPECT_LT(request->header.src_port, 1u << 31);
-  EXPECT_EQ(request->header.buf_alloc, 64u * 1024);
+  EXPECT_EQ(request->header.buf_alloc, 256u * 1024);
   const uint32_t host_port = request->header.src_port;
   EXPECT_FALSE(Readable(program.get(), kQuiet)) << "no OK before the guest accepts";
 
@@ -483,6 +489,46 @@ TEST_F(VsockDeviceTest, AHostServiceThatReadsNothingHoldsUpLittle) {
   EXPECT_LT(sent, 128u * 1024);
   // Once the service reads, everything flows again.
   EXPECT_EQ(ReadBytes(service.get(), sent).size(), sent);
+}
+
+TEST_F(VsockDeviceTest, BytesHeldForHostProgramsPauseTxAtTheirBoundUntilTaken) {
+  VsockHarness::Options options;
+  options.limits.buffer_size = 16 * 1024;
+  options.limits.max_buffered_bytes = vsock::kMaxPayload;  // nothing held, and one packet
+  Start(options);
+  const int listener = Listen(kServicePort);
+  UniqueFd stalled = GuestConnect(1000, listener);  // it reads nothing until the end
+  UniqueFd other = GuestConnect(1001, listener);
+  // Connection 1000 sends within its credit until the socket is full and the device holds
+  // bytes for it.
+  uint32_t sent = 0, device_fwd_cnt = 0;
+  while (harness_->device().stats().buffered_bytes == 0 && sent < 1024 * 1024) {
+    const uint32_t credit = 16 * 1024 - (sent - device_fwd_cnt);
+    if (credit > 0) {
+      harness_->Send(GuestHeader(VIRTIO_VSOCK_OP_RW, 1000, kServicePort, credit),
+                     std::string(credit, 'x'));
+      sent += credit;
+    }
+    std::optional<Packet> update =
+        harness_->ReceiveOp(VIRTIO_VSOCK_OP_CREDIT_UPDATE, 1000, nullptr, kQuiet);
+    if (update) {
+      device_fwd_cnt = update->header.fwd_cnt;
+    } else if (credit == 0) {
+      break;  // no credit, and none coming
+    }
+  }
+  ASSERT_GT(harness_->device().stats().buffered_bytes, 0u);
+  ASSERT_TRUE(WaitUntil([&] { return harness_->TxUsed() == harness_->TxSent(); }));
+  // Now a packet of the other connection waits in the ring: one more could pass the bound.
+  const size_t used = harness_->TxUsed();
+  harness_->Send(GuestHeader(VIRTIO_VSOCK_OP_RW, 1001, kServicePort, 5), "other");
+  std::this_thread::sleep_for(kQuiet);
+  EXPECT_EQ(harness_->TxUsed(), used) << "TX is not served while bytes are held at the bound";
+  // The stalled program reads: the device's bytes go to it, and TX comes back.
+  EXPECT_EQ(ReadBytes(stalled.get(), sent).size(), sent);
+  EXPECT_TRUE(WaitUntil([&] { return harness_->TxUsed() == used + 1; }));
+  EXPECT_EQ(ReadBytes(other.get(), 5), "other");
+  EXPECT_EQ(harness_->device().stats().buffered_bytes, 0u);
 }
 
 TEST_F(VsockDeviceTest, GuestOpeningConnectionsInALoopGetsRstBeyondTheLimit) {

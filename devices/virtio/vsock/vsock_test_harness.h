@@ -271,6 +271,11 @@ class VsockHarness {
     }
     Kick(VsockDevice::kTxQueue);
   }
+  // TX chains the guest has made available so far.
+  uint16_t TxSent() {
+    MutexLock lock(&mutex_);
+    return tx_driver_->avail_idx();
+  }
   // TX chains the device has returned so far.
   uint16_t TxUsed() {
     MutexLock lock(&mutex_);
