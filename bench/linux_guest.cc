@@ -30,6 +30,9 @@ ABSL_FLAG(std::string, qemu, "/usr/bin/qemu-system-x86_64",
           "QEMU binary; empty: vmmd only (e.g. a daemon with other flags)");
 ABSL_FLAG(uint64_t, memory_mib, 256, "guest RAM");
 ABSL_FLAG(int, runs, 2, "runs of each VMM, alternating");
+ABSL_FLAG(int, warmup_runs, 1,
+          "runs of each VMM first, not counted: the first boots of a bench meet a colder host "
+          "(the test VM's translation caches, the page cache)");
 ABSL_FLAG(double, timeout_s, 600, "give up on one run after this long");
 ABSL_FLAG(std::string, out, "", "JSON output file (stdout when empty)");
 
@@ -89,6 +92,17 @@ std::vector<GuestRun> RunAlternating(
   for (int i = 0; i < absl::GetFlag(FLAGS_runs); ++i) {
     order.push_back(!with_qemu || i % 2 == 0);
     if (with_qemu) order.push_back(i % 2 != 0);
+  }
+  // Warm-up runs come first, say so, and are dropped; their indices follow the counted ones'
+  // (vm ids stay unique).
+  for (int i = 0; i < absl::GetFlag(FLAGS_warmup_runs); ++i) {
+    for (const bool vmmd : {true, false}) {
+      if (!vmmd && !with_qemu) continue;
+      const int index = static_cast<int>(order.size()) + 2 * i + (vmmd ? 0 : 1);
+      const GuestRun run = run_one(vmmd, index, *stub);
+      std::fprintf(stderr, "%s: %s warm-up run %d: %s\n", program.c_str(), vmmd ? "vmmd" : "qemu",
+                   i + 1, run.ok ? "done (not counted)" : run.error.c_str());
+    }
   }
   std::vector<GuestRun> runs;
   for (size_t i = 0; i < order.size(); ++i) {
