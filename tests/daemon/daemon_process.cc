@@ -173,6 +173,31 @@ bool CountsAsVmmds(absl::string_view target) {
 #endif
 }
 
+// One thread's /proc/<pid>/task/<tid> directory, and its name (comm).
+struct ThreadFiles {
+  std::string directory;
+  std::string name;
+  // A file of the directory, whole ("" when unreadable).
+  std::string Read(const char* file) const {
+    std::ifstream in(absl::StrCat(directory, "/", file));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+};
+
+// Calls `visit` for each thread of `pid`.
+void ForEachThread(pid_t pid, const std::function<void(const ThreadFiles&)>& visit) {
+  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  DIR* dir = ::opendir(tasks.c_str());
+  if (dir == nullptr) return;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    ThreadFiles thread{absl::StrCat(tasks, "/", entry->d_name), ""};
+    thread.name = std::string(absl::StripTrailingAsciiWhitespace(thread.Read("comm")));
+    visit(thread);
+  }
+  ::closedir(dir);
+}
+
 }  // namespace
 
 int DaemonProcess::OpenFdCount() const {
@@ -202,44 +227,25 @@ std::string DaemonProcess::OpenFdTargets() const {
 
 std::string DaemonProcess::ThreadStates() const {
   std::string states;
-  const std::string tasks = absl::StrCat("/proc/", pid_, "/task");
-  DIR* dir = ::opendir(tasks.c_str());
-  if (dir == nullptr) return states;
-  const auto read = [&tasks](const char* tid, const char* file) {
-    std::ifstream in(absl::StrCat(tasks, "/", tid, "/", file));
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  };
-  while (dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    const std::string name(absl::StripTrailingAsciiWhitespace(read(entry->d_name, "comm")));
+  ForEachThread(pid_, [&states](const ThreadFiles& thread) {
     // stat's third field (after "(comm)") is the state: R running, S sleeping, D uninterruptible.
-    const std::string stat = read(entry->d_name, "stat");
+    const std::string stat = thread.Read("stat");
     const size_t comm_end = stat.rfind(')');
     const std::string state = comm_end == std::string::npos ? "?" : stat.substr(comm_end + 2, 1);
-    absl::StrAppend(&states, name, ": state ", state, ", wchan ", read(entry->d_name, "wchan"),
-                    ", syscall ", absl::StripTrailingAsciiWhitespace(read(entry->d_name, "syscall")), "\n");
+    absl::StrAppend(&states, thread.name, ": state ", state, ", wchan ", thread.Read("wchan"),
+                    ", syscall ", absl::StripTrailingAsciiWhitespace(thread.Read("syscall")), "\n");
     // A VM's threads also with their kernel stack (readable by root only).
-    if (absl::StrContains(name, "/vcpu") || absl::StrContains(name, "/worker")) {
-      absl::StrAppend(&states, read(entry->d_name, "stack"));
+    if (absl::StrContains(thread.name, "/vcpu") || absl::StrContains(thread.name, "/worker")) {
+      absl::StrAppend(&states, thread.Read("stack"));
     }
-  }
-  ::closedir(dir);
+  });
   return states;
 }
 
 std::string DaemonProcess::ThreadNames() const {
   std::string names;
-  const std::string tasks = absl::StrCat("/proc/", pid_, "/task");
-  DIR* dir = ::opendir(tasks.c_str());
-  if (dir == nullptr) return names;
-  while (dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::ifstream comm(absl::StrCat(tasks, "/", entry->d_name, "/comm"));
-    std::string name;
-    std::getline(comm, name);
-    absl::StrAppend(&names, name, " ");
-  }
-  ::closedir(dir);
+  ForEachThread(pid_,
+                [&names](const ThreadFiles& thread) { absl::StrAppend(&names, thread.name, " "); });
   return names;
 }
 
