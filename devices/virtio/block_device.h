@@ -35,11 +35,7 @@ namespace vmmd::virtio {
 
 class BlockDevice : public VirtioDevice {
  public:
-  // 1024 entries, so that seg_max lets a 1 MiB request of scattered 4 KiB pages travel as one
-  // chain: with 256 (QEMU's default) Linux splits every 1 MiB I/O in two, and the halves reach
-  // the device one at a time, each with its own notification and interrupt (tools/bench part 9
-  // counted 2 requests per MiB).
-  static constexpr uint16_t kQueueSize = 1024;
+  static constexpr uint16_t kQueueSize = 256;
   // Capacity and request sectors are in 512-byte units whatever blk_size says (5.2.4).
   static constexpr uint64_t kSectorSize = 512;
   // Data segments per request: a chain is at most the queue size (2.7.5.3.1), less the

@@ -116,6 +116,7 @@ namespace status = ::vmmd::virtio::status;
 
 constexpr int kMaxOperations = 1000;
 constexpr NearRanges kNear = {kMaxNearAddress, kMaxNearLength};
+constexpr uint16_t kQueueMax = 256;  // both devices' QueueNumMax
 constexpr uint32_t kKnownStatus = status::kAcknowledge | status::kDriver | status::kFeaturesOk |
                                   status::kDriverOk | status::kFailed;
 
@@ -129,9 +130,6 @@ class CountingInterrupt : public InterruptLine {
 };
 
 bool IsBlock(uint8_t mode) { return mode != kEntropy; }
-
-// QueueNumMax: virtio-blk's 1024 (room for a 1 MiB request), virtio-rng's 256.
-uint16_t QueueMax(uint8_t mode) { return IsBlock(mode) ? 1024 : 256; }
 
 // What the device offers (block_device.h, entropy_device.h) and the transport adds.
 uint64_t Offered(uint8_t mode) {
@@ -152,7 +150,7 @@ uint64_t Offered(uint8_t mode) {
 std::vector<uint8_t> ExpectedConfig(uint8_t mode, uint64_t capacity) {
   std::vector<uint8_t> bytes(0x200, 0);
   if (IsBlock(mode)) {
-    const uint32_t seg_max = QueueMax(mode) - 2u, blk_size = 512;
+    const uint32_t seg_max = kQueueMax - 2, blk_size = 512;
     std::memcpy(&bytes[offsetof(virtio_blk_config, capacity)], &capacity, 8);
     std::memcpy(&bytes[offsetof(virtio_blk_config, seg_max)], &seg_max, 4);
     std::memcpy(&bytes[offsetof(virtio_blk_config, blk_size)], &blk_size, 4);
@@ -235,7 +233,7 @@ class Harness {
     ImageFile::Get().Reset(image_size_);
     transport_ = MakeTransport();
     fresh_ = transport_->state();
-    FUZZ_CHECK(fresh_.queues.size() == 1 && fresh_.queues[0].size == QueueMax(mode_) &&
+    FUZZ_CHECK(fresh_.queues.size() == 1 && fresh_.queues[0].size == kQueueMax &&
                    !fresh_.queues[0].ready && fresh_.status == 0,
                "a fresh transport: " + Describe(fresh_));
     offered_ = Offered(mode);
@@ -596,7 +594,7 @@ class Harness {
       const VirtqueueState& q = s.queues[i];
       if (!q.ready) continue;
       FUZZ_CHECK(s.status & status::kFeaturesOk, what() + ": a queue ready before FEATURES_OK");
-      FUZZ_CHECK(ValidQueueLayout(q, QueueMax(mode_), kMemorySize),
+      FUZZ_CHECK(ValidQueueLayout(q, kQueueMax, kMemorySize),
                  what() + ": a ready queue with a bad configuration");
       FUZZ_CHECK(q.next_avail == q.next_used, what() + ": a ready queue holds chains");
       const bool event_idx = (s.driver_features & virtio::kFeatureEventIdx) != 0;
@@ -660,7 +658,7 @@ class Harness {
                : s.device_features_sel == 1 ? offered_ >> 32
                                             : 0;
       case mmio::kQueueNumMax:
-        return selected ? QueueMax(mode_) : 0;
+        return selected ? kQueueMax : 0;
       case mmio::kQueueReady:
         return selected && s.queues[s.queue_sel].ready ? 1 : 0;
       case mmio::kInterruptStatus:
@@ -747,7 +745,7 @@ class Harness {
             if (v <= 0xffff) q.size = static_cast<uint16_t>(v);
             break;
           case mmio::kQueueReady:
-            if (ValidQueueLayout(q, QueueMax(mode_), kMemorySize)) {
+            if (ValidQueueLayout(q, kQueueMax, kMemorySize)) {
               q.ready = true;
               q.next_avail = q.next_used = q.signalled_used = 0;
             }
