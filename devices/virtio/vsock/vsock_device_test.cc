@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -128,6 +129,30 @@ class VsockDeviceTest : public ::testing::Test {
 
   // The guest connects from `guest_port` to the host service on `port`: REQUEST, RESPONSE.
   // Returns the service's end.
+  // A guest that respects the device's credit (`window` bytes) sends on `guest_port` what it
+  // may, then waits for a CREDIT_UPDATE; until `done()`, 1 MiB, or no credit and none coming.
+  // Returns the bytes sent.
+  uint32_t SendWithinCredit(uint32_t guest_port, uint32_t window,
+                            const std::function<bool()>& done) {
+    uint32_t sent = 0, device_fwd_cnt = 0;
+    while (!done() && sent < 1024 * 1024) {
+      const uint32_t credit = window - (sent - device_fwd_cnt);
+      if (credit > 0) {
+        harness_->Send(GuestHeader(VIRTIO_VSOCK_OP_RW, guest_port, kServicePort, credit),
+                       std::string(credit, 'x'));
+        sent += credit;
+      }
+      std::optional<Packet> update =
+          harness_->ReceiveOp(VIRTIO_VSOCK_OP_CREDIT_UPDATE, guest_port, nullptr, kQuiet);
+      if (update) {
+        device_fwd_cnt = update->header.fwd_cnt;
+      } else if (credit == 0) {
+        break;  // no credit, and none coming
+      }
+    }
+    return sent;
+  }
+
   UniqueFd GuestConnect(uint32_t guest_port, int listener, uint32_t port = kServicePort,
                         uint32_t buf_alloc = kGuestBufAlloc) {
     harness_->Send(GuestHeader(VIRTIO_VSOCK_OP_REQUEST, guest_port, port, 0, buf_alloc));
@@ -469,19 +494,7 @@ TEST_F(VsockDeviceTest, AHostServiceThatReadsNothingHoldsUpLittle) {
   const int listener = Listen(kServicePort);
   UniqueFd service = GuestConnect(1000, listener);  // it never reads
   // A guest that respects its credit: sends what it may, then waits for a CREDIT_UPDATE.
-  uint32_t sent = 0, device_fwd_cnt = 0;
-  while (sent < 1024 * 1024) {
-    const uint32_t credit = 16 * 1024 - (sent - device_fwd_cnt);
-    if (credit > 0) {
-      harness_->Send(GuestHeader(VIRTIO_VSOCK_OP_RW, 1000, kServicePort, credit),
-                     std::string(credit, 'x'));
-      sent += credit;
-    }
-    std::optional<Packet> update =
-        harness_->ReceiveOp(VIRTIO_VSOCK_OP_CREDIT_UPDATE, 1000, nullptr, kQuiet);
-    if (!update) break;  // no more room: the device stopped giving credit
-    device_fwd_cnt = update->header.fwd_cnt;
-  }
+  const uint32_t sent = SendWithinCredit(1000, 16 * 1024, [] { return false; });
   // The device buffered at most buffer_size, and the kernel little more: it set SO_SNDBUF
   // to buffer_size (by default about 200 KiB would have gone into the socket first).
   EXPECT_LE(harness_->device().stats().buffered_bytes, 16u * 1024);
@@ -501,22 +514,8 @@ TEST_F(VsockDeviceTest, BytesHeldForHostProgramsPauseTxAtTheirBoundUntilTaken) {
   UniqueFd other = GuestConnect(1001, listener);
   // Connection 1000 sends within its credit until the socket is full and the device holds
   // bytes for it.
-  uint32_t sent = 0, device_fwd_cnt = 0;
-  while (harness_->device().stats().buffered_bytes == 0 && sent < 1024 * 1024) {
-    const uint32_t credit = 16 * 1024 - (sent - device_fwd_cnt);
-    if (credit > 0) {
-      harness_->Send(GuestHeader(VIRTIO_VSOCK_OP_RW, 1000, kServicePort, credit),
-                     std::string(credit, 'x'));
-      sent += credit;
-    }
-    std::optional<Packet> update =
-        harness_->ReceiveOp(VIRTIO_VSOCK_OP_CREDIT_UPDATE, 1000, nullptr, kQuiet);
-    if (update) {
-      device_fwd_cnt = update->header.fwd_cnt;
-    } else if (credit == 0) {
-      break;  // no credit, and none coming
-    }
-  }
+  const uint32_t sent = SendWithinCredit(
+      1000, 16 * 1024, [&] { return harness_->device().stats().buffered_bytes > 0; });
   ASSERT_GT(harness_->device().stats().buffered_bytes, 0u);
   ASSERT_TRUE(WaitUntil([&] { return harness_->TxUsed() == harness_->TxSent(); }));
   // Now a packet of the other connection waits in the ring: one more could pass the bound.
