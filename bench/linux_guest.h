@@ -46,8 +46,8 @@ bool PrepareGuest(const std::string& program, const std::string& path);
 // Runs --runs of each VMM through `run_one` (which boots the guest under vmmd, through `stub`, a
 // client of --target, when `vmmd` is true, else under QEMU, and fills the run's figures):
 // first --warmup_runs of each, not counted, then vmmd first in even runs and QEMU first in odd
-// ones, so that neither always meets a warmer host; vmmd alone when --qemu is empty. Says each run's figures, or its error, on stderr as
-// "PROGRAM: VMM run N: ...".
+// ones, so that neither always meets a warmer host; vmmd alone when --qemu is empty. Says each
+// run's figures, or its error, on stderr as "PROGRAM: VMM run N: ...".
 std::vector<GuestRun> RunAlternating(
     const std::string& program,
     const std::function<GuestRun(bool vmmd, int index, vmm::v1::VmmService::Stub& stub)>& run_one);

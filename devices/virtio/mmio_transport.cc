@@ -314,7 +314,8 @@ void MmioTransport::RaiseInterrupt(uint32_t bits) {
   // A bit already set is an interrupt the driver has not acknowledged: its handler reads
   // the used rings after its InterruptACK, so it will see these buffers too, and another
   // edge would only run it once more for nothing (QEMU's virtio-mmio line is level, high
-  // while any bit is set, to the same effect). vsock's TX and RX passes often come close.
+  // while any bit is set, to the same effect), e.g. when vsock's RX pass follows its TX pass
+  // before the driver has acknowledged the first.
   const uint32_t before = interrupt_status_.fetch_or(bits);
   if ((before & bits) == bits) return;
   interrupts_.fetch_add(1, std::memory_order_relaxed);

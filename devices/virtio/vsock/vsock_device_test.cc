@@ -127,8 +127,6 @@ class VsockDeviceTest : public ::testing::Test {
     return fd;
   }
 
-  // The guest connects from `guest_port` to the host service on `port`: REQUEST, RESPONSE.
-  // Returns the service's end.
   // A guest that respects the device's credit (`window` bytes) sends on `guest_port` what it
   // may, then waits for a CREDIT_UPDATE; until `done()`, 1 MiB, or no credit and none coming.
   // Returns the bytes sent.
@@ -153,6 +151,8 @@ class VsockDeviceTest : public ::testing::Test {
     return sent;
   }
 
+  // The guest connects from `guest_port` to the host service on `port`: REQUEST, RESPONSE.
+  // Returns the service's end.
   UniqueFd GuestConnect(uint32_t guest_port, int listener, uint32_t port = kServicePort,
                         uint32_t buf_alloc = kGuestBufAlloc) {
     harness_->Send(GuestHeader(VIRTIO_VSOCK_OP_REQUEST, guest_port, port, 0, buf_alloc));
