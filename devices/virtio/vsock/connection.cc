@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -63,6 +64,14 @@ uint32_t Connection::peer_credit() const {
   // more than it was sent makes this wrap past its buf_alloc: no credit, never a bigger one.
   const uint32_t in_flight = sent_to_guest_ - peer_fwd_cnt_;
   return in_flight >= peer_buf_alloc_ ? 0 : peer_buf_alloc_ - in_flight;
+}
+
+uint32_t Connection::ReadyBytes() {
+  if (guest_no_recv_ || host_eof_) return 0;
+  int queued = 0;
+  if (::ioctl(socket_.get(), FIONREAD, &queued) != 0 || queued <= 0) return 0;
+  ready_seen_ = static_cast<size_t>(queued);
+  return std::min(static_cast<uint32_t>(queued), peer_credit());
 }
 
 uint64_t Connection::TakeForwarded() { return std::exchange(forwarded_, 0); }
@@ -217,6 +226,7 @@ Connection::Packet Connection::Produce(Op op, absl::Span<const iovec> payload) {
       packet.op = VIRTIO_VSOCK_OP_RESPONSE;
       break;
     case Op::kRw: {
+      const std::optional<size_t> ready_seen = std::exchange(ready_seen_, std::nullopt);
       const size_t limit = std::min<size_t>(
           {IovecBytes(payload), size_t{peer_credit()}, size_t{kMaxPayload}});
       if (limit == 0 || !data_waiting_ || guest_no_recv_) break;  // no room: CREDIT_UPDATE
@@ -228,7 +238,12 @@ Connection::Packet Connection::Produce(Op op, absl::Span<const iovec> payload) {
       do {
         got = ::recvmsg(socket_.get(), &message, MSG_DONTWAIT);
       } while (got < 0 && errno == EINTR);
-      data_waiting_ = false;  // the next NextOp peeks again
+      // A read that filled its room most likely left bytes behind, unless it took all that
+      // ReadyBytes saw: the next packet then reads without peeking first (a peek per packet
+      // was half of this path's syscalls). After a short read, or one that took the whole
+      // backlog, the socket is empty or nearly: the next NextOp peeks.
+      data_waiting_ = got > 0 && static_cast<size_t>(got) == limit &&
+                      (!ready_seen || static_cast<size_t>(got) < *ready_seen);
       if (got > 0) {
         packet.op = VIRTIO_VSOCK_OP_RW;
         packet.len = static_cast<uint32_t>(got);

@@ -11,7 +11,9 @@
 // RST, so the buffer never holds more than buf_alloc, whatever the guest does.
 //
 // Host to guest (RX): NextOp says what the guest is due next and Produce builds it into an
-// RX chain; data is read from the socket straight into the chain's buffers, never more than
+// RX chain (or, for data, into several: the device may hand it the room of as many chains as
+// ReadyBytes says the socket can fill, and split what one read got among them); data is read
+// from the socket straight into the chains' buffers, never more than
 // the guest's credit (its buf_alloc less what it has not yet forwarded), and never while the
 // guest shut its receive side. Out of credit, it asks once (CREDIT_REQUEST) and waits for a
 // guest packet. It sends CREDIT_UPDATE when the guest's view of the free buffer has fallen
@@ -108,6 +110,11 @@ class Connection {
   // Bytes given to the socket since the last call (for the device's bytes_written).
   uint64_t TakeForwarded();
 
+  // Bytes the host socket holds that the guest may be sent now (FIONREAD, within
+  // peer_credit()); 0 when none, or the guest takes no more. The device sizes a read that
+  // fills several RX buffers at once by it.
+  uint32_t ReadyBytes();
+
   // A guest packet of this connection, its header already checked by the device (source
   // and destination CIDs, type, len within the chain and kMaxPayload). `payload` covers
   // exactly header.len bytes of guest memory (RW only; empty otherwise).
@@ -119,7 +126,9 @@ class Connection {
 
   // What the guest is due next; kNone when nothing. May peek at the socket (recv MSG_PEEK),
   // and notices the host's EOF there, but consumes nothing: the device pops an RX chain only
-  // when this says something is due, and then calls Produce with it.
+  // when this says something is due, and then calls Produce with it. It peeks only when the
+  // last read left the socket empty: after a read that filled its room, kRw is due without
+  // one, and should the socket turn out empty after all, Produce makes a CREDIT_UPDATE.
   Op NextOp();
 
   // The packet's header fields that are not the connection's (op, flags, len).
@@ -178,8 +187,10 @@ class Connection {
   // Edge-triggered readiness: set by events, cleared only by EAGAIN.
   bool readable_ = true;
   bool writable_ = true;
-  // NextOp peeked and found data waiting.
+  // NextOp peeked and found data waiting, or the last read filled its room.
   bool data_waiting_ = false;
+  // The socket's backlog as ReadyBytes last saw it, until the next read.
+  std::optional<size_t> ready_seen_;
 
   TxBuffer tx_;
   // Flow control, all free-running (mod 2^32) as in the spec.

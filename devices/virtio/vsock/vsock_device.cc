@@ -28,6 +28,8 @@ namespace {
 
 // Host programs accepted per listener wake-up; more wait for the next (level-triggered).
 constexpr int kAcceptBatch = 16;
+// RX buffers one read of a socket may fill (Linux posts 4 KiB ones: 64 KiB, kMaxPayload).
+constexpr size_t kRxBatch = 16;
 // After accept4 fails for want of fds, the listener rests this long.
 constexpr auto kListenerRetry = std::chrono::milliseconds(100);
 // The edge-triggered interest of every connection socket (connection.h).
@@ -283,17 +285,23 @@ absl::Status VsockDevice::FillRx(Virtqueue& queue, GuestMemory& memory) {
       RETURN_IF_ERROR(queue.AddUsed(memory, rx.head(), 0));
       continue;
     }
+    if (op == Connection::Op::kRw) {
+      RETURN_IF_ERROR(FillRxData(queue, memory, key, *connection, *std::move(*chain)));
+      if (connection->finished()) {
+        RemoveConnection(key);
+      } else {
+        table_.Schedule(key);  // to the back of the line: each connection in turn
+      }
+      continue;
+    }
     virtio_vsock_hdr header;
     if (connection == nullptr) {
       table_.PopReset();
       // An RST for no connection says nothing of credit (Firecracker sends 0 too).
       header = vsock::MakeHeader(guest_cid_, key, VIRTIO_VSOCK_OP_RST, 0, 0, vsock::Credit{});
     } else {
-      iov_.clear();
-      const uint64_t room =
-          std::min<uint64_t>(rx.writable_length() - kHeaderSize, vsock::kMaxPayload);
-      if (!AppendHostIovecs(memory, rx.writable(), kHeaderSize, room, iov_).ok()) iov_.clear();
-      const Connection::Packet packet = connection->Produce(op, iov_);
+      // Not data (FillRxData's): no payload.
+      const Connection::Packet packet = connection->Produce(op, {});
       header = vsock::MakeHeader(guest_cid_, key, packet.op, packet.flags, packet.len,
                                  connection->credit());
     }
@@ -320,6 +328,76 @@ absl::Status VsockDevice::FillRx(Virtqueue& queue, GuestMemory& memory) {
   // RSTs went out: TX packets, held back while they were at their bound, may come in again.
   MaybeResumeTx();
   return absl::OkStatus();
+}
+
+absl::Status VsockDevice::FillRxData(Virtqueue& queue, GuestMemory& memory, ConnectionKey key,
+                                     Connection& connection, DescriptorChain first) {
+  rx_batch_.clear();
+  rx_rooms_.clear();
+  iov_.clear();
+  uint64_t room_total = 0;
+  // Appends a chain's payload room to iov_; false when the chain has none to offer.
+  auto add = [&](DescriptorChain chain) {
+    uint64_t room = 0;
+    if (chain.writable_length() >= kHeaderSize) {
+      room = std::min<uint64_t>(chain.writable_length() - kHeaderSize, vsock::kMaxPayload);
+      const size_t mark = iov_.size();
+      if (!AppendHostIovecs(memory, chain.writable(), kHeaderSize, room, iov_).ok()) {
+        iov_.resize(mark);
+        room = 0;
+      }
+    }
+    rx_rooms_.push_back(room);
+    room_total += room;
+    rx_batch_.push_back(std::move(chain));
+    return room > 0;
+  };
+  // One recvmsg fills as many buffers as the socket holds bytes for (within the guest's
+  // credit, kRxBatch buffers and kMaxPayload bytes), rather than a syscall per 4 KiB buffer,
+  // which is what Linux posts. No buffer is taken that the backlog cannot fill.
+  bool extend = add(std::move(first));
+  const uint64_t ready = extend && room_total < connection.peer_credit() ? connection.ReadyBytes() : 0;
+  while (extend && room_total < ready && room_total < vsock::kMaxPayload &&
+         rx_batch_.size() < kRxBatch) {
+    ASSIGN_OR_RETURN(std::optional<DescriptorChain> chain, queue.Pop(memory));
+    if (!chain) break;
+    AtomicDeviceCounters::Add(counters_.requests);
+    extend = add(*std::move(chain));
+  }
+  const Connection::Packet packet = connection.Produce(Connection::Op::kRw, iov_);
+  uint64_t remaining = packet.op == VIRTIO_VSOCK_OP_RW ? packet.len : 0;
+  rx_used_.clear();
+  for (size_t i = 0; i < rx_batch_.size(); ++i) {
+    const DescriptorChain& rx = rx_batch_[i];
+    const uint32_t len = static_cast<uint32_t>(std::min(rx_rooms_[i], remaining));
+    remaining -= len;
+    // A buffer with data carries RW; the first also carries what else Produce made (the
+    // host's SHUTDOWN or an RST at the socket's end); any other says only our credit.
+    uint16_t op = VIRTIO_VSOCK_OP_CREDIT_UPDATE;
+    uint32_t flags = 0;
+    if (len > 0) {
+      op = VIRTIO_VSOCK_OP_RW;
+    } else if (i == 0 && packet.op != VIRTIO_VSOCK_OP_RW) {
+      op = packet.op;
+      flags = packet.flags;
+    }
+    const virtio_vsock_hdr header =
+        vsock::MakeHeader(guest_cid_, key, op, flags, len, connection.credit());
+    uint32_t used = 0;
+    if (rx.writable_length() >= kHeaderSize &&
+        rx.WriteToWritable(memory, 0,
+                           absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&header),
+                                               sizeof(header)))
+            .ok()) {
+      used = kHeaderSize + len;
+      AtomicDeviceCounters::Add(counters_.packets_received);
+      AtomicDeviceCounters::Add(counters_.bytes_read, len);
+    } else {
+      AtomicDeviceCounters::Add(counters_.errors);
+    }
+    rx_used_.push_back({rx.head(), used});
+  }
+  return queue.AddUsedBatch(memory, rx_used_);
 }
 
 bool VsockDevice::RoomForTxPacket(uint64_t buffered) const {

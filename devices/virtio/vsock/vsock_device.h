@@ -198,6 +198,10 @@ class VsockDevice : public VirtioDevice {
   bool SyncState();
   void CloseEverything(const char* why);
   absl::Status FillRx(Virtqueue& queue, GuestMemory& memory);
+  // FillRx's data packets for `connection`: `first` (popped, with room for a header) and
+  // as many more RX buffers as one read of its socket can fill, in one recvmsg.
+  absl::Status FillRxData(Virtqueue& queue, GuestMemory& memory, vsock::ConnectionKey key,
+                          vsock::Connection& connection, DescriptorChain first);
   absl::Status DrainTx(Virtqueue& queue, GuestMemory& memory);
   absl::Status ServeEvents(Virtqueue& queue, GuestMemory& memory);
   void HandleTxPacket(const DescriptorChain& chain, GuestMemory& memory);
@@ -257,6 +261,10 @@ class VsockDevice : public VirtioDevice {
   std::optional<vsock::Clock::time_point> listener_retry_;
   std::optional<vsock::Clock::time_point> timer_armed_;
   std::vector<iovec> iov_;
+  // FillRxData's batch: the chains, the payload room of each, and their used elements.
+  std::vector<DescriptorChain> rx_batch_;
+  std::vector<uint64_t> rx_rooms_;
+  std::vector<Virtqueue::UsedElement> rx_used_;
 
   // Shared with vCPU threads and whoever posts a transport reset.
   std::atomic<bool> live_{false};  // between Activate and Reset

@@ -449,6 +449,26 @@ TEST_F(VsockDeviceTest, HostDataNeverExceedsTheGuestsCreditAndResumesAfterAnUpda
   EXPECT_EQ(received, data);
 }
 
+TEST_F(VsockDeviceTest, ReadsFillSeveralRxBuffersButNeverSpendOneOnNothing) {
+  // The device fills several 4 KiB RX buffers from one read of the socket, sized by its
+  // backlog. However the host's write reaches the socket, every byte comes in order, and no
+  // buffer goes out as an empty packet when a read takes the socket's last bytes (here
+  // exactly four buffers' worth: a read that fills its room does not prove more waits).
+  Start();
+  const int listener = Listen(kServicePort);
+  UniqueFd service = GuestConnect(1000, listener);
+  const std::string data = Pattern(4 * 4096, 7);
+  WriteAll(service.get(), data);
+  std::vector<Packet> others;
+  std::string received = ReceiveData(1000, data.size(), &others);
+  std::this_thread::sleep_for(kQuiet);
+  received += ReceiveData(1000, 0, &others);
+  EXPECT_EQ(received, data);
+  for (const Packet& p : others) {
+    ADD_FAILURE() << "a packet besides the data: op " << p.op() << ", len " << p.header.len;
+  }
+}
+
 TEST_F(VsockDeviceTest, GuestIgnoringCreditIsResetAndBuffersStayBounded) {
   VsockHarness::Options options;
   options.limits.buffer_size = 16 * 1024;
