@@ -285,44 +285,19 @@ absl::Status VsockDevice::FillRx(Virtqueue& queue, GuestMemory& memory) {
       RETURN_IF_ERROR(queue.AddUsed(memory, rx.head(), 0));
       continue;
     }
-    if (op == Connection::Op::kRw) {
-      RETURN_IF_ERROR(FillRxData(queue, memory, key, *connection, *std::move(*chain)));
-      if (connection->finished()) {
-        RemoveConnection(key);
-      } else {
-        table_.Schedule(key);  // to the back of the line: each connection in turn
-      }
-      continue;
-    }
-    virtio_vsock_hdr header;
     if (connection == nullptr) {
       table_.PopReset();
       // An RST for no connection says nothing of credit (Firecracker sends 0 too).
-      header = vsock::MakeHeader(guest_cid_, key, VIRTIO_VSOCK_OP_RST, 0, 0, vsock::Credit{});
-    } else {
-      // Not data (FillRxData's): no payload.
-      const Connection::Packet packet = connection->Produce(op, {});
-      header = vsock::MakeHeader(guest_cid_, key, packet.op, packet.flags, packet.len,
-                                 connection->credit());
+      const virtio_vsock_hdr rst =
+          vsock::MakeHeader(guest_cid_, key, VIRTIO_VSOCK_OP_RST, 0, 0, vsock::Credit{});
+      RETURN_IF_ERROR(queue.AddUsed(memory, rx.head(), PlaceRxHeader(rx, memory, rst)));
+      continue;
     }
-    uint32_t used = kHeaderSize + header.len;
-    if (!rx.WriteToWritable(memory, 0,
-                            absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&header),
-                                                sizeof(header)))
-             .ok()) {
-      AtomicDeviceCounters::Add(counters_.errors);
-      used = 0;
+    RETURN_IF_ERROR(FillRxFor(queue, memory, key, *connection, op, *std::move(*chain)));
+    if (connection->finished()) {
+      RemoveConnection(key);
     } else {
-      AtomicDeviceCounters::Add(counters_.packets_received);
-      AtomicDeviceCounters::Add(counters_.bytes_read, header.len);
-    }
-    RETURN_IF_ERROR(queue.AddUsed(memory, rx.head(), used));
-    if (connection != nullptr) {
-      if (connection->finished()) {
-        RemoveConnection(key);
-      } else {
-        table_.Schedule(key);  // to the back of the line: each connection in turn
-      }
+      table_.Schedule(key);  // to the back of the line: each connection in turn
     }
   }
   // RSTs went out: TX packets, held back while they were at their bound, may come in again.
@@ -330,8 +305,9 @@ absl::Status VsockDevice::FillRx(Virtqueue& queue, GuestMemory& memory) {
   return absl::OkStatus();
 }
 
-absl::Status VsockDevice::FillRxData(Virtqueue& queue, GuestMemory& memory, ConnectionKey key,
-                                     Connection& connection, DescriptorChain first) {
+absl::Status VsockDevice::FillRxFor(Virtqueue& queue, GuestMemory& memory, ConnectionKey key,
+                                    Connection& connection, Connection::Op op,
+                                    DescriptorChain first) {
   rx_batch_.clear();
   rx_rooms_.clear();
   iov_.clear();
@@ -352,11 +328,12 @@ absl::Status VsockDevice::FillRxData(Virtqueue& queue, GuestMemory& memory, Conn
     rx_batch_.push_back(std::move(chain));
     return room > 0;
   };
-  // One recvmsg fills as many buffers as the socket holds bytes for (within the guest's
-  // credit, kRxBatch buffers and kMaxPayload bytes), rather than a syscall per 4 KiB buffer,
-  // which is what Linux posts. No buffer is taken that the backlog cannot fill.
-  bool extend = add(std::move(first));
-  const uint64_t ready = extend && room_total < connection.peer_credit() ? connection.ReadyBytes() : 0;
+  // Data: one recvmsg fills as many buffers as the socket holds bytes for (within the
+  // guest's credit, kRxBatch buffers and kMaxPayload bytes), rather than a syscall per 4 KiB
+  // buffer, which is what Linux posts. No buffer is taken that the backlog cannot fill.
+  bool extend = add(std::move(first)) && op == Connection::Op::kRw;
+  const uint64_t ready =
+      extend && room_total < connection.peer_credit() ? connection.ReadyBytes() : 0;
   while (extend && room_total < ready && room_total < vsock::kMaxPayload &&
          rx_batch_.size() < kRxBatch) {
     ASSIGN_OR_RETURN(std::optional<DescriptorChain> chain, queue.Pop(memory));
@@ -364,40 +341,43 @@ absl::Status VsockDevice::FillRxData(Virtqueue& queue, GuestMemory& memory, Conn
     AtomicDeviceCounters::Add(counters_.requests);
     extend = add(*std::move(chain));
   }
-  const Connection::Packet packet = connection.Produce(Connection::Op::kRw, iov_);
+  const Connection::Packet packet = connection.Produce(op, iov_);
   uint64_t remaining = packet.op == VIRTIO_VSOCK_OP_RW ? packet.len : 0;
   rx_used_.clear();
   for (size_t i = 0; i < rx_batch_.size(); ++i) {
-    const DescriptorChain& rx = rx_batch_[i];
     const uint32_t len = static_cast<uint32_t>(std::min(rx_rooms_[i], remaining));
     remaining -= len;
-    // A buffer with data carries RW; the first also carries what else Produce made (the
-    // host's SHUTDOWN or an RST at the socket's end); any other says only our credit.
-    uint16_t op = VIRTIO_VSOCK_OP_CREDIT_UPDATE;
+    // A buffer with data carries RW; the first carries whatever else Produce made (a
+    // handshake, a SHUTDOWN, an RST at the socket's end, a credit message); any other says
+    // only our credit.
+    uint16_t packet_op = VIRTIO_VSOCK_OP_CREDIT_UPDATE;
     uint32_t flags = 0;
     if (len > 0) {
-      op = VIRTIO_VSOCK_OP_RW;
+      packet_op = VIRTIO_VSOCK_OP_RW;
     } else if (i == 0 && packet.op != VIRTIO_VSOCK_OP_RW) {
-      op = packet.op;
+      packet_op = packet.op;
       flags = packet.flags;
     }
     const virtio_vsock_hdr header =
-        vsock::MakeHeader(guest_cid_, key, op, flags, len, connection.credit());
-    uint32_t used = 0;
-    if (rx.writable_length() >= kHeaderSize &&
-        rx.WriteToWritable(memory, 0,
-                           absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&header),
-                                               sizeof(header)))
-            .ok()) {
-      used = kHeaderSize + len;
-      AtomicDeviceCounters::Add(counters_.packets_received);
-      AtomicDeviceCounters::Add(counters_.bytes_read, len);
-    } else {
-      AtomicDeviceCounters::Add(counters_.errors);
-    }
-    rx_used_.push_back({rx.head(), used});
+        vsock::MakeHeader(guest_cid_, key, packet_op, flags, len, connection.credit());
+    rx_used_.push_back({rx_batch_[i].head(), PlaceRxHeader(rx_batch_[i], memory, header)});
   }
   return queue.AddUsedBatch(memory, rx_used_);
+}
+
+uint32_t VsockDevice::PlaceRxHeader(const DescriptorChain& rx, GuestMemory& memory,
+                                    const virtio_vsock_hdr& header) {
+  if (rx.writable_length() < kHeaderSize ||
+      !rx.WriteToWritable(memory, 0,
+                          absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&header),
+                                              sizeof(header)))
+           .ok()) {
+    AtomicDeviceCounters::Add(counters_.errors);
+    return 0;
+  }
+  AtomicDeviceCounters::Add(counters_.packets_received);
+  AtomicDeviceCounters::Add(counters_.bytes_read, header.len);
+  return kHeaderSize + header.len;
 }
 
 bool VsockDevice::RoomForTxPacket(uint64_t buffered) const {

@@ -198,10 +198,16 @@ class VsockDevice : public VirtioDevice {
   bool SyncState();
   void CloseEverything(const char* why);
   absl::Status FillRx(Virtqueue& queue, GuestMemory& memory);
-  // FillRx's data packets for `connection`: `first` (popped, with room for a header) and
-  // as many more RX buffers as one read of its socket can fill, in one recvmsg.
-  absl::Status FillRxData(Virtqueue& queue, GuestMemory& memory, vsock::ConnectionKey key,
-                          vsock::Connection& connection, DescriptorChain first);
+  // FillRx's packet `op` for `connection` into `first` (popped, with room for a header); for
+  // data, into as many more RX buffers as one read of its socket can fill, in one recvmsg.
+  absl::Status FillRxFor(Virtqueue& queue, GuestMemory& memory, vsock::ConnectionKey key,
+                         vsock::Connection& connection, vsock::Connection::Op op,
+                         DescriptorChain first);
+  // Writes `header` at the start of `rx`, whose header.len bytes of payload are in place,
+  // and counts the packet. The used length, or 0 (counted as an error) when the chain has
+  // no room for a header or it cannot be written.
+  uint32_t PlaceRxHeader(const DescriptorChain& rx, GuestMemory& memory,
+                         const virtio_vsock_hdr& header);
   absl::Status DrainTx(Virtqueue& queue, GuestMemory& memory);
   absl::Status ServeEvents(Virtqueue& queue, GuestMemory& memory);
   void HandleTxPacket(const DescriptorChain& chain, GuestMemory& memory);
@@ -261,7 +267,7 @@ class VsockDevice : public VirtioDevice {
   std::optional<vsock::Clock::time_point> listener_retry_;
   std::optional<vsock::Clock::time_point> timer_armed_;
   std::vector<iovec> iov_;
-  // FillRxData's batch: the chains, the payload room of each, and their used elements.
+  // FillRxFor's batch: the chains, the payload room of each, and their used elements.
   std::vector<DescriptorChain> rx_batch_;
   std::vector<uint64_t> rx_rooms_;
   std::vector<Virtqueue::UsedElement> rx_used_;
