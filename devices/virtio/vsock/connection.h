@@ -13,11 +13,11 @@
 // Host to guest (RX): NextOp says what the guest is due next and Produce builds it into an
 // RX chain (or, for data, into several: the device may hand it the room of as many chains as
 // ReadyBytes says the socket can fill, and split what one read got among them); data is read
-// from the socket straight into the chains' buffers, never more than
-// the guest's credit (its buf_alloc less what it has not yet forwarded), and never while the
-// guest shut its receive side. Out of credit, it asks once (CREDIT_REQUEST) and waits for a
-// guest packet. It sends CREDIT_UPDATE when the guest's view of the free buffer has fallen
-// below half and the device has forwarded bytes since, and answers CREDIT_REQUEST.
+// from the socket straight into the chains' buffers, never more than the guest's credit (its
+// buf_alloc less what it has not yet forwarded), and never while the guest shut its receive
+// side. Out of credit, it asks once (CREDIT_REQUEST) and waits for a guest packet. It sends
+// CREDIT_UPDATE when the guest's view of the free buffer has fallen below half and the device
+// has forwarded bytes since, and answers CREDIT_REQUEST.
 //
 // The socket is watched edge-triggered (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET):
 // OnSocketEvents records readiness, which only a read or write that would block clears, so a
@@ -126,9 +126,10 @@ class Connection {
 
   // What the guest is due next; kNone when nothing. May peek at the socket (recv MSG_PEEK),
   // and notices the host's EOF there, but consumes nothing: the device pops an RX chain only
-  // when this says something is due, and then calls Produce with it. It peeks only when the
-  // last read left the socket empty: after a read that filled its room, kRw is due without
-  // one, and should the socket turn out empty after all, Produce makes a CREDIT_UPDATE.
+  // when this says something is due, and then calls Produce with it. It peeks only after a
+  // read that may have emptied the socket (a short one, or one that took all ReadyBytes saw):
+  // after any other, kRw is due without a peek, and should the socket turn out empty after
+  // all, Produce makes a CREDIT_UPDATE.
   Op NextOp();
 
   // The packet's header fields that are not the connection's (op, flags, len).
