@@ -13,10 +13,12 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/linux/cpio_archive.h"
@@ -29,10 +31,10 @@ ABSL_FLAG(std::string, init, "", "the guest's /init (bench/block_guest, bench/ne
 ABSL_FLAG(std::string, qemu, "/usr/bin/qemu-system-x86_64",
           "QEMU binary; empty: vmmd only (e.g. a daemon with other flags)");
 ABSL_FLAG(uint64_t, memory_mib, 256, "guest RAM");
-ABSL_FLAG(int, runs, 2, "runs of each VMM, alternating");
-ABSL_FLAG(int, warmup_runs, 1,
-          "runs of each VMM first, not counted: the first boots of a bench meet a colder host "
-          "(the test VM's translation caches, the page cache)");
+ABSL_FLAG(int, rounds, 7, "side-by-side runs: rounds of every step in each guest, counted");
+ABSL_FLAG(int, warmup_rounds, 1,
+          "side-by-side runs: rounds first, not counted: the first steps meet a colder host "
+          "(the test VM's translation caches, the page cache) and both guests booting");
 ABSL_FLAG(double, timeout_s, 600, "give up on one run after this long");
 ABSL_FLAG(std::string, out, "", "JSON output file (stdout when empty)");
 
@@ -82,41 +84,135 @@ bool PrepareGuest(const std::string& program, const std::string& path) {
   return static_cast<bool>(out);
 }
 
-std::vector<GuestRun> RunAlternating(
-    const std::string& program,
-    const std::function<GuestRun(bool vmmd, int index, vmm::v1::VmmService::Stub& stub)>& run_one) {
-  auto stub = vmm::v1::VmmService::NewStub(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials()));
-  std::vector<bool> order;
-  const bool with_qemu = !absl::GetFlag(FLAGS_qemu).empty();
-  for (int i = 0; i < absl::GetFlag(FLAGS_runs); ++i) {
-    order.push_back(!with_qemu || i % 2 == 0);
-    if (with_qemu) order.push_back(i % 2 != 0);
+namespace {
+
+// Pauses `side`'s guest (`running` false), or resumes it if it was paused; says a failure on
+// stderr (the figures then bear the other guest's idle costs, no more).
+void SetRunning(const std::string& program, vmm::v1::VmmService::Stub& stub, Side& side, bool running) {
+  if (running == !side.paused) return;
+  if (side.vmm == "qemu") {
+    const pid_t pid = side.pid;
+    if (pid > 0) kill(pid, running ? SIGCONT : SIGSTOP);
+    side.paused = !running && pid > 0;
+    return;
   }
-  // Warm-up runs come first, say so, and are dropped; their indices follow the counted ones'
-  // (vm ids stay unique).
-  for (int i = 0; i < absl::GetFlag(FLAGS_warmup_runs); ++i) {
-    for (const bool vmmd : {true, false}) {
-      if (!vmmd && !with_qemu) continue;
-      const int index = static_cast<int>(order.size()) + 2 * i + (vmmd ? 0 : 1);
-      const GuestRun run = run_one(vmmd, index, *stub);
-      std::fprintf(stderr, "%s: %s warm-up run %d: %s\n", program.c_str(), vmmd ? "vmmd" : "qemu",
-                   i + 1, run.ok ? "done (not counted)" : run.error.c_str());
+  vmm::v1::Vm vm;
+  grpc::Status status;
+  if (running) {
+    vmm::v1::ResumeVmRequest request;
+    request.set_vm_id(side.vm_id);
+    status = stub.ResumeVm(Context().get(), request, &vm);
+  } else {
+    vmm::v1::PauseVmRequest request;
+    request.set_vm_id(side.vm_id);
+    status = stub.PauseVm(Context().get(), request, &vm);
+  }
+  side.paused = !running && status.ok();
+  if (!status.ok() && !side.stopped) {
+    std::fprintf(stderr, "%s: %s %s: %s\n", program.c_str(), running ? "ResumeVm" : "PauseVm",
+                 side.vm_id.c_str(), status.error_message().c_str());
+  }
+}
+
+}  // namespace
+
+void ServeRounds(const std::string& program, vmm::v1::VmmService::Stub& stub, const std::vector<Side*>& sides,
+                 const std::vector<std::string>& steps,
+                 const std::function<std::optional<double>(Side& side, size_t step, int number)>& serve) {
+  const int warmup = absl::GetFlag(FLAGS_warmup_rounds);
+  const int total = warmup + absl::GetFlag(FLAGS_rounds);
+  for (int round = 0; round < total; ++round) {
+    std::map<Side*, std::vector<std::string>> said;
+    for (size_t step = 0; step < steps.size(); ++step) {
+      for (size_t i = 0; i < sides.size(); ++i) {
+        Side& side = *sides[round % 2 == 0 ? i : sides.size() - 1 - i];
+        if (!side.error.empty()) continue;
+        // Both start running (booting); from the first step served on, one runs at a time.
+        SetRunning(program, stub, side, true);
+        const std::optional<double> figure = serve(side, step, round * static_cast<int>(steps.size()) + step + 1);
+        if (sides.size() > 1) SetRunning(program, stub, side, false);
+        if (!figure || !side.error.empty()) continue;
+        said[&side].push_back(absl::StrFormat("%s %.1f", steps[step], *figure));
+        if (round < warmup) continue;
+        side.rounds.resize(round - warmup + 1);
+        side.rounds.back()[steps[step]] = *figure;
+      }
+    }
+    for (Side* side : sides) {
+      std::fprintf(stderr, "%s: %s round %d%s: %s%s\n", program.c_str(), side->vmm.c_str(), round + 1,
+                   round < warmup ? " (warm-up, not counted)" : "", absl::StrJoin(said[side], ", ").c_str(),
+                   side->error.empty() ? "" : absl::StrCat(" failed: ", side->error).c_str());
     }
   }
-  std::vector<GuestRun> runs;
-  for (size_t i = 0; i < order.size(); ++i) {
-    GuestRun run = run_one(order[i], static_cast<int>(i), *stub);
-    run.vmm = order[i] ? "vmmd" : "qemu";
-    int number = 1;
-    for (const GuestRun& earlier : runs) number += earlier.vmm == run.vmm ? 1 : 0;
-    std::vector<std::string> parts;
-    for (const auto& [key, value] : run.figures) parts.push_back(absl::StrCat(key, " ", value));
-    std::fprintf(stderr, "%s: %s run %d: %s\n", program.c_str(), run.vmm.c_str(), number,
-                 run.ok ? absl::StrJoin(parts, ", ").c_str() : run.error.c_str());
+  for (Side* side : sides) SetRunning(program, stub, *side, true);
+}
+
+namespace {
+
+// `side`'s counted rounds as runs, after its boot `boot` (checked against `prefix`): one per
+// round, and a failed one with the console when the side or its guest failed.
+void AddRuns(const Side& side, GuestRun boot, const std::string& prefix, const std::vector<std::string>& figures,
+             std::vector<GuestRun>& runs) {
+  for (const auto& figures_of_round : side.rounds) {
+    GuestRun run{side.vmm};
+    run.ok = figures_of_round.size() == figures.size();
+    run.figures = figures_of_round;
+    run.device_counters = boot.device_counters;  // read once its guest stopped
+    if (!run.ok) run.error = "a round without every figure";
     runs.push_back(std::move(run));
   }
-  return runs;
+  CheckRun(boot, prefix, {});
+  if (boot.ok && side.error.empty()) return;
+  boot.ok = false;
+  if (!side.error.empty()) boot.error = absl::StrCat(side.error, "; the guest: ", boot.error.empty() ? "done" : boot.error);
+  runs.push_back(std::move(boot));
+}
+
+JsonObject PairedRatios(const Side& vmmd, const Side& qemu, const std::vector<std::string>& figures) {
+  JsonObject out;
+  for (const std::string& key : figures) {
+    std::vector<double> ratios;
+    int vmmd_ahead = 0;
+    for (size_t round = 0; round < vmmd.rounds.size() && round < qemu.rounds.size(); ++round) {
+      const auto v = vmmd.rounds[round].find(key), q = qemu.rounds[round].find(key);
+      if (v == vmmd.rounds[round].end() || q == qemu.rounds[round].end() || q->second <= 0) continue;
+      ratios.push_back(v->second / q->second);
+      vmmd_ahead += v->second >= q->second ? 1 : 0;
+    }
+    JsonObject pair;
+    pair.SummaryOf("ratio", ratios).Samples("ratios", ratios).Integer("vmmd_ahead", vmmd_ahead);
+    out.Object(key, pair);
+  }
+  return out;
+}
+
+}  // namespace
+
+int RunSideBySide(Side& vmmd, Side& qemu, const std::function<GuestRun()>& boot_vmmd,
+                  const std::function<GuestRun()>& boot_qemu, const std::function<void()>& serve,
+                  const std::string& prefix, const std::vector<std::string>& figures,
+                  const std::vector<std::string>& qemu_figures, JsonObject out) {
+  const bool with_qemu = !absl::GetFlag(FLAGS_qemu).empty();
+  GuestRun vmmd_boot, qemu_boot;
+  std::thread vmmd_thread([&] {
+    vmmd_boot = boot_vmmd();
+    vmmd.stopped = true;
+  });
+  std::thread qemu_thread([&] {
+    if (with_qemu) qemu_boot = boot_qemu();
+    qemu.stopped = true;
+  });
+  serve();
+  vmmd_thread.join();
+  qemu_thread.join();
+  std::vector<GuestRun> runs;
+  AddRuns(vmmd, std::move(vmmd_boot), prefix, figures, runs);
+  if (with_qemu) {
+    AddRuns(qemu, std::move(qemu_boot), prefix, qemu_figures, runs);
+    out.Object("vmmd_over_qemu", PairedRatios(vmmd, qemu, qemu_figures));
+  }
+  out.Integer("rounds", absl::GetFlag(FLAGS_rounds)).Integer("warmup_rounds", absl::GetFlag(FLAGS_warmup_rounds));
+  return WriteResults(runs, figures, qemu_figures, std::move(out));
 }
 
 GuestRun RunUnderVmmd(vmm::v1::VmmService::Stub& stub, vmm::v1::CreateVmRequest create,
@@ -195,7 +291,7 @@ std::vector<std::string> QemuMicrovmArgs(const std::string& initrd, const std::s
   return args;
 }
 
-GuestRun RunUnderQemu(const std::vector<std::string>& qemu_args) {
+GuestRun RunUnderQemu(const std::vector<std::string>& qemu_args, std::atomic<pid_t>* qemu_pid) {
   GuestRun run{"qemu"};
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) {
@@ -217,6 +313,7 @@ GuestRun RunUnderQemu(const std::vector<std::string>& qemu_args) {
     _exit(127);
   }
   close(out[1]);
+  if (qemu_pid != nullptr) *qemu_pid = pid;
   const double deadline = started + absl::GetFlag(FLAGS_timeout_s) * 1000;
   char buffer[4096];
   for (;;) {
@@ -233,6 +330,7 @@ GuestRun RunUnderQemu(const std::vector<std::string>& qemu_args) {
   }
   run.run_s = (NowMs() - started) / 1000;
   close(out[0]);
+  if (qemu_pid != nullptr) *qemu_pid = 0;
   if (pid > 0) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);

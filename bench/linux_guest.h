@@ -1,12 +1,17 @@
 // What the device benchmarks (block_bench, network_bench) share: a Linux guest (Debian's
 // generic kernel with an initramfs of one static /init and Debian's modules) booted under vmmd
-// through its gRPC API and under QEMU microvm, run to its end with its console collected, in
-// alternating runs whose figures are summarized into one JSON object per VMM.
+// through its gRPC API and under QEMU microvm at once, run to its end with its console
+// collected, its steps paced by the host one guest at a time in rounds, whose figures are
+// summarized into one JSON object per VMM with the ratios of each round's pairs.
 #ifndef VMMD_BENCH_LINUX_GUEST_H_
 #define VMMD_BENCH_LINUX_GUEST_H_
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +27,8 @@ ABSL_DECLARE_FLAG(std::string, modules);
 ABSL_DECLARE_FLAG(std::string, init);
 ABSL_DECLARE_FLAG(std::string, qemu);
 ABSL_DECLARE_FLAG(uint64_t, memory_mib);
-ABSL_DECLARE_FLAG(int, runs);
+ABSL_DECLARE_FLAG(int, rounds);
+ABSL_DECLARE_FLAG(int, warmup_rounds);
 ABSL_DECLARE_FLAG(double, timeout_s);
 ABSL_DECLARE_FLAG(std::string, out);
 
@@ -43,14 +49,42 @@ struct GuestRun {
 // modules it names into a newc archive at `path`. False (having said why on stderr) on failure.
 bool PrepareGuest(const std::string& program, const std::string& path);
 
-// Runs --runs of each VMM through `run_one` (which boots the guest under vmmd, through `stub`, a
-// client of --target, when `vmmd` is true, else under QEMU, and fills the run's figures):
-// first --warmup_runs of each, not counted, then vmmd first in even runs and QEMU first in odd
-// ones, so that neither always meets a warmer host; vmmd alone when --qemu is empty. Says each
-// run's figures, or its error, on stderr as "PROGRAM: VMM run N: ...".
-std::vector<GuestRun> RunAlternating(
-    const std::string& program,
-    const std::function<GuestRun(bool vmmd, int index, vmm::v1::VmmService::Stub& stub)>& run_one);
+// One guest of a side-by-side run (RunSideBySide) as the host sees it: whether its boot is
+// over, its first failure, and its figures by counted round.
+struct Side {
+  std::string vmm;            // "vmmd" or "qemu"
+  std::string vm_id;          // vmmd: its VM, paused and resumed through the API
+  std::atomic<pid_t> pid{0};  // QEMU: its process while it runs, stopped and continued by signals
+  std::atomic<bool> stopped{false};
+  bool paused = false;  // by ServeRounds
+  std::string error;
+  std::vector<std::map<std::string, double>> rounds;
+};
+
+// Both guests' steps, one at a time, --warmup_rounds + --rounds times: each round, every step
+// of vmmd's guest right before the same step of QEMU's (QEMU's first in odd rounds), so that
+// each pair of figures is taken seconds apart, in one phase of the host. The guest not being
+// served is paused (PauseVm through `stub`; SIGSTOP for QEMU), so that neither's idle costs
+// fall on the other's figures; both run again at the end. `serve(side, step,
+// number)` has `side`'s guest do step `step` (an index into `steps`, the figures' keys), the
+// `number`th of its run, counted from 1; it returns the figure, or nothing when the side does
+// not measure it; a failure goes into side.error, and the side is then left out. The first
+// --warmup_rounds are not counted. Says each round's figures on stderr.
+void ServeRounds(const std::string& program, vmm::v1::VmmService::Stub& stub, const std::vector<Side*>& sides,
+                 const std::vector<std::string>& steps,
+                 const std::function<std::optional<double>(Side& side, size_t step, int number)>& serve);
+
+// A side-by-side run: boots the guest under vmmd (`boot_vmmd`) and under QEMU (`boot_qemu`,
+// not when --qemu is empty) at once, on threads of their own, each marking its side stopped
+// when its guest's run ends, while `serve` (ServeRounds) runs on this thread. Then the
+// figures: each VMM's Summaries, with each counted round as a run (a side that failed adds a
+// failed run with its console), and "vmmd_over_qemu": for each of `qemu_figures`, the
+// ratios vmmd / QEMU of the rounds' pairs, and in how many vmmd was ahead. Writes them with
+// `out` as WriteResults does, and returns its exit status.
+int RunSideBySide(Side& vmmd, Side& qemu, const std::function<GuestRun()>& boot_vmmd,
+                  const std::function<GuestRun()>& boot_qemu, const std::function<void()>& serve,
+                  const std::string& prefix, const std::vector<std::string>& figures,
+                  const std::vector<std::string>& qemu_figures, JsonObject out);
 
 // Creates the VM `create` describes (vm_id, devices; vcpu_count and memory_mib are set here),
 // boots --kernel with `initrd` and `cmdline`, collects its console until it stops (reboot=k),
@@ -65,7 +99,8 @@ std::vector<std::string> QemuMicrovmArgs(const std::string& initrd, const std::s
                                          const std::vector<std::string>& devices);
 
 // Runs `args` (QemuMicrovmArgs), collecting its stdout until it exits or --timeout_s passes.
-GuestRun RunUnderQemu(const std::vector<std::string>& args);
+// `pid`, when given, holds QEMU's process id while it runs.
+GuestRun RunUnderQemu(const std::vector<std::string>& args, std::atomic<pid_t>* pid = nullptr);
 
 // After a run's figures are in: ok when the console ends with "PREFIXdone failures=0" and
 // every key of `figures` was filled; otherwise the error is the guest's first "PREFIXerror"

@@ -4,14 +4,17 @@
 // (through its gRPC API: a network interface on --vmmd_tap, a vsock device whose Unix socket
 // lies in --vsock_dir) and under QEMU microvm (virtio-net-device on --qemu_tap, with vhost-net
 // where /dev/vhost-net exists; vhost-vsock-device where /dev/vhost-vsock exists, else QEMU's
-// vsock is "not available"), in alternating runs. The guest connects; this program serves
-// and times each transfer on the host side (see network_guest.c for the protocol), and must
-// run in the taps' network namespace. The taps exist, are up and have SUBNET.1/24 (tools/bench
-// makes them); the guest takes SUBNET.2.
+// vsock is "not available"). Both guests boot at once and run --rounds of the four transfers;
+// this program serves and times them on the host side, one guest at a time, each transfer of
+// one guest right after the same transfer of the other (see network_guest.c for the
+// protocol), so that the ratio of each pair is taken in one phase of the host. It must run in
+// the taps' network namespace. The taps exist, are up and have SUBNET.1/24 (tools/bench makes
+// them); the guest takes SUBNET.2.
 //
 //   network_bench --target=unix:/tmp/x/vmmd.sock --work_dir=IMAGE_ROOT --kernel=vmlinuz
 //                 --modules=DIR --init=network_guest --vmmd_tap=vmmdb0 --vmmd_subnet=10.77.1
 //                 --qemu_tap=qemub0 --qemu_subnet=10.77.2 --vsock_dir=VSOCK_ROOT --out=net.json
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -27,16 +30,17 @@
 #include <cstring>
 #include <map>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "bench/linux_guest.h"
 #include "bench/stats.h"
+#include "grpcpp/grpcpp.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 ABSL_FLAG(std::string, vmmd_tap, "", "an existing persistent tap for vmmd's guest, up, with SUBNET.1/24");
@@ -95,91 +99,72 @@ bool WriteAll(int fd, const char* data, size_t size) {
   return true;
 }
 
-// The host's side of one run: serves the guest's connections on a thread, one at a time,
-// timing each transfer, until Stop().
-class HostServer {
- public:
-  // `listeners`: listening fds (not owned) and the transport each serves ("tcp", "vsock").
-  explicit HostServer(std::vector<std::pair<int, std::string>> listeners)
-      : listeners_(std::move(listeners)), stop_(eventfd(0, EFD_CLOEXEC)), thread_([this] { Serve(); }) {}
-
-  // Joins the thread; then figures() and errors() are complete.
-  void Stop() {
-    const uint64_t one = 1;
-    if (write(stop_, &one, sizeof(one)) < 0) std::perror("network_bench: eventfd");
-    thread_.join();
-    close(stop_);
+// The next connection on `listener`, once `side`'s guest makes it: -1 (an error said in
+// side.error) when its boot ends or --timeout_s passes first.
+int AcceptNext(Side& side, int listener) {
+  const double deadline = NowMs() + absl::GetFlag(FLAGS_timeout_s) * 1000;
+  while (NowMs() < deadline && !side.stopped) {
+    pollfd fd = {listener, POLLIN, 0};
+    if (poll(&fd, 1, 1000) <= 0) continue;  // a second at a time, to see the boot end
+    const int connection = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (connection >= 0) return connection;
   }
+  side.error = side.stopped ? "the guest stopped before its transfers were done" : "no connection in time";
+  return -1;
+}
 
-  // MiB/s by figure name ("tcp_guest_to_host_mib_s", ...).
-  const std::map<std::string, double>& figures() const { return figures_; }
-  const std::vector<std::string>& errors() const { return errors_; }
-
- private:
-  void Serve() {
-    std::vector<pollfd> fds;
-    for (const auto& [fd, transport] : listeners_) fds.push_back({fd, POLLIN, 0});
-    fds.push_back({stop_, POLLIN, 0});
-    for (;;) {
-      if (poll(fds.data(), fds.size(), -1) < 0) {
-        if (errno == EINTR) continue;
-        errors_.push_back(absl::StrCat("poll: ", std::strerror(errno)));
-        return;
-      }
-      if (fds.back().revents != 0) return;
-      for (size_t i = 0; i + 1 < fds.size(); ++i) {
-        if (fds[i].revents == 0) continue;
-        const int connection = accept4(fds[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (connection < 0) continue;
-        Transfer(connection, listeners_[i].second);
-        close(connection);
-      }
-    }
-  }
-
-  void Transfer(int fd, const std::string& transport) {
+// Serves `side`'s next transfer, which is to be over `transport` with the guest sending
+// (`op` 'S') or receiving ('R'): reads its header, gives the go, moves the bytes, and returns
+// MiB/s from the go to the last byte (guest to host) or to the guest's acknowledgement (host
+// to guest). 0, with side.error set, on failure. A connection that closes before its header
+// (the guest gave up on a slow connect and made another) is passed over.
+double ServeTransfer(Side& side, int listener, const std::string& transport, char op) {
+  const std::string name = absl::StrCat(transport, op == 'S' ? "_guest_to_host" : "_host_to_guest");
+  char header[kHeader + 1] = {};
+  int fd = -1;
+  for (int attempt = 0; attempt < 4 && fd < 0; ++attempt) {
+    fd = AcceptNext(side, listener);
+    if (fd < 0) return 0;
     timeval timeout = {60, 0};  // a stalled guest fails the transfer instead of hanging the run
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    char header[kHeader + 1] = {};
-    if (!ReadAll(fd, header, kHeader) || (header[0] != 'S' && header[0] != 'R')) {
-      errors_.push_back(absl::StrCat(transport, ": no header"));
-      return;
+    if (!ReadAll(fd, header, kHeader)) {
+      close(fd);
+      fd = -1;
     }
-    const bool guest_sends = header[0] == 'S';
-    const uint64_t bytes = std::strtoull(header + 2, nullptr, 10);
-    const std::string name =
-        absl::StrCat(transport, guest_sends ? "_guest_to_host" : "_host_to_guest", "_mib_s");
-    std::vector<char> buffer(kChunk);
-    for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<char>(i * 31 + 1);
-    char ack = 'k';
-    const double started = NowMs();
-    bool ok = true;
-    for (uint64_t left = bytes; ok && left > 0;) {
-      const size_t n = left < kChunk ? left : kChunk;
-      ok = guest_sends ? ReadAll(fd, buffer.data(), n) : WriteAll(fd, buffer.data(), n);
-      left -= n;
-    }
-    ok = ok && (guest_sends ? WriteAll(fd, &ack, 1) : ReadAll(fd, &ack, 1));
-    const double seconds = (NowMs() - started) / 1000;
-    if (!ok || seconds <= 0) {
-      errors_.push_back(absl::StrCat(name, ": ", std::strerror(errno)));
-      return;
-    }
-    figures_[name] = static_cast<double>(bytes) / (1 << 20) / seconds;
   }
-
-  const std::vector<std::pair<int, std::string>> listeners_;
-  const int stop_;
-  std::map<std::string, double> figures_;
-  std::vector<std::string> errors_;
-  std::thread thread_;  // last: it starts once the rest is built
-};
+  if (fd < 0 || header[0] != op) {
+    side.error = absl::StrCat(name, fd < 0 ? ": no header" : absl::StrCat(": header \"", header, "\""));
+    if (fd >= 0) close(fd);
+    return 0;
+  }
+  const uint64_t bytes = std::strtoull(header + 2, nullptr, 10);
+  std::vector<char> buffer(kChunk);
+  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<char>(i * 31 + 1);
+  char go = 'g', ack = 'k';
+  const double started = NowMs();
+  bool ok = WriteAll(fd, &go, 1);
+  for (uint64_t left = bytes; ok && left > 0;) {
+    const size_t n = left < kChunk ? left : kChunk;
+    ok = op == 'S' ? ReadAll(fd, buffer.data(), n) : WriteAll(fd, buffer.data(), n);
+    left -= n;
+  }
+  ok = ok && (op == 'S' ? WriteAll(fd, &ack, 1) : ReadAll(fd, &ack, 1));
+  const double seconds = (NowMs() - started) / 1000;
+  const int saved_errno = errno;
+  close(fd);
+  if (!ok || seconds <= 0) {
+    side.error = absl::StrCat(name, ": ", std::strerror(saved_errno));
+    return 0;
+  }
+  return static_cast<double>(bytes) / (1 << 20) / seconds;
+}
 
 std::string Cmdline(const std::string& subnet, bool vsock) {
   return absl::StrCat("console=ttyS0 reboot=k panic=-1 quiet netbench.addr=", subnet, ".2 netbench.host=", subnet,
                       ".1 netbench.port=", absl::GetFlag(FLAGS_port), " netbench.mib=",
-                      absl::GetFlag(FLAGS_transfer_mib), " netbench.vsock=", vsock ? 1 : 0);
+                      absl::GetFlag(FLAGS_transfer_mib), " netbench.vsock=", vsock ? 1 : 0, " netbench.rounds=",
+                      absl::GetFlag(FLAGS_warmup_rounds) + absl::GetFlag(FLAGS_rounds));
 }
 
 // QEMU's peer: virtio-net-device on the tap (vhost-net when the host has it), and
@@ -197,79 +182,109 @@ std::vector<std::string> QemuDevices(bool vsock) {
   return devices;
 }
 
+// A listening TCP socket on SUBNET.1:--port, the address of one guest's tap.
+int ListenTcp(const std::string& subnet) {
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(absl::GetFlag(FLAGS_port)));
+  const std::string host = subnet + ".1";
+  if (inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) return -1;
+  return Listen(AF_INET, reinterpret_cast<sockaddr*>(&address), sizeof(address), "TCP " + host);
+}
+
 int Main() {
   const std::string dir = absl::GetFlag(FLAGS_work_dir);
   const std::string initrd = dir + "/network_bench.cpio";
   if (!PrepareGuest("network_bench", initrd)) return 1;
+  const bool with_qemu = !absl::GetFlag(FLAGS_qemu).empty();
   if (absl::GetFlag(FLAGS_vmmd_tap).empty() || absl::GetFlag(FLAGS_vsock_dir).empty() ||
-      (!absl::GetFlag(FLAGS_qemu).empty() && absl::GetFlag(FLAGS_qemu_tap).empty())) {
+      (with_qemu && absl::GetFlag(FLAGS_qemu_tap).empty())) {
     std::fprintf(stderr, "network_bench: --vmmd_tap, --qemu_tap and --vsock_dir are required\n");
     return 2;
   }
   const int port = absl::GetFlag(FLAGS_port);
-  sockaddr_in any = {};
-  any.sin_family = AF_INET;
-  any.sin_port = htons(static_cast<uint16_t>(port));
-  any.sin_addr.s_addr = htonl(INADDR_ANY);
-  const int tcp = Listen(AF_INET, reinterpret_cast<sockaddr*>(&any), sizeof(any), "TCP");
+  Side vmmd{"vmmd", "net"}, qemu{"qemu"};
+  std::map<const Side*, std::map<std::string, int>> listeners;  // by transport, "tcp" and "vsock"
   // vmmd: a guest's connection to the host's port P reaches <uds_path>_P.
   const std::string uds_path = absl::GetFlag(FLAGS_vsock_dir) + "/net.sock";
   sockaddr_un unix_address = {};
   unix_address.sun_family = AF_UNIX;
   std::snprintf(unix_address.sun_path, sizeof(unix_address.sun_path), "%s_%d", uds_path.c_str(), port);
   unlink(unix_address.sun_path);
-  const int vmmd_vsock = Listen(AF_UNIX, reinterpret_cast<sockaddr*>(&unix_address), sizeof(unix_address),
-                                unix_address.sun_path);
+  listeners[&vmmd]["tcp"] = ListenTcp(absl::GetFlag(FLAGS_vmmd_subnet));
+  listeners[&vmmd]["vsock"] = Listen(AF_UNIX, reinterpret_cast<sockaddr*>(&unix_address), sizeof(unix_address),
+                                     unix_address.sun_path);
   // QEMU: vhost-vsock delivers the guest's connections to AF_VSOCK listeners here.
-  const bool qemu_vsock = Exists("/dev/vhost-vsock");
-  int qemu_vsock_listener = -1;
-  if (qemu_vsock && !absl::GetFlag(FLAGS_qemu).empty()) {
+  const bool qemu_vsock = with_qemu && Exists("/dev/vhost-vsock");
+  if (with_qemu) listeners[&qemu]["tcp"] = ListenTcp(absl::GetFlag(FLAGS_qemu_subnet));
+  if (qemu_vsock) {
     sockaddr_vm vm = {};
     vm.svm_family = AF_VSOCK;
     vm.svm_cid = VMADDR_CID_ANY;
     vm.svm_port = static_cast<unsigned>(port);
-    qemu_vsock_listener = Listen(AF_VSOCK, reinterpret_cast<sockaddr*>(&vm), sizeof(vm), "AF_VSOCK");
-    if (qemu_vsock_listener < 0) return 1;
+    listeners[&qemu]["vsock"] = Listen(AF_VSOCK, reinterpret_cast<sockaddr*>(&vm), sizeof(vm), "AF_VSOCK");
   }
-  if (tcp < 0 || vmmd_vsock < 0) return 1;
+  bool listening = true;
+  for (const auto& [side, fds] : listeners) {
+    for (const auto& [transport, fd] : fds) listening = listening && fd >= 0;
+  }
+  const auto close_listeners = [&] {
+    for (const auto& [side, fds] : listeners) {
+      for (const auto& [transport, fd] : fds) {
+        if (fd >= 0) close(fd);
+      }
+    }
+    listeners.clear();
+  };
+  if (!listening) {
+    close_listeners();
+    return 1;
+  }
 
-  const std::vector<GuestRun> runs =
-      RunAlternating("network_bench", [&](bool vmmd, int index, vmm::v1::VmmService::Stub& stub) {
-        HostServer server({{tcp, "tcp"}, {vmmd ? vmmd_vsock : qemu_vsock_listener, "vsock"}});
-        GuestRun run;
-        if (vmmd) {
-          vmm::v1::CreateVmRequest create;
-          create.set_vm_id(absl::StrCat("net", index));
-          vmm::v1::NetworkInterface* interface = create.add_network_interfaces();
-          interface->set_iface_id("eth0");
-          interface->set_host_dev_name(absl::GetFlag(FLAGS_vmmd_tap));
-          create.mutable_vsock()->set_guest_cid(absl::GetFlag(FLAGS_guest_cid));
-          create.mutable_vsock()->set_uds_path(uds_path);
-          run = RunUnderVmmd(stub, create, initrd, Cmdline(absl::GetFlag(FLAGS_vmmd_subnet), true));
-        } else {
-          run = RunUnderQemu(QemuMicrovmArgs(initrd, Cmdline(absl::GetFlag(FLAGS_qemu_subnet), qemu_vsock),
-                                             QemuDevices(qemu_vsock)));
-        }
-        server.Stop();
-        run.figures = server.figures();
-        if (run.error.empty() && !server.errors().empty()) run.error = absl::StrJoin(server.errors(), "; ");
-        CheckRun(run, kPrefix, vmmd || qemu_vsock ? kAllFigures : kTcpFigures);
-        return run;
-      });
-  unlink(unix_address.sun_path);
-  const std::string qemu_command =
-      absl::GetFlag(FLAGS_qemu).empty()
-          ? ""
-          : absl::StrJoin(QemuMicrovmArgs("INITRD", Cmdline(absl::GetFlag(FLAGS_qemu_subnet), qemu_vsock),
-                                          QemuDevices(qemu_vsock)),
-                          " ");
+  auto stub = vmm::v1::VmmService::NewStub(
+      grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials()));
+  const auto boot_vmmd = [&] {
+    vmm::v1::CreateVmRequest create;
+    create.set_vm_id(vmmd.vm_id);
+    vmm::v1::NetworkInterface* interface = create.add_network_interfaces();
+    interface->set_iface_id("eth0");
+    interface->set_host_dev_name(absl::GetFlag(FLAGS_vmmd_tap));
+    create.mutable_vsock()->set_guest_cid(absl::GetFlag(FLAGS_guest_cid));
+    create.mutable_vsock()->set_uds_path(uds_path);
+    return RunUnderVmmd(*stub, create, initrd, Cmdline(absl::GetFlag(FLAGS_vmmd_subnet), true));
+  };
+  const auto boot_qemu = [&] {
+    return RunUnderQemu(QemuMicrovmArgs(initrd, Cmdline(absl::GetFlag(FLAGS_qemu_subnet), qemu_vsock),
+                                        QemuDevices(qemu_vsock)),
+                        &qemu.pid);
+  };
+  const auto serve = [&] {
+    ServeRounds("network_bench", *stub, with_qemu ? std::vector<Side*>{&vmmd, &qemu} : std::vector<Side*>{&vmmd},
+                kAllFigures, [&](Side& side, size_t step, int) -> std::optional<double> {
+                  // kAllFigures' order: TCP out and in, then vsock out and in.
+                  const std::string transport = step < 2 ? "tcp" : "vsock";
+                  const auto listener = listeners[&side].find(transport);
+                  if (listener == listeners[&side].end()) return std::nullopt;
+                  return ServeTransfer(side, listener->second, transport, step % 2 == 0 ? 'S' : 'R');
+                });
+    // Resets the connections a failed guest still waits on, so that it fails and stops now.
+    close_listeners();
+  };
+  const std::vector<std::string>& qemu_figures = qemu_vsock ? kAllFigures : kTcpFigures;
   JsonObject out;
   out.Integer("transfer_mib", static_cast<int64_t>(absl::GetFlag(FLAGS_transfer_mib)))
-      .String("qemu_command", qemu_command)
+      .String("qemu_command",
+              with_qemu ? absl::StrJoin(QemuMicrovmArgs("INITRD", Cmdline(absl::GetFlag(FLAGS_qemu_subnet), qemu_vsock),
+                                                        QemuDevices(qemu_vsock)),
+                                        " ")
+                        : "")
       .String("qemu_net", Exists("/dev/vhost-net") ? "vhost=on: the host has /dev/vhost-net"
                                                    : "vhost=off: the host has no /dev/vhost-net")
       .Bool("qemu_vsock", qemu_vsock);
-  return WriteResults(runs, kAllFigures, qemu_vsock ? kAllFigures : kTcpFigures, std::move(out));
+  const int status =
+      RunSideBySide(vmmd, qemu, boot_vmmd, boot_qemu, serve, kPrefix, kAllFigures, qemu_figures, std::move(out));
+  unlink(unix_address.sun_path);
+  return status;
 }
 
 }  // namespace

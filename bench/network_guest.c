@@ -1,16 +1,18 @@
 // PID 1 of the network benchmark's Linux guest (bench/network_bench.cc builds the initramfs
-// around it, boots it under vmmd and under QEMU microvm alike, and serves and times its
-// transfers on the host side). It loads Debian's virtio modules, gives eth0 the address
-// netbench.addr= (a /24; from the command line), and then, as a client of the host:
+// around it, boots it under vmmd and under QEMU microvm at once, and serves and times its
+// transfers on the host side, one guest at a time). It loads Debian's virtio modules, gives
+// eth0 the address netbench.addr= (a /24; from the command line), and then, as a client of
+// the host, netbench.rounds= times:
 //   TCP to netbench.host=:netbench.port=   guest to host, then host to guest
 //   vsock to CID 2 (the host), same port   guest to host, then host to guest (netbench.vsock=1)
 // each one connection moving netbench.mib= MiB one way. A connection opens with a 16-byte
 // header, "S 0000000000042\n" (the guest sends that many bytes, then waits for one byte of
 // acknowledgement) or "R ..." (the host sends them, and the guest acknowledges with one byte
-// once it has them all); the host times from the header to the last byte or the
-// acknowledgement. Each transfer prints "vmmd-netbench: NAME moved bytes=B" on the console,
-// any failure "vmmd-netbench: error ..." instead; then "vmmd-netbench: done failures=N" and
-// reboot(2): vmmd (reboot=k) and QEMU (-no-reboot) both stop the guest there.
+// once it has them all); the guest sends (S) or reads (R) only after the host's go, one byte:
+// the host lets one guest move data at a time. The host times from the go to the last byte
+// or the acknowledgement. Each transfer prints "vmmd-netbench: NAME moved bytes=B" on the
+// console, any failure "vmmd-netbench: error ..." instead; then "vmmd-netbench: done
+// failures=N" and reboot(2): vmmd (reboot=k) and QEMU (-no-reboot) both stop the guest there.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -97,7 +99,9 @@ static int connect_to(int family, const struct sockaddr* address, socklen_t leng
   for (int tries = 0; tries < 200; ++tries) {
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) break;
-    struct timeval timeout = {60, 0};  // a stalled transfer fails instead of hanging the run
+    // A stalled transfer fails instead of hanging the run; the host's go may wait for the
+    // other guest's transfer.
+    struct timeval timeout = {120, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
     if (connect(fd, address, length) == 0) return fd;
@@ -149,8 +153,8 @@ static void transfer(int family, const struct sockaddr* address, socklen_t lengt
   if (fd < 0) return;
   char header[kHeader + 1];
   snprintf(header, sizeof(header), "%c %013llu\n", op, (unsigned long long)bytes);
-  char ack = 'k';
-  int failed = write_all(fd, header, kHeader) != 0;
+  char ack = 'k', go = 0;
+  int failed = write_all(fd, header, kHeader) != 0 || read_all(fd, &go, 1) != 0 || go != 'g';
   for (uint64_t left = bytes; !failed && left > 0;) {
     size_t n = left < kChunk ? (size_t)left : kChunk;
     failed = op == 'S' ? write_all(fd, buffer, n) != 0 : read_all(fd, buffer, n) != 0;
@@ -180,22 +184,27 @@ int main(void) {
   const uint64_t bytes = (uint64_t)atoll(value) << 20;
   cmdline_value(cmdline, "netbench.vsock=", value, sizeof(value));
   const int vsock = atoi(value);
+  cmdline_value(cmdline, "netbench.rounds=", value, sizeof(value));
+  const int rounds = atoi(value) > 0 ? atoi(value) : 1;
   for (size_t i = 0; i < sizeof(buffer); ++i) buffer[i] = (char)(i * 131 + 7);
 
-  if (configure_network(address) == 0) {
-    struct sockaddr_in tcp = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &tcp.sin_addr) != 1) {
-      errno = EINVAL;
-      error("netbench.host=");
-    } else {
+  struct sockaddr_in tcp = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  int tcp_ok = configure_network(address) == 0;
+  if (tcp_ok && inet_pton(AF_INET, host, &tcp.sin_addr) != 1) {
+    errno = EINVAL;
+    error("netbench.host=");
+    tcp_ok = 0;
+  }
+  struct sockaddr_vm vm = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST, .svm_port = (unsigned)port};
+  for (int round = 0; round < rounds && failures == 0; ++round) {
+    if (tcp_ok) {
       transfer(AF_INET, (struct sockaddr*)&tcp, sizeof(tcp), "tcp_guest_to_host", 'S', bytes);
       transfer(AF_INET, (struct sockaddr*)&tcp, sizeof(tcp), "tcp_host_to_guest", 'R', bytes);
     }
-  }
-  if (vsock) {
-    struct sockaddr_vm vm = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST, .svm_port = (unsigned)port};
-    transfer(AF_VSOCK, (struct sockaddr*)&vm, sizeof(vm), "vsock_guest_to_host", 'S', bytes);
-    transfer(AF_VSOCK, (struct sockaddr*)&vm, sizeof(vm), "vsock_host_to_guest", 'R', bytes);
+    if (vsock) {
+      transfer(AF_VSOCK, (struct sockaddr*)&vm, sizeof(vm), "vsock_guest_to_host", 'S', bytes);
+      transfer(AF_VSOCK, (struct sockaddr*)&vm, sizeof(vm), "vsock_host_to_guest", 'R', bytes);
+    }
   }
   guest_init_finish(PREFIX, failures);
   return 0;
