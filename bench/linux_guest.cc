@@ -191,7 +191,8 @@ JsonObject PairedRatios(const Side& vmmd, const Side& qemu, const std::vector<st
 int RunSideBySide(Side& vmmd, Side& qemu, const std::function<GuestRun()>& boot_vmmd,
                   const std::function<GuestRun()>& boot_qemu, const std::function<void()>& serve,
                   const std::string& prefix, const std::vector<std::string>& figures,
-                  const std::vector<std::string>& qemu_figures, JsonObject out) {
+                  const std::vector<std::string>& qemu_figures, JsonObject out,
+                  const std::function<void(JsonObject&)>& add_results) {
   const bool with_qemu = !absl::GetFlag(FLAGS_qemu).empty();
   GuestRun vmmd_boot, qemu_boot;
   std::thread vmmd_thread([&] {
@@ -212,6 +213,7 @@ int RunSideBySide(Side& vmmd, Side& qemu, const std::function<GuestRun()>& boot_
     out.Object("vmmd_over_qemu", PairedRatios(vmmd, qemu, qemu_figures));
   }
   out.Integer("rounds", absl::GetFlag(FLAGS_rounds)).Integer("warmup_rounds", absl::GetFlag(FLAGS_warmup_rounds));
+  if (add_results) add_results(out);
   return WriteResults(runs, figures, qemu_figures, std::move(out));
 }
 

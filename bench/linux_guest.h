@@ -80,11 +80,13 @@ void ServeRounds(const std::string& program, vmm::v1::VmmService::Stub& stub, co
 // figures: each VMM's Summaries, with each counted round as a run (a side that failed adds a
 // failed run with its console), and "vmmd_over_qemu": for each of `qemu_figures`, the
 // ratios vmmd / QEMU of the rounds' pairs, and in how many vmmd was ahead. Writes them with
-// `out` as WriteResults does, and returns its exit status.
+// `out` (and what `add_results`, if given, adds once `serve` is done) as WriteResults does, and
+// returns its exit status.
 int RunSideBySide(Side& vmmd, Side& qemu, const std::function<GuestRun()>& boot_vmmd,
                   const std::function<GuestRun()>& boot_qemu, const std::function<void()>& serve,
                   const std::string& prefix, const std::vector<std::string>& figures,
-                  const std::vector<std::string>& qemu_figures, JsonObject out);
+                  const std::vector<std::string>& qemu_figures, JsonObject out,
+                  const std::function<void(JsonObject&)>& add_results = nullptr);
 
 // Creates the VM `create` describes (vm_id, devices; vcpu_count and memory_mib are set here),
 // boots --kernel with `initrd` and `cmdline`, collects its console until it stops (reboot=k),

@@ -56,7 +56,8 @@ namespace vmmd::bench {
 namespace {
 
 constexpr char kPrefix[] = "vmmd-netbench: ";
-constexpr size_t kHeader = 16;  // "S 0000000000042\n": network_guest.c
+constexpr size_t kHeader = 16;      // "S 0000000000042\n": network_guest.c
+constexpr size_t kCostRecord = 64;  // "C 120 30 0 5321\n" and NULs: network_guest.c
 constexpr size_t kChunk = 256 << 10;
 const std::vector<std::string> kTcpFigures = {"tcp_guest_to_host_mib_s", "tcp_host_to_guest_mib_s"};
 const std::vector<std::string> kAllFigures = {"tcp_guest_to_host_mib_s", "tcp_host_to_guest_mib_s",
@@ -113,12 +114,19 @@ int AcceptNext(Side& side, int listener) {
   return -1;
 }
 
+// What one transfer cost the guest, from its go to its acknowledgement, as the guest counted
+// it (/proc/stat: CPU time at USER_HZ resolution, interrupts).
+struct GuestCost {
+  double busy_ms = 0, idle_ms = 0, steal_ms = 0, interrupts = 0;
+};
+
 // Serves `side`'s next transfer, which is to be over `transport` with the guest sending
 // (`op` 'S') or receiving ('R'): reads its header, gives the go, moves the bytes, and returns
 // MiB/s from the go to the last byte (guest to host) or to the guest's acknowledgement (host
-// to guest). 0, with side.error set, on failure. A connection that closes before its header
-// (the guest gave up on a slow connect and made another) is passed over.
-double ServeTransfer(Side& side, int listener, const std::string& transport, char op) {
+// to guest), and the guest's record of its cost into `cost`. 0, with side.error set, on
+// failure. A connection that closes before its header (the guest gave up on a slow connect
+// and made another) is passed over.
+double ServeTransfer(Side& side, int listener, const std::string& transport, char op, GuestCost& cost) {
   const std::string name = absl::StrCat(transport, op == 'S' ? "_guest_to_host" : "_host_to_guest");
   char header[kHeader + 1] = {};
   int fd = -1;
@@ -151,10 +159,16 @@ double ServeTransfer(Side& side, int listener, const std::string& transport, cha
   }
   ok = ok && (op == 'S' ? WriteAll(fd, &ack, 1) : ReadAll(fd, &ack, 1));
   const double seconds = (NowMs() - started) / 1000;
+  char record[kCostRecord + 1] = {};
+  ok = ok && ReadAll(fd, record, kCostRecord);
   const int saved_errno = errno;
   close(fd);
   if (!ok || seconds <= 0) {
     side.error = absl::StrCat(name, ": ", std::strerror(saved_errno));
+    return 0;
+  }
+  if (std::sscanf(record, "C %lf %lf %lf %lf", &cost.busy_ms, &cost.idle_ms, &cost.steal_ms, &cost.interrupts) != 4) {
+    side.error = absl::StrCat(name, ": no cost record");
     return 0;
   }
   return static_cast<double>(bytes) / (1 << 20) / seconds;
@@ -180,6 +194,33 @@ std::vector<std::string> QemuDevices(bool vsock) {
                    {"-device", absl::StrCat("vhost-vsock-device,guest-cid=", absl::GetFlag(FLAGS_guest_cid))});
   }
   return devices;
+}
+
+// Per MiB moved, by VMM and figure: the guest's busy, idle and stolen CPU time (ms) and its
+// interrupts over the counted rounds.
+JsonObject CostSummaries(const std::map<std::string, std::map<std::string, std::vector<GuestCost>>>& costs) {
+  const double mib = static_cast<double>(absl::GetFlag(FLAGS_transfer_mib));
+  JsonObject out;
+  for (const auto& [vmm, by_figure] : costs) {
+    JsonObject figures;
+    for (const auto& [figure, list] : by_figure) {
+      std::vector<double> busy, idle, steal, interrupts;
+      for (const GuestCost& cost : list) {
+        busy.push_back(cost.busy_ms / mib);
+        idle.push_back(cost.idle_ms / mib);
+        steal.push_back(cost.steal_ms / mib);
+        interrupts.push_back(cost.interrupts / mib);
+      }
+      JsonObject one;
+      one.SummaryOf("busy_ms_per_mib", busy)
+          .SummaryOf("idle_ms_per_mib", idle)
+          .SummaryOf("steal_ms_per_mib", steal)
+          .SummaryOf("interrupts_per_mib", interrupts);
+      figures.Object(figure, one);
+    }
+    out.Object(vmm, figures);
+  }
+  return out;
 }
 
 // A listening TCP socket on SUBNET.1:--port, the address of one guest's tap.
@@ -258,14 +299,21 @@ int Main() {
                                         QemuDevices(qemu_vsock)),
                         &qemu.pid);
   };
+  std::map<std::string, std::map<std::string, std::vector<GuestCost>>> costs;  // by VMM, by figure
   const auto serve = [&] {
     ServeRounds("network_bench", *stub, with_qemu ? std::vector<Side*>{&vmmd, &qemu} : std::vector<Side*>{&vmmd},
-                kAllFigures, [&](Side& side, size_t step, int) -> std::optional<double> {
+                kAllFigures, [&](Side& side, size_t step, int number) -> std::optional<double> {
                   // kAllFigures' order: TCP out and in, then vsock out and in.
                   const std::string transport = step < 2 ? "tcp" : "vsock";
                   const auto listener = listeners[&side].find(transport);
                   if (listener == listeners[&side].end()) return std::nullopt;
-                  return ServeTransfer(side, listener->second, transport, step % 2 == 0 ? 'S' : 'R');
+                  GuestCost cost;
+                  const double mib_s = ServeTransfer(side, listener->second, transport, step % 2 == 0 ? 'S' : 'R', cost);
+                  if (side.error.empty() && (number - 1) / static_cast<int>(kAllFigures.size()) >=
+                                                absl::GetFlag(FLAGS_warmup_rounds)) {
+                    costs[side.vmm][kAllFigures[step]].push_back(cost);
+                  }
+                  return mib_s;
                 });
     // Resets the connections a failed guest still waits on, so that it fails and stops now.
     close_listeners();
@@ -281,8 +329,10 @@ int Main() {
       .String("qemu_net", Exists("/dev/vhost-net") ? "vhost=on: the host has /dev/vhost-net"
                                                    : "vhost=off: the host has no /dev/vhost-net")
       .Bool("qemu_vsock", qemu_vsock);
-  const int status =
-      RunSideBySide(vmmd, qemu, boot_vmmd, boot_qemu, serve, kPrefix, kAllFigures, qemu_figures, std::move(out));
+  const int status = RunSideBySide(vmmd, qemu, boot_vmmd, boot_qemu, serve, kPrefix, kAllFigures, qemu_figures,
+                                   std::move(out), [&](JsonObject& results) {
+                                     results.Object("guest_cost", CostSummaries(costs));
+                                   });
   unlink(unix_address.sun_path);
   return status;
 }

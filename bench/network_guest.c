@@ -10,7 +10,8 @@
 // acknowledgement) or "R ..." (the host sends them, and the guest acknowledges with one byte
 // once it has them all); the guest sends (S) or reads (R) only after the host's go, one byte:
 // the host lets one guest move data at a time. The host times from the go to the last byte
-// or the acknowledgement. Each transfer prints "vmmd-netbench: NAME moved bytes=B" on the
+// or the acknowledgement; then the guest tells it what the transfer cost the guest (its CPU
+// time and interrupts, see transfer()). Each transfer prints "vmmd-netbench: NAME moved bytes=B" on the
 // console, any failure "vmmd-netbench: error ..." instead; then "vmmd-netbench: done
 // failures=N" and reboot(2): vmmd (reboot=k) and QEMU (-no-reboot) both stop the guest there.
 #define _GNU_SOURCE
@@ -32,7 +33,7 @@
 
 #define PREFIX "vmmd-netbench: "
 
-enum { kChunk = 256 << 10, kHeader = 16 };
+enum { kChunk = 256 << 10, kHeader = 16, kCostRecord = 64 };
 
 static int failures;
 static char buffer[kChunk];
@@ -145,8 +146,34 @@ static int read_all(int fd, char* data, size_t size) {
   return 0;
 }
 
+// The guest's CPU time (USER_HZ ticks) and interrupts so far, from /proc/stat.
+struct cpu_use {
+  unsigned long long busy, idle, steal, interrupts;
+};
+
+static struct cpu_use read_cpu_use(void) {
+  struct cpu_use use = {0, 0, 0, 0};
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  FILE* file = fopen("/proc/stat", "r");
+  if (file == NULL) return use;
+  char line[256];
+  while (fgets(line, sizeof(line), file) != NULL) {
+    if (sscanf(line, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle, &iowait, &irq,
+               &softirq, &steal) == 8) {
+      use.busy = user + nice + system + irq + softirq;
+      use.idle = idle + iowait;
+      use.steal = steal;
+    }
+    sscanf(line, "intr %llu", &use.interrupts);
+  }
+  fclose(file);
+  return use;
+}
+
 // One transfer of `bytes` on a fresh connection: the guest sends when `op` is 'S', receives
-// when it is 'R'.
+// when it is 'R'. After the acknowledgement the guest sends a 64-byte record of what the
+// transfer cost it, from the go to the acknowledgement: "C busy_ms idle_ms steal_ms
+// interrupts" (the host waits for it, so no pause falls inside).
 static void transfer(int family, const struct sockaddr* address, socklen_t length, const char* name, char op,
                      uint64_t bytes) {
   int fd = connect_to(family, address, length, name);
@@ -155,13 +182,24 @@ static void transfer(int family, const struct sockaddr* address, socklen_t lengt
   snprintf(header, sizeof(header), "%c %013llu\n", op, (unsigned long long)bytes);
   char ack = 'k', go = 0;
   int failed = write_all(fd, header, kHeader) != 0 || read_all(fd, &go, 1) != 0 || go != 'g';
+  const struct cpu_use before = read_cpu_use();
   for (uint64_t left = bytes; !failed && left > 0;) {
     size_t n = left < kChunk ? (size_t)left : kChunk;
     failed = op == 'S' ? write_all(fd, buffer, n) != 0 : read_all(fd, buffer, n) != 0;
     left -= n;
   }
   if (!failed) failed = op == 'S' ? read_all(fd, &ack, 1) != 0 : write_all(fd, &ack, 1) != 0;
-  if (!failed && op == 'R') read(fd, &ack, 1);  // the host's close: it has the acknowledgement
+  if (!failed) {
+    const struct cpu_use after = read_cpu_use();
+    const unsigned long long ms_per_tick = 1000 / (unsigned long long)sysconf(_SC_CLK_TCK);
+    char cost[kCostRecord];
+    memset(cost, 0, sizeof(cost));
+    snprintf(cost, sizeof(cost), "C %llu %llu %llu %llu\n", (after.busy - before.busy) * ms_per_tick,
+             (after.idle - before.idle) * ms_per_tick, (after.steal - before.steal) * ms_per_tick,
+             after.interrupts - before.interrupts);
+    failed = write_all(fd, cost, sizeof(cost)) != 0;
+  }
+  if (!failed) read(fd, &ack, 1);  // the host's close: it has the record
   if (failed) {
     char what[64];
     snprintf(what, sizeof(what), "%s", name);

@@ -768,11 +768,34 @@ class Report:
             md.append(f"QEMU's command line:\n\n```\n{n['qemu_command']}\n```\n")
         if n and n.get("vmmd_device_counters"):
             md.append(f"vmmd's device counters after its run (GetVm): `{n['vmmd_device_counters']}`.\n")
+        md.extend(self.guest_cost_markdown())
         for name, d in (("vmmd", n and n["vmmd"]), ("QEMU", n and n["qemu"]),
                         ("vmmd without offloads", self.network_plain and self.network_plain["vmmd"])):
             if d and d["failures"]:
                 md.append(f"{name}: {d['failures']} failed; the first: {d['first_error']}.\n")
         return md
+
+    def guest_cost_markdown(self):
+        """What each transfer cost the guest, per MiB, as the guest counted it."""
+        cost = self.network and self.network.get("guest_cost")
+        if not cost:
+            return []
+        rows = []
+        for vmm, label in (("vmmd", "vmmd"), ("qemu", "QEMU microvm")):
+            for key, name, _ in NETWORK_FIGURES:
+                c = cost.get(vmm, {}).get(key)
+                if c and c["busy_ms_per_mib"]["count"]:
+                    rows.append([label, name] + [fmt(c[k]["p50"]) for k in
+                                                 ("busy_ms_per_mib", "idle_ms_per_mib", "steal_ms_per_mib",
+                                                  "interrupts_per_mib")])
+        if not rows:
+            return []
+        return [
+            "What each transfer cost the guest, per MiB (p50 over the rounds), as the guest counted it "
+            "in /proc/stat from its go to its acknowledgement: its CPU busy (user, system, interrupts), "
+            "idle (waiting for the VMM, the host's kernel and `network_bench`, which share the machine's "
+            "CPUs with it) and stolen time, at the guest's 10 ms tick, and its interrupts.\n",
+            md_table(["", "transfer", "busy ms/MiB", "idle ms/MiB", "steal ms/MiB", "interrupts/MiB"], rows) + "\n"]
 
     # --- snapshots ---------------------------------------------------------------------------
 
