@@ -168,6 +168,19 @@ Connection::Verdict Connection::OnSocketEvents(uint32_t events) {
   return Verdict::kKeep;
 }
 
+Connection::Verdict Connection::GrowSendBuffer(uint32_t bytes) {
+  const int size = static_cast<int>(bytes);
+  if (::setsockopt(socket_.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) != 0) {
+    return Verdict::kKeep;
+  }
+  large_send_buffer_ = true;
+  writable_ = true;
+  if (!tx_.empty() && !Flush()) return Verdict::kReset;
+  MaybeShutHostWrite();
+  MaybeDueCreditUpdate();
+  return Verdict::kKeep;
+}
+
 Connection::Op Connection::NextOp() {
   if (finished_) return Op::kNone;
   if (rst_due_) return Op::kRst;

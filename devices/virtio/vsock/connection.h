@@ -100,6 +100,8 @@ class Connection {
   bool established() const { return established_; }
   // Guest bytes waiting for the socket (at most buf_alloc).
   uint32_t buffered() const { return tx_.size(); }
+  // Whether GrowSendBuffer gave the socket its larger send buffer.
+  bool large_send_buffer() const { return large_send_buffer_; }
   // Our buf_alloc and fwd_cnt, as every packet we send carries them.
   Credit credit() const { return Credit{buf_alloc_, fwd_cnt_}; }
   // The bytes the guest may be sent now: its buf_alloc less what it has not forwarded.
@@ -120,6 +122,11 @@ class Connection {
   // exactly header.len bytes of guest memory (RW only; empty otherwise).
   Verdict OnGuestPacket(const virtio_vsock_hdr& header, absl::Span<const iovec> payload);
 
+  // Sets the socket's SO_SNDBUF to `bytes` and sends it what the buffer holds that now fits:
+  // a Unix socket says EPOLLOUT only once it is three-quarters empty, so the room the larger
+  // buffer makes would otherwise wait for the host program's next reads. kReset on a send
+  // error; a failed setsockopt changes nothing (large_send_buffer() stays false).
+  Verdict GrowSendBuffer(uint32_t bytes);
   // The socket's epoll events (edge-triggered): records readiness and flushes buffered bytes.
   // kReset when the socket failed.
   Verdict OnSocketEvents(uint32_t events);
@@ -192,6 +199,7 @@ class Connection {
   bool data_waiting_ = false;
   // The socket's backlog as ReadyBytes last saw it, until the next read.
   std::optional<size_t> ready_seen_;
+  bool large_send_buffer_ = false;
 
   TxBuffer tx_;
   // Flow control, all free-running (mod 2^32) as in the spec.

@@ -218,6 +218,7 @@ void VsockDevice::CloseEverything(const char* why) {
                            << why << ")";
   }
   for (std::unique_ptr<Connection>& connection : table_.RemoveAll()) Unwatch(connection->fd());
+  large_send_buffers_ = 0;
   for (auto& [fd, pending] : pending_) Unwatch(fd);
   pending_.clear();
 }
@@ -469,7 +470,13 @@ void VsockDevice::HandleTxPacket(const DescriptorChain& chain, GuestMemory& memo
     Refuse(key, header.op);
     return;
   }
-  const Connection::Verdict verdict = connection->OnGuestPacket(header, iov_);
+  Connection::Verdict verdict = connection->OnGuestPacket(header, iov_);
+  // The socket could not take it all: its host program reads slower than the guest sends.
+  if (verdict == Connection::Verdict::kKeep && connection->buffered() > 0 &&
+      MayGrowSendBuffer(*connection)) {
+    verdict = connection->GrowSendBuffer(limits_.buffer_size);
+    if (connection->large_send_buffer()) ++large_send_buffers_;
+  }
   AtomicDeviceCounters::Add(counters_.bytes_written, connection->TakeForwarded());
   switch (verdict) {
     case Connection::Verdict::kClose:
@@ -488,6 +495,11 @@ void VsockDevice::HandleTxPacket(const DescriptorChain& chain, GuestMemory& memo
       NoteDeadline(*connection);
       break;
   }
+}
+
+bool VsockDevice::MayGrowSendBuffer(const Connection& connection) const {
+  return !connection.large_send_buffer() && large_send_buffers_ < limits_.max_large_send_buffers &&
+         limits_.buffer_size > kMaxHostSendBuffer;
 }
 
 void VsockDevice::Refuse(ConnectionKey key, uint16_t op) {
@@ -575,7 +587,9 @@ absl::Status VsockDevice::AddConnection(std::unique_ptr<Connection> connection) 
 
 void VsockDevice::RemoveConnection(ConnectionKey key) {
   std::unique_ptr<Connection> connection = table_.Remove(key);
-  if (connection != nullptr) Unwatch(connection->fd());
+  if (connection == nullptr) return;
+  Unwatch(connection->fd());
+  if (connection->large_send_buffer()) --large_send_buffers_;
   // The socket closes here, after it left the loop.
 }
 

@@ -78,7 +78,8 @@ namespace vmmd::virtio {
 // What one VM's vsock device may hold at most. The defaults bound it to max_buffered_bytes
 // of buffers (64 MiB), which only host programs that stop reading can fill, about twice
 // max_connections * 64 KiB in the kernel's socket buffers (SO_SNDBUF is set to buffer_size,
-// at most kMaxHostSendBuffer), and a few hundred KiB of bookkeeping.
+// at most kMaxHostSendBuffer, but for max_large_send_buffers connections: 8 MiB more), and a
+// few hundred KiB of bookkeeping.
 struct VsockLimits {
   // Connections at once, guest- and host-initiated together (Firecracker's MAX_CONNECTIONS
   // is 1023). Linux gives each guest socket its own port, so a guest needs this many only
@@ -92,6 +93,13 @@ struct VsockLimits {
   // buffer): a guest then sends four 64 KiB packets before it waits for a CREDIT_UPDATE,
   // where 64 KiB (Firecracker's CONN_TX_BUF_SIZE) made every packet wait for one.
   uint32_t buffer_size = 256 * 1024;
+  // Connections whose host socket takes a whole buffer_size (SO_SNDBUF = buffer_size) rather
+  // than kMaxHostSendBuffer: the first ones whose host program fell behind their guest, while
+  // they last. A guest streaming faster than its host program reads then hands the kernel a
+  // whole window at once, where the small buffer sent a third of the bytes by way of the
+  // device's buffer and a wake-up per refill. The kernel's share stays bounded: about
+  // 2 * (max_connections * kMaxHostSendBuffer + max_large_send_buffers * buffer_size).
+  size_t max_large_send_buffers = 16;
   // Guest bytes held for host programs that have not taken them, all connections together:
   // the TX queue is not served while one more packet could go past it, so a guest facing
   // host programs that stop reading holds the rest itself.
@@ -215,6 +223,9 @@ class VsockDevice : public VirtioDevice {
   void OpenHostConnection(UniqueFd socket, uint32_t guest_port);
   absl::Status AddConnection(std::unique_ptr<vsock::Connection> connection);
   void RemoveConnection(vsock::ConnectionKey key);
+  // Whether `connection`'s socket may get a send buffer of buffer_size: it has none yet,
+  // and fewer than max_large_send_buffers connections have one (see VsockLimits).
+  bool MayGrowSendBuffer(const vsock::Connection& connection) const;
   // Removes the connection (if any) and owes the guest an RST for `key`.
   void Kill(vsock::ConnectionKey key);
   // A guest packet refused: RST for its key (never in answer to an RST).
@@ -279,6 +290,8 @@ class VsockDevice : public VirtioDevice {
 
   AtomicDeviceCounters counters_;
 
+  // Connections in the table whose socket has a send buffer of buffer_size.
+  size_t large_send_buffers_ = 0;
   std::atomic<uint64_t> stat_connections_{0};
   std::atomic<uint64_t> stat_pending_{0};
   std::atomic<uint64_t> stat_resets_{0};

@@ -524,6 +524,47 @@ TEST_F(VsockDeviceTest, AHostServiceThatReadsNothingHoldsUpLittle) {
   EXPECT_EQ(ReadBytes(service.get(), sent).size(), sent);
 }
 
+TEST_F(VsockDeviceTest, HostProgramsThatFallBehindGetAWindowOfSendBufferWhileTheBudgetLasts) {
+  VsockHarness::Options options;
+  options.limits.max_large_send_buffers = 1;
+  Start(options);
+  const uint32_t window = options.limits.buffer_size;  // 256 KiB: four full packets
+  ASSERT_GT(window, 2 * VsockDevice::kMaxHostSendBuffer);
+  const int listener = Listen(kServicePort);
+  // The guest sends a whole window from `port` to a host program that reads nothing yet.
+  const auto send_window = [&](uint32_t port, uint32_t seed) {
+    const std::string data = Pattern(window, seed);
+    for (uint32_t at = 0; at < window; at += vsock::kMaxPayload) {
+      harness_->Send(GuestHeader(VIRTIO_VSOCK_OP_RW, port, kServicePort, vsock::kMaxPayload),
+                     data.substr(at, vsock::kMaxPayload));
+    }
+    EXPECT_TRUE(WaitUntil([&] { return harness_->TxUsed() == harness_->TxSent(); }));
+    return data;
+  };
+  // The first falls behind and gets the budget's one large buffer: the kernel takes it all.
+  UniqueFd first = GuestConnect(1000, listener);
+  const std::string first_data = send_window(1000, 1);
+  EXPECT_TRUE(WaitUntil([&] { return harness_->device().stats().buffered_bytes == 0; }))
+      << "held for the first: " << harness_->device().stats().buffered_bytes;
+  // The second gets none: its socket takes about 128 KiB and the device holds the rest.
+  UniqueFd second = GuestConnect(1001, listener);
+  const std::string second_data = send_window(1001, 2);
+  ASSERT_TRUE(WaitUntil([&] { return harness_->device().stats().buffered_bytes > 0; }));
+  const uint64_t held_for_second = harness_->device().stats().buffered_bytes;
+  EXPECT_GE(held_for_second, window - 2 * VsockDevice::kMaxHostSendBuffer);
+  // The first connection ends; its large buffer goes to the next that falls behind.
+  EXPECT_EQ(ReadBytes(first.get(), window), first_data);
+  first.Reset();
+  ASSERT_TRUE(harness_->ReceiveOp(VIRTIO_VSOCK_OP_RST, 1000));
+  UniqueFd third = GuestConnect(1002, listener);
+  const std::string third_data = send_window(1002, 3);
+  EXPECT_TRUE(WaitUntil([&] { return harness_->device().stats().buffered_bytes == held_for_second; }))
+      << "held: " << harness_->device().stats().buffered_bytes;
+  // Every byte arrives, in order, whichever way it went.
+  EXPECT_EQ(ReadBytes(third.get(), window), third_data);
+  EXPECT_EQ(ReadBytes(second.get(), window), second_data);
+}
+
 TEST_F(VsockDeviceTest, BytesHeldForHostProgramsPauseTxAtTheirBoundUntilTaken) {
   VsockHarness::Options options;
   options.limits.buffer_size = 16 * 1024;
