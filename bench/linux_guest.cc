@@ -285,6 +285,8 @@ std::vector<std::string> QemuMicrovmArgs(const std::string& initrd, const std::s
                                    "-m", absl::StrCat(absl::GetFlag(FLAGS_memory_mib)),
                                    "-smp", "1",
                                    "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+                                   // Thread names ("CPU 0/KVM"), which network_bench's CPU split reads.
+                                   "-name", "bench,debug-threads=on",
                                    "-serial", "stdio",
                                    "-kernel", absl::GetFlag(FLAGS_kernel),
                                    "-initrd", initrd,

@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <dirent.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
@@ -28,6 +29,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <fstream>
 #include <map>
 #include <string>
 #include <utility>
@@ -114,10 +117,78 @@ int AcceptNext(Side& side, int listener) {
   return -1;
 }
 
+// CPU time (ms) a VMM's process spent so far, from each thread's schedstat: its vCPU threads
+// (the guest running, and its exits), the rest (the device side: vmmd's event loops, QEMU's
+// threads), and, for QEMU, its vhost workers (kernel threads named vhost-<pid> on Linux 6.1).
+struct VmmCpu {
+  double vcpu_ms = 0, device_ms = 0;
+};
+
+// The first number in /proc/<path>/schedstat (ns on the CPU) and /proc/<path>/comm.
+bool ReadTask(const std::string& path, double& ms, std::string& comm) {
+  std::ifstream schedstat(path + "/schedstat"), name(path + "/comm");
+  double ns = 0;
+  if (!(schedstat >> ns) || !std::getline(name, comm)) return false;
+  ms = ns / 1e6;
+  return true;
+}
+
+VmmCpu ReadVmmCpu(pid_t pid) {
+  VmmCpu cpu;
+  if (pid <= 0) return cpu;
+  const std::string process = absl::StrCat("/proc/", pid);
+  if (DIR* tasks = opendir((process + "/task").c_str())) {
+    while (const dirent* task = readdir(tasks)) {
+      double ms = 0;
+      std::string comm;
+      if (task->d_name[0] == '.' || !ReadTask(absl::StrCat(process, "/task/", task->d_name), ms, comm)) continue;
+      // vmmd names them "<vm id>/vcpuN", QEMU "CPU N/KVM".
+      (comm.find("/vcpu") != std::string::npos || comm.rfind("CPU ", 0) == 0 ? cpu.vcpu_ms : cpu.device_ms) += ms;
+    }
+    closedir(tasks);
+  }
+  const std::string vhost = absl::StrCat("vhost-", pid);
+  if (DIR* all = opendir("/proc")) {
+    while (const dirent* entry = readdir(all)) {
+      double ms = 0;
+      std::string comm;
+      if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+      if (ReadTask(absl::StrCat("/proc/", entry->d_name), ms, comm) && comm == vhost) cpu.device_ms += ms;
+    }
+    closedir(all);
+  }
+  return cpu;
+}
+
+// The process serving `target` ("unix:PATH"), by SO_PEERCRED; 0 if it cannot be told.
+pid_t ServerPid(const std::string& target) {
+  if (target.rfind("unix:", 0) != 0) return 0;
+  sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", target.c_str() + 5);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ucred credentials = {};
+  socklen_t length = sizeof(credentials);
+  const bool ok = fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                  getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0;
+  if (fd >= 0) close(fd);
+  return ok ? credentials.pid : 0;
+}
+
+// This thread's CPU time so far (ms): the host program's side of a transfer.
+double ThreadCpuMs() {
+  timespec now = {};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) / 1e6;
+}
+
 // What one transfer cost the guest, from its go to its acknowledgement, as the guest counted
 // it (/proc/stat: CPU time at USER_HZ resolution, interrupts).
 struct GuestCost {
   double busy_ms = 0, idle_ms = 0, steal_ms = 0, interrupts = 0;
+  // And what it cost this machine, as the host counted it: the VMM's vCPU threads, its other
+  // threads (and vhost workers), and the host program's thread.
+  double vcpu_ms = 0, device_ms = 0, host_program_ms = 0;
 };
 
 // Serves `side`'s next transfer, which is to be over `transport` with the guest sending
@@ -126,7 +197,8 @@ struct GuestCost {
 // to guest), and the guest's record of its cost into `cost`. 0, with side.error set, on
 // failure. A connection that closes before its header (the guest gave up on a slow connect
 // and made another) is passed over.
-double ServeTransfer(Side& side, int listener, const std::string& transport, char op, GuestCost& cost) {
+double ServeTransfer(Side& side, pid_t vmm_pid, int listener, const std::string& transport, char op,
+                     GuestCost& cost) {
   const std::string name = absl::StrCat(transport, op == 'S' ? "_guest_to_host" : "_host_to_guest");
   char header[kHeader + 1] = {};
   int fd = -1;
@@ -150,6 +222,8 @@ double ServeTransfer(Side& side, int listener, const std::string& transport, cha
   std::vector<char> buffer(kChunk);
   for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<char>(i * 31 + 1);
   char go = 'g', ack = 'k';
+  const VmmCpu vmm_before = ReadVmmCpu(vmm_pid);
+  const double host_program_before = ThreadCpuMs();
   const double started = NowMs();
   bool ok = WriteAll(fd, &go, 1);
   for (uint64_t left = bytes; ok && left > 0;) {
@@ -159,6 +233,11 @@ double ServeTransfer(Side& side, int listener, const std::string& transport, cha
   }
   ok = ok && (op == 'S' ? WriteAll(fd, &ack, 1) : ReadAll(fd, &ack, 1));
   const double seconds = (NowMs() - started) / 1000;
+  const double host_program_after = ThreadCpuMs();
+  const VmmCpu vmm_after = ReadVmmCpu(vmm_pid);
+  cost.vcpu_ms = vmm_after.vcpu_ms - vmm_before.vcpu_ms;
+  cost.device_ms = vmm_after.device_ms - vmm_before.device_ms;
+  cost.host_program_ms = host_program_after - host_program_before;
   char record[kCostRecord + 1] = {};
   ok = ok && ReadAll(fd, record, kCostRecord);
   const int saved_errno = errno;
@@ -204,18 +283,24 @@ JsonObject CostSummaries(const std::map<std::string, std::map<std::string, std::
   for (const auto& [vmm, by_figure] : costs) {
     JsonObject figures;
     for (const auto& [figure, list] : by_figure) {
-      std::vector<double> busy, idle, steal, interrupts;
+      std::vector<double> busy, idle, steal, interrupts, vcpu, device, host_program;
       for (const GuestCost& cost : list) {
         busy.push_back(cost.busy_ms / mib);
         idle.push_back(cost.idle_ms / mib);
         steal.push_back(cost.steal_ms / mib);
         interrupts.push_back(cost.interrupts / mib);
+        vcpu.push_back(cost.vcpu_ms / mib);
+        device.push_back(cost.device_ms / mib);
+        host_program.push_back(cost.host_program_ms / mib);
       }
       JsonObject one;
       one.SummaryOf("busy_ms_per_mib", busy)
           .SummaryOf("idle_ms_per_mib", idle)
           .SummaryOf("steal_ms_per_mib", steal)
-          .SummaryOf("interrupts_per_mib", interrupts);
+          .SummaryOf("interrupts_per_mib", interrupts)
+          .SummaryOf("vmm_vcpu_ms_per_mib", vcpu)
+          .SummaryOf("vmm_device_ms_per_mib", device)
+          .SummaryOf("host_program_ms_per_mib", host_program);
       figures.Object(figure, one);
     }
     out.Object(vmm, figures);
@@ -300,6 +385,7 @@ int Main() {
                         &qemu.pid);
   };
   std::map<std::string, std::map<std::string, std::vector<GuestCost>>> costs;  // by VMM, by figure
+  const pid_t vmmd_pid = ServerPid(absl::GetFlag(FLAGS_target));
   const auto serve = [&] {
     ServeRounds("network_bench", *stub, with_qemu ? std::vector<Side*>{&vmmd, &qemu} : std::vector<Side*>{&vmmd},
                 kAllFigures, [&](Side& side, size_t step, int number) -> std::optional<double> {
@@ -308,7 +394,8 @@ int Main() {
                   const auto listener = listeners[&side].find(transport);
                   if (listener == listeners[&side].end()) return std::nullopt;
                   GuestCost cost;
-                  const double mib_s = ServeTransfer(side, listener->second, transport, step % 2 == 0 ? 'S' : 'R', cost);
+                  const double mib_s = ServeTransfer(side, &side == &vmmd ? vmmd_pid : qemu.pid.load(), listener->second,
+                                                     transport, step % 2 == 0 ? 'S' : 'R', cost);
                   if (side.error.empty() && (number - 1) / static_cast<int>(kAllFigures.size()) >=
                                                 absl::GetFlag(FLAGS_warmup_rounds)) {
                     costs[side.vmm][kAllFigures[step]].push_back(cost);
