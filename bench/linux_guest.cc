@@ -158,6 +158,7 @@ void AddRuns(const Side& side, GuestRun boot, const std::string& prefix, const s
     run.ok = figures_of_round.size() == figures.size();
     run.figures = figures_of_round;
     run.device_counters = boot.device_counters;  // read once its guest stopped
+    run.run_s = boot.run_s;                      // its guest's whole run, every round
     if (!run.ok) run.error = "a round without every figure";
     runs.push_back(std::move(run));
   }
