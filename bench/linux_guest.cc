@@ -218,6 +218,11 @@ int RunSideBySide(Side& vmmd, Side& qemu, const std::function<GuestRun()>& boot_
   return WriteResults(runs, figures, qemu_figures, std::move(out));
 }
 
+std::unique_ptr<vmm::v1::VmmService::Stub> VmmdStub() {
+  return vmm::v1::VmmService::NewStub(
+      grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials()));
+}
+
 GuestRun RunUnderVmmd(vmm::v1::VmmService::Stub& stub, vmm::v1::CreateVmRequest create,
                       const std::string& initrd, const std::string& cmdline) {
   GuestRun run{"vmmd"};

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,6 +88,9 @@ int RunSideBySide(Side& vmmd, Side& qemu, const std::function<GuestRun()>& boot_
                   const std::string& prefix, const std::vector<std::string>& figures,
                   const std::vector<std::string>& qemu_figures, JsonObject out,
                   const std::function<void(JsonObject&)>& add_results = nullptr);
+
+// A client of vmmd at --target.
+std::unique_ptr<vmm::v1::VmmService::Stub> VmmdStub();
 
 // Creates the VM `create` describes (vm_id, devices; vcpu_count and memory_mib are set here),
 // boots --kernel with `initrd` and `cmdline`, collects its console until it stops (reboot=k),

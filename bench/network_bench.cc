@@ -43,7 +43,6 @@
 #include "absl/strings/str_join.h"
 #include "bench/linux_guest.h"
 #include "bench/stats.h"
-#include "grpcpp/grpcpp.h"
 #include "vmm/v1/vmm.grpc.pb.h"
 
 ABSL_FLAG(std::string, vmmd_tap, "", "an existing persistent tap for vmmd's guest, up, with SUBNET.1/24");
@@ -367,8 +366,7 @@ int Main() {
     return 1;
   }
 
-  auto stub = vmm::v1::VmmService::NewStub(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials()));
+  const auto stub = VmmdStub();
   const auto boot_vmmd = [&] {
     vmm::v1::CreateVmRequest create;
     create.set_vm_id(vmmd.vm_id);
