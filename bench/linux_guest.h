@@ -35,7 +35,7 @@ ABSL_DECLARE_FLAG(std::string, out);
 
 namespace vmmd::bench {
 
-// One boot of the guest under one VMM.
+// One boot of the guest under one VMM, or (for Summaries) one counted round of it.
 struct GuestRun {
   std::string vmm;  // "vmmd" or "qemu"
   bool ok = false;

@@ -15,12 +15,11 @@
 //                 --modules=DIR --init=network_guest --vmmd_tap=vmmdb0 --vmmd_subnet=10.77.1
 //                 --qemu_tap=qemub0 --qemu_subnet=10.77.2 --vsock_dir=VSOCK_ROOT --out=net.json
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <dirent.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
@@ -39,7 +38,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "bench/linux_guest.h"
 #include "bench/stats.h"
