@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/epoll.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +38,28 @@ virtio_net_config MakeConfig(const MacAddress& mac) {
 }
 
 constexpr size_t kNumBuffersOffset = offsetof(virtio_net_hdr_v1, num_buffers);
+
+// The first `size` bytes of what `iov` points at, to `out`, and back: a packet's header, which
+// the guest's buffers may split. The caller knows there are that many.
+void CopyFromIovecs(absl::Span<const iovec> iov, void* out, size_t size) {
+  auto* to = static_cast<uint8_t*>(out);
+  for (size_t i = 0; size > 0; ++i) {
+    const size_t take = std::min(size, iov[i].iov_len);
+    std::memcpy(to, iov[i].iov_base, take);
+    to += take;
+    size -= take;
+  }
+}
+
+void CopyToIovecs(const void* in, size_t size, absl::Span<const iovec> iov) {
+  const auto* from = static_cast<const uint8_t*>(in);
+  for (size_t i = 0; size > 0; ++i) {
+    const size_t take = std::min(size, iov[i].iov_len);
+    std::memcpy(iov[i].iov_base, from, take);
+    from += take;
+    size -= take;
+  }
+}
 
 std::string MacText(const MacAddress& mac) {
   return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
@@ -149,7 +173,16 @@ absl::Status NetDevice::Receive(Virtqueue& queue, GuestMemory& memory) {
   int reads_left = kMaxReadsPerPass;
   while (true) {
     if (rx_length_ == 0) {
-      const ReadResult read = ReadPacket(reads_left);
+      // With room held for the largest packet, the read lands in the guest's buffers: one
+      // copy, as vhost-net makes. Otherwise it lands in rx_packet_, which can wait.
+      ASSIGN_OR_RETURN(const bool held,
+                       HoldEnoughChains(queue, memory, mergeable, kMaxPacketLength + 1));
+      const bool direct = held && MapReceiveRoom(memory, mergeable);
+      if (!direct) {
+        rx_iov_.assign(1, {rx_packet_.data(), rx_packet_.size()});
+      }
+      size_t length = 0;
+      const ReadResult read = ReadPacket(reads_left, length);
       if (read == ReadResult::kBudgetSpent) {
         // More may wait, and an edge-triggered fd will not say so again: come back after
         // the loop's other work. If the loop refuses the task, the next packet's edge will do.
@@ -157,19 +190,37 @@ absl::Status NetDevice::Receive(Virtqueue& queue, GuestMemory& memory) {
         return absl::OkStatus();
       }
       if (read == ReadResult::kNone) return absl::OkStatus();
+      if (direct) {
+        RETURN_IF_ERROR(UseChains(queue, memory, ChainsFor(length, mergeable), length));
+        continue;
+      }
+      rx_length_ = length;
     }
-    ASSIGN_OR_RETURN(const bool enough, HoldEnoughChains(queue, memory, mergeable));
+    ASSIGN_OR_RETURN(const bool enough, HoldEnoughChains(queue, memory, mergeable, rx_length_));
     // Too few buffers: the packet waits for the guest's next receive notification.
     if (!enough) return absl::OkStatus();
     RETURN_IF_ERROR(DeliverPacket(queue, memory, mergeable));
   }
 }
 
-NetDevice::ReadResult NetDevice::ReadPacket(int& reads_left) {
+bool NetDevice::MapReceiveRoom(GuestMemory& memory, bool mergeable) {
+  rx_iov_.clear();
+  uint64_t wanted = kMaxPacketLength + 1;
+  for (const DescriptorChain& chain : rx_chains_) {
+    const uint64_t take = std::min<uint64_t>(chain.writable_length(), wanted);
+    if (!AppendHostIovecs(memory, chain.writable(), 0, take, rx_iov_).ok()) return false;
+    wanted -= take;
+    if (wanted == 0 || !mergeable) break;
+  }
+  // Buffers too small or too many for one readv: rx_packet_ takes the packet instead.
+  return wanted == 0 && rx_iov_.size() <= IOV_MAX;
+}
+
+NetDevice::ReadResult NetDevice::ReadPacket(int& reads_left, size_t& length) {
   while (true) {
     if (reads_left <= 0) return ReadResult::kBudgetSpent;
     --reads_left;
-    const ssize_t got = ::read(backend_.get(), rx_packet_.data(), rx_packet_.size());
+    const ssize_t got = ::readv(backend_.get(), rx_iov_.data(), static_cast<int>(rx_iov_.size()));
     if (got < 0) {
       if (errno == EINTR) continue;
       // EAGAIN: drained. Anything else (a tap whose interface went away: EBADFD) is the
@@ -179,27 +230,26 @@ NetDevice::ReadResult NetDevice::ReadPacket(int& reads_left) {
     }
     // End of file (a socketpair's peer closed; a tap never reads 0).
     if (got == 0) return ReadResult::kNone;
-    const size_t length = static_cast<size_t>(got);
-    // rx_packet_ is one byte longer than any packet we take: filling it means truncation.
+    length = static_cast<size_t>(got);
+    // The room is one byte longer than any packet we take: filling it means truncation.
     if (length > kMaxPacketLength || length < kNetHeaderSize + ETH_HLEN) {
       AtomicDeviceCounters::Add(counters_.drops);
       continue;
     }
     virtio_net_hdr_v1 header;
-    std::memcpy(&header, rx_packet_.data(), sizeof(header));
+    CopyFromIovecs(rx_iov_, &header, sizeof(header));
     if (!AcceptReceivedHeader(header, features_.load())) {
       AtomicDeviceCounters::Add(counters_.drops);
       continue;
     }
-    std::memcpy(rx_packet_.data(), &header, sizeof(header));
-    rx_length_ = length;
+    CopyToIovecs(&header, sizeof(header), rx_iov_);
     return ReadResult::kPacket;
   }
 }
 
 absl::StatusOr<bool> NetDevice::HoldEnoughChains(Virtqueue& queue, GuestMemory& memory,
-                                                 bool mergeable) {
-  while (mergeable ? rx_room_ < rx_length_ : rx_chains_.empty()) {
+                                                 bool mergeable, uint64_t length) {
+  while (mergeable ? rx_room_ < length : rx_chains_.empty()) {
     // Every descriptor is held and still too little room: no more can come, and
     // DeliverPacket drops the packet.
     if (queue.in_flight() >= queue.state().size) return true;
@@ -218,45 +268,57 @@ absl::StatusOr<bool> NetDevice::HoldEnoughChains(Virtqueue& queue, GuestMemory& 
   return true;
 }
 
+NetDevice::ChainCount NetDevice::ChainsFor(size_t length, bool mergeable) const {
+  // One chain without MRG_RXBUF (5.1.6.4.2: "MUST use only a single descriptor chain"), as
+  // many as it needs with it, front first.
+  ChainCount chains;
+  while (chains.count < rx_chains_.size() && chains.room < length &&
+         (mergeable || chains.count == 0)) {
+    chains.room += rx_chains_[chains.count++].writable_length();
+  }
+  return chains;
+}
+
 absl::Status NetDevice::DeliverPacket(Virtqueue& queue, GuestMemory& memory, bool mergeable) {
   const size_t length = rx_length_;
-  // The chains the packet takes, front first: one without MRG_RXBUF (5.1.6.4.2: "MUST use
-  // only a single descriptor chain"), as many as it needs with it.
-  size_t count = 0;
-  uint64_t room = 0;
-  while (count < rx_chains_.size() && room < length && (mergeable || count == 0)) {
-    room += rx_chains_[count++].writable_length();
-  }
-  if (room < length) {
+  const ChainCount chains = ChainsFor(length, mergeable);
+  if (chains.room < length) {
     // Larger than the guest's buffers allow. The chains stay for the next packet.
     DropWaitingPacket();
     return absl::OkStatus();
   }
-  // 5.1.6.4.2: num_buffers is the number of chains used; 1 without MRG_RXBUF.
-  const uint16_t num_buffers = static_cast<uint16_t>(count);
-  std::memcpy(rx_packet_.data() + kNumBuffersOffset, &num_buffers, sizeof(num_buffers));
-  used_.clear();
   size_t offset = 0;
-  for (size_t i = 0; i < count; ++i) {
+  for (size_t i = 0; i < chains.count; ++i) {
     const DescriptorChain& chain = rx_chains_[i];
     const size_t take = std::min<size_t>(chain.writable_length(), length - offset);
     RETURN_IF_ERROR(chain.WriteToWritable(
         memory, 0, absl::MakeConstSpan(rx_packet_.data() + offset, take)));
-    used_.push_back({chain.head(), static_cast<uint32_t>(take)});
     offset += take;
   }
-  for (size_t i = 0; i < count; ++i) {
-    rx_room_ -= rx_chains_.front().writable_length();
-    rx_chains_.pop_front();
-  }
   rx_length_ = 0;
-  AtomicDeviceCounters::Add(counters_.packets_received);
-  AtomicDeviceCounters::Add(counters_.bytes_read, length - kNetHeaderSize);
-  AtomicDeviceCounters::Add(counters_.requests, count);
-  return PublishUsed(queue, memory);
+  return UseChains(queue, memory, chains, length);
 }
 
-absl::Status NetDevice::PublishUsed(Virtqueue& queue, GuestMemory& memory) {
+absl::Status NetDevice::UseChains(Virtqueue& queue, GuestMemory& memory, ChainCount chains,
+                                  size_t length) {
+  // 5.1.6.4.2: num_buffers is the number of chains used; 1 without MRG_RXBUF.
+  const uint16_t num_buffers = static_cast<uint16_t>(chains.count);
+  RETURN_IF_ERROR(rx_chains_.front().WriteToWritable(
+      memory, kNumBuffersOffset,
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&num_buffers), sizeof(num_buffers))));
+  used_.clear();
+  size_t offset = 0;
+  for (size_t i = 0; i < chains.count; ++i) {
+    const uint32_t writable = rx_chains_.front().writable_length();
+    const size_t take = std::min<size_t>(writable, length - offset);
+    used_.push_back({rx_chains_.front().head(), static_cast<uint32_t>(take)});
+    offset += take;
+    rx_room_ -= writable;
+    rx_chains_.pop_front();
+  }
+  AtomicDeviceCounters::Add(counters_.packets_received);
+  AtomicDeviceCounters::Add(counters_.bytes_read, length - kNetHeaderSize);
+  AtomicDeviceCounters::Add(counters_.requests, chains.count);
   // One used->idx store for the packet's chains: Linux's receive_mergeable reads num_buffers
   // from the first buffer and takes the others at once; one not published yet is "missing".
   return queue.AddUsedBatch(memory, used_);

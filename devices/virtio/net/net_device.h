@@ -7,16 +7,18 @@
 //
 // Receive (5.1.6.3, 5.1.6.4): the backend's fd is watched edge-triggered on the VM's device
 // loop (AttachBackend); its handler, and the guest posting receive buffers, serve queue 0.
-// Serving reads one packet at a time into a host buffer until the fd has no more (EAGAIN)
-// or the guest no more buffers, and copies each into the guest: with MRG_RXBUF across as
-// many chains as it needs (num_buffers in its header), otherwise into one chain that must
-// hold it whole. A packet read while the guest has too few buffers waits, alone, for more;
-// nothing more is read meanwhile, so a guest that posts nothing stalls only its own receive
-// and the tap's kernel queue drops. Dropped and counted: packets larger than
-// kMaxPacketLength, shorter than a header and an Ethernet header, with a header the guest
-// did not negotiate (AcceptReceivedHeader), larger than the guest's buffers can take (one
-// chain without MRG_RXBUF, the whole ring with it). A receive chain with less device-
-// writable room than a header is malformed: returned with length 0 and counted.
+// Serving reads one packet at a time until the fd has no more (EAGAIN) or the guest no more
+// buffers. While the chains held have room for the largest packet (kMaxPacketLength; with
+// MRG_RXBUF across as many chains as it needs, num_buffers in its header, otherwise one), the
+// read lands straight in them: one copy, as vhost-net makes. Otherwise it lands in a host
+// buffer and is copied into the chains it needs once the guest has them. A packet read while
+// the guest has too few buffers waits, alone, for more; nothing more is read meanwhile, so a
+// guest that posts nothing stalls only its own receive and the tap's kernel queue drops.
+// Dropped and counted: packets larger than kMaxPacketLength, shorter than a header and an
+// Ethernet header, with a header the guest did not negotiate (AcceptReceivedHeader), larger
+// than the guest's buffers can take (one chain without MRG_RXBUF, the whole ring with it). A
+// receive chain with less device-writable room than a header is malformed: returned with
+// length 0 and counted.
 //
 // Transmit (5.1.6.2): each chain's device-readable part is one packet, handed to the
 // backend with one writev straight from guest RAM, and the chain returned with length 0.
@@ -141,18 +143,32 @@ class NetDevice : public VirtioDevice {
   absl::Status Transmit(Virtqueue& queue, GuestMemory& memory);
 
   enum class ReadResult { kPacket, kNone, kBudgetSpent };
-  // Reads the next packet into rx_packet_ (kPacket), unless there is none (EAGAIN, end of
-  // file, an error) or `reads_left` ran out. Packets dropped on reading are counted and
-  // skipped.
-  ReadResult ReadPacket(int& reads_left);
-  // Pops receive chains until those held can take the waiting packet; false when the guest
-  // has too few buffers (the packet keeps waiting). Malformed chains are returned here.
-  absl::StatusOr<bool> HoldEnoughChains(Virtqueue& queue, GuestMemory& memory, bool mergeable);
-  // Copies the waiting packet into the held chains and returns them used, or drops it when
-  // they cannot take it (the chains then stay for the next packet).
+  // Reads the next packet into rx_iov_ and sets `length` (kPacket), unless there is none
+  // (EAGAIN, end of file, an error) or `reads_left` ran out. Packets dropped on reading are
+  // counted and skipped; the header of one taken is the one AcceptReceivedHeader left.
+  ReadResult ReadPacket(int& reads_left, size_t& length);
+  // Points rx_iov_ at the first kMaxPacketLength + 1 bytes of the chains one packet may use
+  // (all held with MRG_RXBUF, the front one without); false when they have less room, or
+  // more buffers than one readv takes.
+  bool MapReceiveRoom(GuestMemory& memory, bool mergeable);
+  // Pops receive chains until those held have `length` bytes of room (with MRG_RXBUF; one
+  // chain without); false when the guest has too few buffers. True as well when every
+  // descriptor is held, however little room that is. Malformed chains are returned here.
+  absl::StatusOr<bool> HoldEnoughChains(Virtqueue& queue, GuestMemory& memory, bool mergeable,
+                                        uint64_t length);
+  struct ChainCount {
+    size_t count = 0;
+    uint64_t room = 0;  // their device-writable bytes together
+  };
+  // The front chains that a packet of `length` bytes takes, or all it may use if too few.
+  ChainCount ChainsFor(size_t length, bool mergeable) const;
+  // Copies the waiting packet (rx_packet_) into the held chains and uses them, or drops it
+  // when they cannot take it (the chains then stay for the next packet).
   absl::Status DeliverPacket(Virtqueue& queue, GuestMemory& memory, bool mergeable);
-  // Returns the chains in used_ to the driver, in order.
-  absl::Status PublishUsed(Virtqueue& queue, GuestMemory& memory);
+  // Returns the front `chains` to the driver holding a packet of `length` bytes, with its
+  // num_buffers set, in one used->idx store.
+  absl::Status UseChains(Virtqueue& queue, GuestMemory& memory, ChainCount chains,
+                         size_t length);
   void DropWaitingPacket();
 
   enum class SendResult { kDone, kWouldBlock };
@@ -180,7 +196,8 @@ class NetDevice : public VirtioDevice {
   size_t rx_length_ = 0;            // the waiting packet's length; 0 when none
   std::deque<DescriptorChain> rx_chains_;  // popped, not yet used
   uint64_t rx_room_ = 0;                   // their device-writable bytes together
-  std::vector<Virtqueue::UsedElement> used_;  // DeliverPacket's, kept to reuse its allocation
+  std::vector<iovec> rx_iov_;  // where the next read lands: guest buffers or rx_packet_
+  std::vector<Virtqueue::UsedElement> used_;  // UseChains', kept to reuse its allocation
   // Transmit state (ProcessQueue(1) and Reset): the chain waiting for the backend.
   std::optional<DescriptorChain> tx_waiting_;
   std::vector<iovec> tx_iov_;

@@ -515,6 +515,51 @@ TEST_F(NetDeviceTest, MergeableBuffersTakeAPacketAcrossChains) {
   EXPECT_EQ(device_->counters().requests, 4u);
 }
 
+TEST_F(NetDeviceTest, ChainsWithRoomForTheLargestPacketTakeItStraightInAndSplitItsHeader) {
+  ASSERT_NO_FATAL_FAILURE(ConfigureQueues(32));
+  Activate(kMergeable);
+  // Twenty chains of a page (80 KiB, the largest packet is 65562 bytes); the first splits
+  // the header it will carry, 6 bytes then the rest of its page.
+  Submit(*rx_, 0, {{kRxData, 6, true}, {kRxData + 6, 4090, true}});
+  for (uint16_t i = 1; i < 20; ++i) PostReceive(i + 1, kRxData + 0x1000 * i, 4096);
+  virtio_net_hdr_v1 valid{};
+  valid.flags = VIRTIO_NET_HDR_F_DATA_VALID;  // cleared in place: no GUEST_CSUM
+  PeerSend(Packet(kMaxFrameLength, 30, valid));
+  const Bytes small = Packet(100, 31);  // three chains left: through the host buffer
+  PeerSend(small);
+  ASSERT_OK(Receive());
+  ASSERT_EQ(rx_->UsedIdx(), 18);
+  Bytes got;
+  for (uint16_t k = 0; k < 17; ++k) {
+    EXPECT_EQ(rx_->UsedElement(k).id, k == 0 ? 0 : k + 1);
+    EXPECT_EQ(rx_->UsedElement(k).len, k < 16 ? 4096u : 26u);
+    const Bytes piece = Guest(kRxData + 0x1000 * k, rx_->UsedElement(k).len);
+    got.insert(got.end(), piece.begin(), piece.end());
+  }
+  EXPECT_EQ(got, WithNumBuffers(Packet(kMaxFrameLength, 30), 17));
+  EXPECT_EQ(rx_->UsedElement(17).id, 18u);
+  EXPECT_EQ(Guest(kRxData + 0x11000, small.size()), WithNumBuffers(small, 1));
+  EXPECT_EQ(device_->counters().packets_received, 2u);
+  EXPECT_EQ(device_->counters().requests, 18u);
+  EXPECT_EQ(device_->counters().drops, 0u);
+}
+
+TEST_F(NetDeviceTest, ChainsHeldWithNoPacketToReadServeTheNextOne) {
+  ASSERT_NO_FATAL_FAILURE(ConfigureQueues(32));
+  Activate(kMergeable);
+  for (uint16_t i = 0; i < 20; ++i) PostReceive(i, kRxData + 0x1000 * i, 4096);
+  ASSERT_OK(Receive());  // nothing to read: the device holds room for the largest packet
+  EXPECT_EQ(rx_->UsedIdx(), 0);
+  const Bytes packet = Packet(5000, 32);  // two chains
+  PeerSend(packet);
+  ASSERT_OK(Receive());
+  ASSERT_EQ(rx_->UsedIdx(), 2);
+  EXPECT_EQ(rx_->UsedElement(0).id, 0u);
+  EXPECT_EQ(rx_->UsedElement(1).id, 1u);
+  EXPECT_EQ(rx_->UsedElement(1).len, packet.size() - 4096);
+  EXPECT_EQ(Guest(kRxData, packet.size()), WithNumBuffers(packet, 2));
+}
+
 TEST_F(NetDeviceTest, WithoutMergeableBuffersAPacketLargerThanTheChainIsDropped) {
   Activate();
   PostReceive(0, kRxData, 64);
