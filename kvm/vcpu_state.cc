@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 
 namespace vmmd {
@@ -42,6 +43,12 @@ absl::Status RestoreTsc(Vcpu& vcpu, absl::Span<const kvm_msr_entry> msrs) {
 
 }  // namespace
 
+bool TscNeedsScaling(uint32_t vcpu_khz, uint32_t wanted_khz) {
+  const uint64_t difference =
+      vcpu_khz > wanted_khz ? vcpu_khz - wanted_khz : wanted_khz - vcpu_khz;
+  return difference * 1'000'000 > uint64_t{vcpu_khz} * kTscTolerancePpm;
+}
+
 absl::StatusOr<VcpuState> SaveVcpuState(const Vcpu& vcpu, absl::Span<const uint32_t> msr_indices,
                                         size_t xsave_bytes) {
   VcpuState state;
@@ -62,7 +69,22 @@ absl::StatusOr<VcpuState> SaveVcpuState(const Vcpu& vcpu, absl::Span<const uint3
 
 absl::Status RestoreVcpuState(Vcpu& vcpu, const VcpuState& state) {
   RETURN_IF_ERROR(vcpu.SetCpuid2(state.cpuid));
-  if (state.tsc_khz != 0) RETURN_IF_ERROR(vcpu.SetTscKhz(state.tsc_khz));
+  if (state.tsc_khz != 0) {
+    // Only a frequency that differs is set: KVM_SET_TSC_KHZ compares what it is given with
+    // the host CPU's current rate, not the vCPU's, and without TSC scaling refuses any rate
+    // below it, even the one this host gave the saved vCPU (seen in the TCG test VM, whose
+    // TSC rate is recalibrated after KVM takes it).
+    ASSIGN_OR_RETURN(const uint32_t vcpu_khz, vcpu.GetTscKhz());
+    if (TscNeedsScaling(vcpu_khz, state.tsc_khz)) {
+      const absl::Status set = vcpu.SetTscKhz(state.tsc_khz);
+      if (!set.ok()) {
+        return absl::Status(set.code(), absl::StrCat("tsc_khz: the snapshot's TSC ran at ",
+                                                     state.tsc_khz, " kHz, this host's vCPUs run at ",
+                                                     vcpu_khz, " kHz, and KVM cannot scale it: ",
+                                                     set.message()));
+      }
+    }
+  }
   RETURN_IF_ERROR(vcpu.SetMpState(state.mp_state));
   RETURN_IF_ERROR(vcpu.SetRegs(state.regs));
   RETURN_IF_ERROR(vcpu.SetSregs(state.sregs));

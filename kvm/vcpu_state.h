@@ -41,11 +41,19 @@ struct VcpuState {
 absl::StatusOr<VcpuState> SaveVcpuState(const Vcpu& vcpu, absl::Span<const uint32_t> msr_indices,
                                         size_t xsave_bytes);
 
+// KVM's tsc_tolerance_ppm (its default): rates this close are the same rate to KVM.
+inline constexpr uint64_t kTscTolerancePpm = 250;
+
+// Whether a vCPU whose TSC runs at `vcpu_khz` must be set to `wanted_khz` (KVM_SET_TSC_KHZ):
+// they differ by more than kTscTolerancePpm of `vcpu_khz`.
+bool TscNeedsScaling(uint32_t vcpu_khz, uint32_t wanted_khz);
+
 // Puts `state` back into a freshly created vCPU of a VM built like the saved one, in the
 // order KVM needs: CPUID first (it decides which MSRs and XSAVE features exist), the TSC
-// frequency, then MP state, registers, FPU and XSAVE, XCRs, debug registers, the LAPIC,
-// the MSRs (after the LAPIC: the TSC deadline lives in both) and last the pending events.
-// An error names the ioctl (and for MSRs, the one KVM refused).
+// frequency (only if it differs from the vCPU's: TscNeedsScaling), then MP state, registers,
+// FPU and XSAVE, XCRs, debug registers, the LAPIC, the MSRs (after the LAPIC: the TSC
+// deadline lives in both) and last the pending events. An error names the ioctl (and for
+// MSRs, the one KVM refused; for the TSC rate, both rates).
 absl::Status RestoreVcpuState(Vcpu& vcpu, const VcpuState& state);
 
 }  // namespace vmmd
