@@ -209,11 +209,13 @@ bool NetDevice::MapReceiveRoom(GuestMemory& memory, bool mergeable) {
   for (const DescriptorChain& chain : rx_chains_) {
     const uint64_t take = std::min<uint64_t>(chain.writable_length(), wanted);
     if (!AppendHostIovecs(memory, chain.writable(), 0, take, rx_iov_).ok()) return false;
+    // Buffers too many for one readv (a guest's tiny ones): rx_packet_ takes the packet.
+    if (rx_iov_.size() > IOV_MAX) return false;
     wanted -= take;
     if (wanted == 0 || !mergeable) break;
   }
-  // Buffers too small or too many for one readv: rx_packet_ takes the packet instead.
-  return wanted == 0 && rx_iov_.size() <= IOV_MAX;
+  // Too little room: rx_packet_ takes the packet, and waits for more if it must.
+  return wanted == 0;
 }
 
 NetDevice::ReadResult NetDevice::ReadPacket(int& reads_left, size_t& length) {

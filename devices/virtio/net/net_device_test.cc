@@ -544,6 +544,32 @@ TEST_F(NetDeviceTest, ChainsWithRoomForTheLargestPacketTakeItStraightInAndSplitI
   EXPECT_EQ(device_->counters().drops, 0u);
 }
 
+TEST_F(NetDeviceTest, RoomInMoreBuffersThanOneReadvTakesGoesThroughTheHostBuffer) {
+  ASSERT_NO_FATAL_FAILURE(ConfigureQueues(256));
+  Activate(kMergeable);
+  // Nine chains, each an indirect table of 256 buffers of 32 bytes: room for the largest
+  // packet only in 2,049 buffers, more than IOV_MAX (1,024) for one readv.
+  constexpr uint64_t kTables = 0x40000;
+  for (uint16_t chain = 0; chain < 9; ++chain) {
+    const GuestAddress table(kTables + 0x1000 * chain);
+    for (uint16_t j = 0; j < 256; ++j) {
+      const uint16_t flags = VRING_DESC_F_WRITE | (j < 255 ? VRING_DESC_F_NEXT : 0);
+      rx_->SetIndirect(table, j, kRxData + 32 * (256 * chain + j), 32, flags,
+                       static_cast<uint16_t>(j + 1));
+    }
+    rx_->SetDescriptor(chain, table.value(), 256 * 16, VRING_DESC_F_INDIRECT);
+    rx_->MakeAvailable(chain);
+  }
+  const Bytes packet = Packet(100, 40);
+  PeerSend(packet);
+  ASSERT_OK(Receive());
+  ASSERT_EQ(rx_->UsedIdx(), 1);
+  EXPECT_EQ(rx_->UsedElement(0).id, 0u);
+  EXPECT_EQ(rx_->UsedElement(0).len, packet.size());
+  EXPECT_EQ(Guest(kRxData, packet.size()), WithNumBuffers(packet, 1));
+  EXPECT_EQ(device_->counters().errors, 0u);
+}
+
 TEST_F(NetDeviceTest, ChainsHeldWithNoPacketToReadServeTheNextOne) {
   ASSERT_NO_FATAL_FAILURE(ConfigureQueues(32));
   Activate(kMergeable);
