@@ -30,12 +30,14 @@
 // Ethernet header, uint8 in [24, 28]; around an MTU, uint16 in [1500, 1530]; around the
 // largest packet, uint32 in [65560, 65564]; any, uint32 in [0, 70000].
 //
-// The model mirrors guest RAM and follows net_device.h: receive reads one packet at a time
-// (at most kMaxReadsPerPass per pass), drops the too long, too short and those whose header
-// the features do not allow (AcceptReceivedHeader), holds chains until the packet fits
-// (MRG_RXBUF: across chains, num_buffers set; otherwise one chain, else dropped, the chain
-// kept), returns chains with less than 12 writable bytes empty; a packet without enough
-// buffers waits. Transmit sends each well-formed chain's readable bytes as one packet, drops
+// The model mirrors guest RAM and follows net_device.h: receive first holds chains with room
+// for the largest packet (65,563 bytes, or one chain), then reads one packet at a time (at
+// most kMaxReadsPerPass per pass), straight into those chains when they have that room in at
+// most IOV_MAX buffers (dropped packets' bytes land there too), drops the too long, too short
+// and those whose header the features do not allow (AcceptReceivedHeader), holds chains until
+// the packet fits (MRG_RXBUF: across chains, num_buffers set; otherwise one chain, else
+// dropped, the chain kept), returns chains with less than 12 writable bytes empty; a packet
+// without enough buffers waits. Transmit sends each well-formed chain's readable bytes as one packet, drops
 // the malformed (writable buffers, under 12 or over 65562 bytes), returns every chain with
 // length 0, and waits on EAGAIN (which the harness's big socket buffers make rare; when it
 // happens the peer's receipts say which chain waits). Pop's rules (2.7) as in
@@ -46,6 +48,7 @@
 // (called once per activation with TapOffloadFlags, at the first ProcessQueue, never in
 // Activate).
 #include <fuzzer/FuzzedDataProvider.h>
+#include <limits.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -490,13 +493,22 @@ class Harness {
     const bool mergeable = (features_ & kMergeable) != 0;
     int reads_left = NetDevice::kMaxReadsPerPass;
     while (true) {
+      bool direct = false;
       if (rx_packet_.empty()) {
+        // Room for the largest packet is held first, whether a packet waits or not; with
+        // it, reads land in the chains, dropped packets too.
+        const HoldResult held = HoldChains(mergeable, kMaxPacketLength + 1);
+        if (held == HoldResult::kBroken) return false;
+        direct = held == HoldResult::kEnough && DirectRoom(mergeable);
         while (true) {
           if (reads_left <= 0 || backend_.empty()) return true;
           --reads_left;
           Bytes packet = std::move(backend_.front());
           backend_.pop_front();
           if (packet.empty()) return true;  // reads as end of file
+          if (direct) {
+            ScatterHeld(mergeable, packet.data(), std::min(packet.size(), kMaxPacketLength + 1));
+          }
           if (packet.size() > kMaxPacketLength || packet.size() < kNetHeaderSize + ETH_HLEN) {
             ++counters_.drops;
             continue;
@@ -512,21 +524,11 @@ class Harness {
           break;
         }
       }
-      // Chains until the packet fits.
-      while (mergeable ? rx_room_ < rx_packet_.size() : rx_held_.empty()) {
-        if (static_cast<uint16_t>(rx_.next_avail - rx_.next_used) >= rx_.size) break;
-        ModelChain chain;
-        const PopResult popped = Pop(rx_, chain);
-        if (popped == PopResult::kBroken) return false;
-        if (popped == PopResult::kEmpty) return true;
-        if (chain.Length(true) < kNetHeaderSize) {
-          ++counters_.errors;
-          ++counters_.requests;
-          AddUsed(rx_, chain, 0);
-          continue;
-        }
-        rx_room_ += chain.Length(true);
-        rx_held_.push_back(std::move(chain));
+      // Chains until the packet fits (those held for a direct read always do).
+      if (!direct) {
+        const HoldResult held = HoldChains(mergeable, rx_packet_.size());
+        if (held == HoldResult::kBroken) return false;
+        if (held == HoldResult::kEmpty) return true;
       }
       // Deliver, or drop when the chains cannot take it.
       const size_t length = rx_packet_.size();
@@ -557,6 +559,60 @@ class Harness {
       counters_.requests += count;
       rx_packet_.clear();
     }
+  }
+
+  enum class HoldResult { kEnough, kEmpty, kBroken };
+  // Pops receive chains until those held have `length` bytes of room (one chain without
+  // MRG_RXBUF), or every descriptor is held (kEnough either way); returns the short ones empty.
+  HoldResult HoldChains(bool mergeable, uint64_t length) {
+    while (mergeable ? rx_room_ < length : rx_held_.empty()) {
+      if (static_cast<uint16_t>(rx_.next_avail - rx_.next_used) >= rx_.size) break;
+      ModelChain chain;
+      const PopResult popped = Pop(rx_, chain);
+      if (popped == PopResult::kBroken) return HoldResult::kBroken;
+      if (popped == PopResult::kEmpty) return HoldResult::kEmpty;
+      if (chain.Length(true) < kNetHeaderSize) {
+        ++counters_.errors;
+        ++counters_.requests;
+        AddUsed(rx_, chain, 0);
+        continue;
+      }
+      rx_room_ += chain.Length(true);
+      rx_held_.push_back(std::move(chain));
+    }
+    return HoldResult::kEnough;
+  }
+
+  // Whether the chains a packet may use (all held with MRG_RXBUF, the front one without)
+  // have kMaxPacketLength + 1 bytes of room in at most IOV_MAX non-empty buffers.
+  bool DirectRoom(bool mergeable) const {
+    uint64_t wanted = kMaxPacketLength + 1;
+    size_t buffers = 0;
+    for (const ModelChain& chain : rx_held_) {
+      uint64_t take = std::min<uint64_t>(chain.Length(true), wanted);
+      wanted -= take;
+      for (const BuiltBuffer& b : chain.buffers) {
+        if (!b.writable || b.length == 0 || take == 0) continue;
+        ++buffers;
+        take -= std::min<uint64_t>(b.length, take);
+      }
+      if (buffers > IOV_MAX) return false;
+      if (wanted == 0 || !mergeable) break;
+    }
+    return wanted == 0;
+  }
+
+  // Bytes [0, length) read straight into the chains a packet may use, front first.
+  void ScatterHeld(bool mergeable, const uint8_t* bytes, uint64_t length) {
+    for (const ModelChain& chain : rx_held_) {
+      if (length == 0) break;
+      const uint64_t take = std::min<uint64_t>(chain.Length(true), length);
+      Scatter(chain, bytes, take);
+      bytes += take;
+      length -= take;
+      if (!mergeable) break;
+    }
+    FUZZ_CHECK(length == 0, "model: a direct read past the chains");
   }
 
   // net_header.h's AcceptReceivedHeader, restated from spec 5.1.6.4.1.

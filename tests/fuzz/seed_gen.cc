@@ -1235,6 +1235,18 @@ Seeds NetTxSeeds() {
          ops.TxChain(54, 0, 0, 5).ProcessTx().ProcessTx();
          return ops.Finish();
        }},
+      // Packets dropped after a read straight into the guest's buffers (room for the largest
+      // packet is held): their bytes stay in the buffers, which the next packet takes.
+      {"rx_direct_drops",
+       [] {
+         NetOps ops(nt::kMergeable | nt::kEventIdx, 5, 4);
+         ops.RxBuffers(17, 4096);
+         ops.Peer(65563, 0, 0, 20).Peer(20, 0, 0, 21);
+         ops.Peer(1514, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, 22);
+         ops.Peer(5000, VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_GSO_NONE, 23).ProcessRx();
+         ops.ProcessRx();
+         return ops.Finish();
+       }},
       // Malformed transmit chains between good ones: a writable buffer, under a header,
       // over the largest packet.
       {"tx_malformed",
