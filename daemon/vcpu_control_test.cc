@@ -83,12 +83,15 @@ TEST(VcpuControlTest, AStopReleasesParkedThreads) {
 
 TEST(VcpuControlTest, PastTheDeadlineSaysHowManyParkedAndWithdrawsThePause) {
   VcpuControl control;
-  // Two threads announced, one parks: the other is "stuck in KVM_RUN".
-  control.ThreadsStarting(2);
+  // One thread parks (waited for: a loaded machine may take long to start it)...
+  control.ThreadsStarting(1);
   control.SetPaused(true);
   std::thread parker([&] {
     while (control.WaitUntilRunnable()) std::this_thread::yield();
   });
+  ASSERT_OK(control.AwaitAllParked(absl::Now() + absl::Seconds(30)));
+  // ...and a second one counted is "stuck in KVM_RUN".
+  control.ThreadsStarting(2);
   EXPECT_THAT(control.AwaitAllParked(absl::Now() + absl::Milliseconds(100)),
               StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("1 of 2 vCPUs parked")));
   // The pause is withdrawn: the parked thread runs again until the stop.

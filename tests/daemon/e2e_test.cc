@@ -156,11 +156,11 @@ TEST_F(DaemonEndToEndTest, HelloGuestBootsPrintsItsBannerAndResets) {
 
   // Every vCPU and worker thread joined, every VM, vCPU, irqfd and eventfd closed.
   EXPECT_EQ(daemon_->VmThreadCount(), 0) << daemon_->ThreadNames();
-  EXPECT_EQ(WaitForValue(threads_before, absl::Seconds(5),
+  EXPECT_EQ(WaitForValue(threads_before, absl::Seconds(30),
                          [&] { return ThreadsBesidesGrpcTimers(*daemon_); }),
             threads_before)
       << "before: " << thread_names_before << "\nafter: " << daemon_->ThreadNames();
-  EXPECT_EQ(WaitForValue(fds_before, absl::Seconds(5), [&] { return daemon_->OpenFdCount(); }),
+  EXPECT_EQ(WaitForValue(fds_before, absl::Seconds(30), [&] { return daemon_->OpenFdCount(); }),
             fds_before);
 }
 

@@ -416,7 +416,7 @@ TEST_F(SnapshotTest, BrokenSnapshotsAreRefusedAndLeaveNothing) {
   grpc::Status status = Restore(request, &vm);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("drive_overrides"));
-  EXPECT_EQ(::vmmd::testing::WaitForValue(fds_before, absl::Seconds(5),
+  EXPECT_EQ(::vmmd::testing::WaitForValue(fds_before, absl::Seconds(30),
                                           [&] { return daemon_->OpenFdCount(); }),
             fds_before)
       << daemon_->OpenFdTargets();
