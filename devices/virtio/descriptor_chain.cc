@@ -13,15 +13,21 @@
 namespace vmmd::virtio {
 namespace {
 
-// Where a descriptor came from, for error messages: "descriptor 7" or "indirect descriptor 3
-// (table of descriptor 7)".
-std::string Where(std::optional<uint16_t> indirect_parent, uint32_t index) {
-  if (indirect_parent) {
-    return absl::StrFormat("indirect descriptor %d (table of descriptor %d)", index,
-                           *indirect_parent);
+// Where a descriptor came from. Named only in an error message ("descriptor 7", "indirect
+// descriptor 3 (table of descriptor 7)"): formatting a name for every descriptor walked cost
+// more than the walk.
+struct Place {
+  std::optional<uint16_t> indirect_parent;
+  uint32_t index = 0;
+
+  std::string Name() const {
+    if (indirect_parent) {
+      return absl::StrFormat("indirect descriptor %d (table of descriptor %d)", index,
+                             *indirect_parent);
+    }
+    return absl::StrFormat("descriptor %d", index);
   }
-  return absl::StrFormat("descriptor %d", index);
-}
+};
 
 // Collects buffers and enforces the rules that span the whole chain.
 class Collector {
@@ -29,33 +35,34 @@ class Collector {
   Collector(const GuestMemory& memory, uint32_t max_buffers, uint32_t max_total_length)
       : memory_(memory), max_buffers_(max_buffers), max_total_length_(max_total_length) {}
 
-  absl::Status Add(const vring_desc& descriptor, const std::string& where) {
+  absl::Status Add(const vring_desc& descriptor, const Place& where) {
     const GuestAddress address(descriptor.addr);
     const uint32_t length = descriptor.len;
     const bool writable = (descriptor.flags & VRING_DESC_F_WRITE) != 0;
     if (!address.CheckedAdd(length)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: buffer %#x + %#x wraps around the address space", where, address.value(), length));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: buffer %#x + %#x wraps around the address space", where.Name(),
+                          address.value(), length));
     }
     if (!memory_.Contains(address, length)) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("%s: buffer [%#x, %#x) is not inside guest RAM", where, address.value(),
-                          address.value() + length));
+          absl::StrFormat("%s: buffer [%#x, %#x) is not inside guest RAM", where.Name(),
+                          address.value(), address.value() + length));
     }
     // Spec 2.7.4.2: "The driver MUST place any device-writable descriptor elements after any
     // device-readable descriptor elements."
     if (!writable && writable_length_seen_) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: a device-readable buffer follows a device-writable one", where));
+          "%s: a device-readable buffer follows a device-writable one", where.Name()));
     }
     if (buffers_.size() >= max_buffers_) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("%s: the chain has more than %d buffers", where, max_buffers_));
+          absl::StrFormat("%s: the chain has more than %d buffers", where.Name(), max_buffers_));
     }
     if (length > max_total_length_ - total_length_) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: the chain's length %d + %d exceeds the limit of %d bytes", where, total_length_,
-          length, max_total_length_));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: the chain's length %d + %d exceeds the limit of %d bytes",
+                          where.Name(), total_length_, length, max_total_length_));
     }
     total_length_ += length;
     if (writable) {
@@ -70,7 +77,7 @@ class Collector {
   }
 
   uint32_t max_buffers() const { return max_buffers_; }
-  std::vector<ChainBuffer>& buffers() { return buffers_; }
+  ChainBuffers& buffers() { return buffers_; }
   size_t readable_count() const { return readable_count_; }
   uint32_t readable_length() const { return readable_length_; }
   uint32_t writable_length() const { return writable_length_; }
@@ -79,7 +86,7 @@ class Collector {
   const GuestMemory& memory_;
   const uint32_t max_buffers_;
   const uint32_t max_total_length_;
-  std::vector<ChainBuffer> buffers_;
+  ChainBuffers buffers_;
   size_t readable_count_ = 0;
   uint32_t total_length_ = 0;
   uint32_t readable_length_ = 0;
@@ -91,17 +98,17 @@ class Collector {
 // buffers of its chain (spec 2.7.5.3).
 absl::Status WalkIndirectTable(const GuestMemory& memory, const vring_desc& descriptor,
                                uint16_t parent, Collector& collector) {
-  const std::string where = Where(std::nullopt, parent);
+  const Place where{std::nullopt, parent};
   // struct indirect_descriptor_table { struct virtq_desc desc[len / 16]; } (2.7.5.3).
   if (descriptor.len == 0 || descriptor.len % kDescriptorSize != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: indirect table length %d is not a nonzero multiple of %d", where, descriptor.len,
-        kDescriptorSize));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: indirect table length %d is not a nonzero multiple of %d",
+                        where.Name(), descriptor.len, kDescriptorSize));
   }
   const uint32_t entries = descriptor.len / kDescriptorSize;
   if (entries > collector.max_buffers()) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: indirect table of %d entries exceeds the limit of %d", where, entries,
+        "%s: indirect table of %d entries exceeds the limit of %d", where.Name(), entries,
         collector.max_buffers()));
   }
   std::vector<vring_desc> table(entries);
@@ -110,16 +117,16 @@ absl::Status WalkIndirectTable(const GuestMemory& memory, const vring_desc& desc
       absl::MakeSpan(reinterpret_cast<uint8_t*>(table.data()), entries * kDescriptorSize));
   if (!read.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("%s: indirect table: %s", where, read.message()));
+        absl::StrFormat("%s: indirect table: %s", where.Name(), read.message()));
   }
   // The table's chain starts at entry 0 (2.7.5.3); `entries` hops at most, so a loop inside
   // the table ends in an error.
   uint32_t index = 0;
   for (uint32_t hops = 0;; ++hops) {
-    const std::string here = Where(parent, index);
+    const Place here{parent, index};
     if (hops == entries) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: the indirect chain is longer than the table's %d entries (a loop)", here,
+          "%s: the indirect chain is longer than the table's %d entries (a loop)", here.Name(),
           entries));
     }
     const vring_desc& entry = table[index];
@@ -127,13 +134,13 @@ absl::Status WalkIndirectTable(const GuestMemory& memory, const vring_desc& desc
     // descriptor (ie. only one table per descriptor)."
     if (entry.flags & VRING_DESC_F_INDIRECT) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("%s: VRING_DESC_F_INDIRECT inside an indirect table", here));
+          absl::StrFormat("%s: VRING_DESC_F_INDIRECT inside an indirect table", here.Name()));
     }
     RETURN_IF_ERROR(collector.Add(entry, here));
     if (!(entry.flags & VRING_DESC_F_NEXT)) return absl::OkStatus();
     if (entry.next >= entries) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: next index %d is beyond the indirect table's %d entries", here, entry.next,
+          "%s: next index %d is beyond the indirect table's %d entries", here.Name(), entry.next,
           entries));
     }
     index = entry.next;
@@ -159,30 +166,30 @@ absl::StatusOr<DescriptorChain> DescriptorChain::Walk(const GuestMemory& memory,
   uint16_t index = head;
   // A chain without loops visits each of the table's `size` descriptors at most once.
   for (uint32_t hops = 0;; ++hops) {
-    const std::string where = Where(std::nullopt, index);
+    const Place where{std::nullopt, index};
     if (hops == table.size) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: the chain from head %d is longer than the queue size %d (a loop)", where, head,
-          table.size));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: the chain from head %d is longer than the queue size %d (a loop)",
+                          where.Name(), head, table.size));
     }
     // index < size <= 32768, so the offset cannot overflow; the sum is checked by ReadBytes.
     const absl::StatusOr<vring_desc> descriptor =
         memory.Read<vring_desc>(table.address.UncheckedAdd(index * kDescriptorSize));
     if (!descriptor.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("%s: cannot be read: %s", where, descriptor.status().message()));
+          absl::StrFormat("%s: cannot be read: %s", where.Name(), descriptor.status().message()));
     }
     if (descriptor->flags & VRING_DESC_F_INDIRECT) {
       if (!table.indirect_allowed) {
         return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: VRING_DESC_F_INDIRECT without VIRTIO_F_INDIRECT_DESC negotiated", where));
+            "%s: VRING_DESC_F_INDIRECT without VIRTIO_F_INDIRECT_DESC negotiated", where.Name()));
       }
       // 2.7.5.3.1: "A driver MUST NOT set both VIRTQ_DESC_F_INDIRECT and VIRTQ_DESC_F_NEXT".
       // So the indirect descriptor ends the direct part (2.7.5.3.2); its VRING_DESC_F_WRITE
       // is ignored.
       if (descriptor->flags & VRING_DESC_F_NEXT) {
         return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: both VRING_DESC_F_INDIRECT and VRING_DESC_F_NEXT are set", where));
+            "%s: both VRING_DESC_F_INDIRECT and VRING_DESC_F_NEXT are set", where.Name()));
       }
       RETURN_IF_ERROR(WalkIndirectTable(memory, *descriptor, index, collector));
       chain.indirect_ = true;
@@ -191,8 +198,9 @@ absl::StatusOr<DescriptorChain> DescriptorChain::Walk(const GuestMemory& memory,
     RETURN_IF_ERROR(collector.Add(*descriptor, where));
     if (!(descriptor->flags & VRING_DESC_F_NEXT)) break;
     if (descriptor->next >= table.size) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: next index %d is beyond the queue size %d", where, descriptor->next, table.size));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: next index %d is beyond the queue size %d", where.Name(),
+                          descriptor->next, table.size));
     }
     index = descriptor->next;
   }

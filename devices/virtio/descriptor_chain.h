@@ -21,6 +21,7 @@
 #include <limits>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -65,6 +66,10 @@ struct ChainBuffer {
   }
   friend bool operator!=(const ChainBuffer& a, const ChainBuffer& b) { return !(a == b); }
 };
+
+// A chain's buffers. Most chains have a few (a net or vsock packet: 1-2, a block request:
+// 3), kept inline: walking one allocates nothing.
+using ChainBuffers = absl::InlinedVector<ChainBuffer, 4>;
 
 class DescriptorChain {
  public:
@@ -119,7 +124,7 @@ class DescriptorChain {
   DescriptorChain() = default;
 
   uint16_t head_ = 0;
-  std::vector<ChainBuffer> buffers_;
+  ChainBuffers buffers_;
   size_t readable_count_ = 0;
   uint32_t readable_length_ = 0;
   uint32_t writable_length_ = 0;
