@@ -178,8 +178,13 @@ TEST_F(MetricsTest, CountersMoveAsTheGuestRunsAndDeletedVmsDisappear) {
   Run("spin", kSpinGuest);
   const std::string exits = R"(vmmd_vcpu_exits_total{vm_id="spin",vcpu="0",kind="io_out"})";
   const double before = Value(ScrapePage(), exits).value_or(-1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const double after = Value(ScrapePage(), exits).value_or(-1);
+  // Scraped until it moves (a loaded machine may not run the spinner for a while), 30 s at most.
+  double after = before;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (after <= before && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = Value(ScrapePage(), exits).value_or(-1);
+  }
   EXPECT_GE(before, 0);
   EXPECT_GT(after, before) << "the spinner's exits between two scrapes";
 

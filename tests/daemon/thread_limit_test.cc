@@ -105,7 +105,8 @@ TEST_F(ThreadLimitTest, RunVmWhoseVcpuThreadIsRefusedLeavesNothingBehind) {
   ASSERT_EQ(listed.vms_size(), 1);
   EXPECT_EQ(listed.vms(0).vm_id(), "first");
   // Deleting joins every thread before RunVm answers; gRPC's own may take a moment to settle.
-  for (int i = 0; i < 50 && daemon_->ThreadCount() != threads; ++i) {
+  for (int i = 0; i < 300 && (daemon_->ThreadCount() != threads || daemon_->OpenFdCount() != fds);
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(daemon_->ThreadCount(), threads) << daemon_->ThreadNames();
