@@ -230,7 +230,7 @@ TEST_F(DaemonEndToEndTest, SigtermStopsRunningVmsAndExitsCleanly) {
   // The spinner runs: its unhandled port accesses count up.
   vmm::v1::GetVmRequest get;
   get.set_vm_id("left-running");
-  for (int i = 0; i < 500 && vm.unhandled_io_count() < 1000; ++i) {
+  for (int i = 0; i < 1500 && vm.unhandled_io_count() < 1000; ++i) {  // 30 s at most
     grpc::ClientContext context;
     ASSERT_TRUE(stub_->GetVm(&context, get, &vm).ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
