@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tools/kvm-vm's own test: the test VM it boots (VMMD_TEST_KVM=vm, whatever this host has)
 # gives the command a /dev/kvm, the caller's environment, directory and fd limit, stdout and
-# stderr apart, its exit status, tmpfs where sockets are bound, and read-write shares; and
-# kvm-vm's refusals say why.
+# stderr apart, its exit status, tmpfs where sockets are bound, read-write shares, and a
+# working directory under /tmp; and kvm-vm's refusals say why.
 set -uo pipefail
 kvm_vm=$(readlink -f tools/kvm_vm/kvm-vm)
 failures=0
@@ -43,6 +43,14 @@ grep -qx "env=two words guest=1 pwd=$PWD fds=4321" "$out" || fail "stdout: $(cat
 grep -qx "to stderr" "$err" || fail "stderr: $(cat "$err")"
 grep -q "to stderr" "$out" && fail "stderr reached stdout"
 [[ $(cat "$results/from-the-vm" 2>/dev/null) == written ]] || fail "nothing written through the share"
+
+# A working directory under /tmp (a clone there), which the VM's own tmpfs on /tmp would
+# hide: shown, read-only.
+here=$(mktemp -d /tmp/kvm-vm-test.XXXXXX)
+echo "from the host" > "$here/file"
+(cd "$here" && VMMD_TEST_KVM=vm "$kvm_vm" /bin/bash -c 'cat file; touch file 2>/dev/null && echo writable; exit 0') >"$out" 2>"$err"
+[[ $(cat "$out") == "from the host" ]] || fail "a working directory under /tmp: $(cat "$out"); $(cat "$err")"
+rm -rf "$here"
 
 # The caller's own writes to the same log file do not overwrite COMMAND's (as they did when
 # QEMU opened the file a second time, with its own offset).
